@@ -1,0 +1,41 @@
+"""The ``handlab`` command line: one subcommand per capability.
+
+Each capability module exposes ``register(subparsers)``, which adds its parser and sets
+``func(args) -> int``; this file only lists the modules, so a new command is one line here.
+
+>>> build_parser().prog
+'handlab'
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["build_parser", "main"]
+
+# Modules that add subcommands (imported lazily by name so ``handlab --help`` stays fast).
+COMMAND_MODULES: tuple[str, ...] = (
+    "handlab.report",
+    "handlab.figures",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="handlab", description="Hand pose estimation: models, data, attribution, reports."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

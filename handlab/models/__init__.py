@@ -1,0 +1,9 @@
+"""Models: the registry and one module per family (see ``base`` for the contract).
+
+Taught in chapters 01-07.
+"""
+
+from handlab.models.base import PoseModel, check_images
+from handlab.models.registry import create, list_models, register_model
+
+__all__ = ["PoseModel", "check_images", "create", "list_models", "register_model"]
