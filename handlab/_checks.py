@@ -11,12 +11,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["check_finite", "check_shape", "check_range", "check_tensor", "resolve_device"]
+__all__ = ["check_finite", "check_range", "check_shape", "check_tensor", "resolve_device"]
 
 Array = torch.Tensor | np.ndarray
 
 
-def _shape_str(shape: Sequence[int | None | str]) -> str:
+def _shape_str(shape: Sequence[int | str | None]) -> str:
     return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
 
 
@@ -32,7 +32,7 @@ def check_tensor(name: str, x: object) -> None:
         raise TypeError(f"{name}: expected a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
 
 
-def check_shape(name: str, x: Array, shape: Sequence[int | None | str]) -> None:
+def check_shape(name: str, x: Array, shape: Sequence[int | str | None]) -> None:
     """Raise ``ValueError`` unless ``x.shape`` matches ``shape``.
 
     ``None`` matches any size; a leading ``"..."`` matches any number of leading dimensions.
@@ -53,7 +53,9 @@ def check_shape(name: str, x: Array, shape: Sequence[int | None | str]) -> None:
             w is None or w == g for w, g in zip(tail, got[len(got) - len(tail) :], strict=True)
         )
     else:
-        ok = len(got) == len(want) and all(w is None or w == g for w, g in zip(want, got, strict=True))
+        ok = len(got) == len(want) and all(
+            w is None or w == g for w, g in zip(want, got, strict=True)
+        )
     if not ok:
         raise ValueError(f"{name}: expected shape {_shape_str(want)}, got {_shape_str(got)}")
 
@@ -69,7 +71,8 @@ def check_finite(name: str, x: Array) -> None:
     check_tensor(name, x)
     bad = int((~torch.isfinite(torch.as_tensor(x))).sum())
     if bad:
-        raise ValueError(f"{name}: expected finite values, got {bad} NaN/inf of {x.size if isinstance(x, np.ndarray) else x.numel()}")
+        total = x.size if isinstance(x, np.ndarray) else x.numel()
+        raise ValueError(f"{name}: expected finite values, got {bad} NaN/inf of {total}")
 
 
 def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None) -> None:

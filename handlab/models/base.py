@@ -21,10 +21,14 @@ from handlab._checks import check_finite, check_shape
 __all__ = ["PoseModel", "check_images"]
 
 
-def check_images(images: object, *, channels: int, min_size: int = 32, name: str = "images") -> None:
+def check_images(
+    images: object, *, channels: int, min_size: int = 32, name: str = "images"
+) -> None:
     """Validate a model input batch ``(B, C, H, W)``: type, channels, size, finiteness."""
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor (B, {channels}, H, W), got {type(images).__name__}")
+        raise TypeError(
+            f"{name}: expected a torch.Tensor (B, {channels}, H, W), got {type(images).__name__}"
+        )
     check_shape(name, images, (None, channels, None, None))
     h, w = images.shape[-2:]
     if min(h, w) < min_size:

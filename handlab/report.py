@@ -1,0 +1,329 @@
+"""Papermill-run reports: execute the chapter notebooks, render HTML, write an index.
+
+``make report`` runs every chapter on the embedded defaults (synthetic data, shipped models);
+``handlab report --chapters 08,09 --model DIR|zoo:NAME --data NAME:ROOT --out DIR`` runs chosen
+chapters on a user's own checkpoint and dataset. Each chapter is a jupytext percent file
+``notebooks/NN_name.py`` with a ``parameters`` cell; it is read with jupytext, executed by
+papermill into the (git-ignored) output folder and rendered with nbconvert. Sources are never
+written over. Each chapter saves its key numbers with :func:`save_numbers`, which also records the
+kernel's peak memory; the index shows status, run time, peak memory and those numbers. A failing
+chapter is marked failed with its error and the others still run.
+
+Every output is written atomically (temporary file, then ``os.replace``), so an interrupted report
+never leaves a half-written page; ``--resume`` skips chapters whose outputs are newer than their
+sources.
+
+>>> chapter_id(Path("notebooks/08_poseig.py"))
+'08'
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ChapterResult",
+    "find_chapters",
+    "load_numbers",
+    "run_chapter",
+    "run_report",
+    "save_numbers",
+    "write_index",
+]
+
+# Budgets from the workbook issue, checked on every full-mode run (Binder allows 2 GB).
+CHAPTER_SECONDS_BUDGET = 300.0
+CHAPTER_MEMORY_BUDGET_MB = 1536.0
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class ChapterResult:
+    chapter: str
+    title: str
+    status: str  # "ok" | "failed" | "skipped"
+    seconds: float
+    peak_memory_mb: float | None
+    html: str | None
+    numbers: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def chapter_id(path: Path) -> str:
+    """The two-digit chapter number of ``notebooks/NN_name.py``."""
+    return Path(path).name.split("_", 1)[0]
+
+
+def find_chapters(notebooks: Path | None = None, chapters: list[str] | None = None) -> list[Path]:
+    """Chapter sources ``NN_*.py`` in ``notebooks`` (default: the repository's), sorted.
+
+    ``chapters`` selects by number (``["08", "9"]``); an unknown number raises ``ValueError``.
+    """
+    folder = Path(notebooks) if notebooks is not None else REPO_ROOT / "notebooks"
+    if not folder.is_dir():
+        raise ValueError(f"notebooks: expected a folder of chapter .py files, got {folder}")
+    found = sorted(p for p in folder.glob("[0-9][0-9]_*.py"))
+    if chapters is None:
+        return found
+    wanted = [c.zfill(2) for c in chapters]
+    by_id = {chapter_id(p): p for p in found}
+    missing = [c for c in wanted if c not in by_id]
+    if missing:
+        raise ValueError(f"chapters: expected some of {sorted(by_id)}, got unknown {missing}")
+    return [by_id[c] for c in wanted]
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"numbers: expected finite values, got {value}")
+    return value
+
+
+def save_numbers(numbers: dict[str, Any], out_dir: str | Path, chapter: str) -> Path:
+    """Write a chapter's key numbers to ``out_dir/NN.json`` (called at the end of each chapter).
+
+    Adds ``peak_memory_mb`` (the kernel's peak resident memory, from ``getrusage``) and refuses
+    NaN/inf, so a chapter that computed nothing real cannot pass its check.
+    """
+    payload = {"chapter": chapter, "numbers": _jsonable(numbers)}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    payload["peak_memory_mb"] = rss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    path = Path(out_dir) / f"{chapter}.json"
+    _atomic_write_text(path, json.dumps(payload, indent=2))
+    return path
+
+
+def load_numbers(out_dir: str | Path, chapter: str) -> dict[str, Any] | None:
+    path = Path(out_dir) / f"{chapter}.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _title(nb: Any, fallback: str) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return fallback
+
+
+def run_chapter(
+    source: Path, out_dir: Path, *, parameters: dict[str, Any], timeout: int = 1200
+) -> ChapterResult:
+    """Execute one chapter with papermill into ``out_dir`` and render it to HTML."""
+    import jupytext
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+
+    cid = chapter_id(source)
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    title = _title(nb, source.stem)
+    executed = out_dir / f"{source.stem}.ipynb"
+    params = {**parameters, "out_dir": str(out_dir)}
+    start = time.perf_counter()
+    error = None
+    try:
+        out_nb = papermill.execute_notebook(
+            nb,
+            str(executed),
+            parameters=params,
+            kernel_name="python3",
+            language="python",
+            cwd=str(out_dir),
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    except Exception as exc:  # papermill raises after saving the failed notebook
+        lines = str(exc).strip().splitlines()
+        error = f"{type(exc).__name__}: {lines[-1] if lines else repr(exc)}"
+        out_nb = nbformat.read(executed, as_version=4) if executed.exists() else nb
+    seconds = time.perf_counter() - start
+    body, _ = HTMLExporter().from_notebook_node(out_nb)
+    page = out_dir / f"{source.stem}.html"
+    _atomic_write_text(page, body)
+    saved = load_numbers(out_dir, cid)
+    if error is None and saved is None:
+        error = f"chapter {cid} ran but wrote no {cid}.json (did it call save_numbers?)"
+    result = ChapterResult(
+        chapter=cid,
+        title=title,
+        status="failed" if error else "ok",
+        seconds=round(seconds, 2),
+        peak_memory_mb=round(saved["peak_memory_mb"], 1) if saved else None,
+        html=page.name,
+        numbers=saved["numbers"] if saved else {},
+        error=error,
+    )
+    if not parameters.get("fast", False):
+        if seconds > CHAPTER_SECONDS_BUDGET:
+            result.warnings.append(f"took {seconds:.0f} s (budget {CHAPTER_SECONDS_BUDGET:.0f} s)")
+        if result.peak_memory_mb and result.peak_memory_mb > CHAPTER_MEMORY_BUDGET_MB:
+            budget = CHAPTER_MEMORY_BUDGET_MB
+            result.warnings.append(
+                f"peak memory {result.peak_memory_mb:.0f} MB (budget {budget:.0f} MB)"
+            )
+    return result
+
+
+def _fmt_numbers(numbers: dict[str, Any], limit: int = 8) -> str:
+    items = []
+    for k, v in list(numbers.items())[:limit]:
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        elif isinstance(v, dict | list):
+            v = "…"
+        items.append(f"<code>{html.escape(str(k))}</code> {html.escape(str(v))}")
+    return "<br>".join(items)
+
+
+def write_index(results: list[ChapterResult], out_dir: Path, *, settings: dict[str, Any]) -> Path:
+    """Write ``out_dir/index.html`` (the chapter table) and ``out_dir/summary.json``."""
+    rows = []
+    for r in results:
+        link = f'<a href="{html.escape(r.html)}">{html.escape(r.title)}</a>' if r.html else r.title
+        status = r.status if not r.error else f"{r.status}: {html.escape(r.error)}"
+        mem = f"{r.peak_memory_mb:.0f}" if r.peak_memory_mb is not None else "–"
+        notes = "<br>".join(html.escape(w) for w in r.warnings)
+        rows.append(
+            f'<tr class="{r.status}"><td>{r.chapter}</td><td>{link}</td><td>{status}</td>'
+            f"<td>{r.seconds:.1f}</td><td>{mem}</td><td>{_fmt_numbers(r.numbers)}</td>"
+            f"<td>{notes}</td></tr>"
+        )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>handlab report</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}tr.failed{{background:#fdd}}
+tr.ok td:nth-child(3){{color:#060}}</style></head><body>
+<h1>handlab report</h1>
+<p>Settings: <code>{html.escape(json.dumps(settings))}</code></p>
+<table><tr><th>#</th><th>chapter</th><th>status</th><th>seconds</th><th>peak MB</th>
+<th>key numbers</th><th>notes</th></tr>
+{"".join(rows)}
+</table></body></html>
+"""
+    index = out_dir / "index.html"
+    _atomic_write_text(index, page)
+    summary = {"settings": settings, "chapters": [asdict(r) for r in results]}
+    _atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    return index
+
+
+def run_report(
+    out: str | Path = "reports",
+    *,
+    chapters: list[str] | None = None,
+    fast: bool = False,
+    model: str | None = None,
+    data: str | None = None,
+    resume: bool = False,
+    notebooks: Path | None = None,
+) -> list[ChapterResult]:
+    """Run chapters into ``out/`` and write ``out/index.html``; returns one result per chapter."""
+    out_dir = Path(out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = find_chapters(notebooks, chapters)
+    parameters: dict[str, Any] = {"fast": fast}
+    if model is not None:
+        parameters["model"] = model
+    if data is not None:
+        parameters["data"] = data
+    settings = {**parameters, "python": platform.python_version(), "machine": platform.machine()}
+    results = []
+    for source in sources:
+        cid = chapter_id(source)
+        page = out_dir / f"{source.stem}.html"
+        saved = load_numbers(out_dir, cid)
+        if resume and saved and page.exists() and page.stat().st_mtime > source.stat().st_mtime:
+            results.append(
+                ChapterResult(
+                    cid,
+                    source.stem,
+                    "ok",
+                    0.0,
+                    saved["peak_memory_mb"],
+                    page.name,
+                    saved["numbers"],
+                    warnings=["reused from an earlier run"],
+                )
+            )
+            continue
+        # A stale JSON must not let a failing rerun pass as done.
+        (out_dir / f"{cid}.json").unlink(missing_ok=True)
+        print(f"[handlab report] chapter {cid}: {source.name} ...", flush=True)
+        result = run_chapter(source, out_dir, parameters=parameters)
+        print(
+            f"[handlab report] chapter {cid}: {result.status} in {result.seconds:.1f} s"
+            + (f" ({result.error})" if result.error else ""),
+            flush=True,
+        )
+        results.append(result)
+        write_index(results, out_dir, settings=settings)
+    write_index(results, out_dir, settings=settings)
+    print(f"[handlab report] wrote {out_dir / 'index.html'}", flush=True)
+    return results
+
+
+def _main(args: argparse.Namespace) -> int:
+    chapters = [c.strip() for c in args.chapters.split(",")] if args.chapters else None
+    results = run_report(
+        args.out,
+        chapters=chapters,
+        fast=args.fast,
+        model=args.model,
+        data=args.data,
+        resume=args.resume,
+    )
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("report", help="execute chapters with papermill into an HTML report")
+    p.add_argument(
+        "--chapters", help="comma-separated chapter numbers, e.g. 08,09,10 (default: all)"
+    )
+    p.add_argument("--model", help="a run folder or zoo:NAME for the chapters that take a model")
+    p.add_argument("--data", help="synth or NAME:ROOT for the chapters that take data")
+    p.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("--fast", action="store_true", help="small workloads (what CI runs)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse chapters already rendered and newer than their source",
+    )
+    p.set_defaults(func=_main)
