@@ -51,3 +51,251 @@ def test_project_errors():
         geometry.project([[1.0, 2.0, 3.0]], _K())
     with pytest.raises(ValueError, match="K: expected finite"):
         geometry.project(_xyz(), torch.full((3, 3), float("nan")))
+
+
+def test_depth_to_points_roundtrip_and_mask():
+    K = _K()
+    depth = torch.full((1, 20, 30), 400.0)
+    depth[0, 0, 0] = 0.0  # no measurement
+    mask = torch.zeros(20, 30)
+    mask[:, :10] = 1
+    pts = geometry.depth_to_points(depth, K, stride=1)
+    assert pts.shape == (20 * 30 - 1, 3)
+    uv = geometry.project(pts, K)
+    assert uv[0].tolist() == pytest.approx([1.0, 0.0], abs=1e-4)  # pixel (0, 0) was dropped
+    masked = geometry.depth_to_points(depth, K, mask=mask, stride=2)
+    assert masked.shape == (10 * 5 - 1, 3)
+    assert geometry.project(masked, K)[:, 0].max() <= 9.0 + 1e-4
+    with pytest.raises(ValueError, match="stride"):
+        geometry.depth_to_points(depth, K, stride=0)
+    with pytest.raises(ValueError, match="mask: expected shape"):
+        geometry.depth_to_points(depth, K, mask=torch.ones(5, 5))
+
+
+def test_hand_box_square_margin_and_visibility():
+    kps = torch.tensor([[[10.0, 20.0], [30.0, 30.0], [100.0, 100.0]]])
+    vis = torch.tensor([[1.0, 1.0, 0.0]])
+    box = geometry.hand_box(kps, margin=1.5, visibility=vis)
+    assert box.shape == (1, 4)
+    assert box[0].tolist() == pytest.approx(
+        [5.0, 10.0, 35.0, 40.0]
+    )  # side 20 * 1.5, centre (20, 25)
+    assert geometry.hand_box(kps[0]).shape == (4,)
+    with pytest.raises(ValueError, match="visibility: expected at least one"):
+        geometry.hand_box(kps, visibility=torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="margin"):
+        geometry.hand_box(kps, margin=0)
+
+
+def test_crop_moves_pixels_keypoints_and_K_together():
+    # One bright pixel at every projected joint: after the crop each keypoint lands on its pixel.
+    K = _K()
+    xyz = _xyz(1, seed=3)[0]
+    uv = geometry.project(xyz, K).round()  # integer pixel centres
+    xyz = geometry.unproject(torch.cat([uv, xyz[:, 2:]], -1), K)
+    H, W = 140, 130
+    image = torch.zeros(1, H, W)
+    depth = torch.zeros(1, H, W)
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
+    u, v = uv[inside, 0].long(), uv[inside, 1].long()
+    image[0, v, u] = 1.0
+    depth[0, v, u] = xyz[inside, 2]
+    x0, y0 = float(uv[:, 0].min()) - 5.5, float(uv[:, 1].min()) - 5.5
+    side = 64.0  # a 64 px box resized to 64: an integer shift, so pixels stay pixels
+    out = geometry.crop_to_hand(
+        image, uv, K, size=64, box=torch.tensor([x0, y0, x0 + side, y0 + side]), extra=(depth,)
+    )
+    kp = out["keypoints"]
+    torch.testing.assert_close(kp, uv - torch.tensor([x0 + 0.5, y0 + 0.5]))
+    torch.testing.assert_close(geometry.project(xyz, out["K"]), kp, atol=1e-3, rtol=0)
+    ok = inside & (kp >= 0).all(-1) & (kp < 64).all(-1)
+    assert int(ok.sum()) >= 10
+    ku, kv = kp[ok, 0].round().long(), kp[ok, 1].round().long()
+    torch.testing.assert_close(out["image"][0, kv, ku], torch.ones(int(ok.sum())))
+    assert float(out["image"].sum()) == pytest.approx(int(ok.sum()), abs=1e-3)
+    torch.testing.assert_close(out["extra"][0][0, kv, ku], xyz[ok, 2])
+
+
+def test_crop_scaled_batched_K_consistency_and_padding():
+    K = _K(2)
+    xyz = _xyz(2, seed=5)
+    uv = geometry.project(xyz, K)
+    image = torch.rand(2, 3, 90, 100, generator=torch.Generator().manual_seed(0))
+    mask = (torch.rand(2, 1, 90, 100) > 0.5).float()
+    out = geometry.crop_to_hand(image, uv, K, size=32, margin=2.5, extra=(mask,))
+    assert out["image"].shape == (2, 3, 32, 32)
+    assert out["extra"][0].shape == (2, 1, 32, 32)
+    assert set(out["extra"][0].unique().tolist()) <= {0.0, 1.0}  # nearest: no invented values
+    torch.testing.assert_close(geometry.project(xyz, out["K"]), out["keypoints"], atol=1e-3, rtol=0)
+    # keypoints equal the affine applied to the source keypoints, and lie in the crop
+    A = out["affine"]
+    torch.testing.assert_close(
+        out["keypoints"], uv @ A[:, :, :2].transpose(1, 2) + A[:, None, :, 2]
+    )
+    assert (out["keypoints"] > -0.5).all() and (out["keypoints"] < 31.5).all()
+    # a box half outside the image gets zeros there
+    box = torch.tensor([[-50.5, -0.5, 49.5, 89.5]] * 2)  # left half outside, full height
+    padded = geometry.crop_to_hand(image, uv, size=20, box=box)
+    assert padded["K"] is None
+    assert torch.all(padded["image"][..., :, :10] == 0)
+    assert torch.all(padded["image"][..., :, 10:] > 0)
+
+
+def test_crop_bilinear_matches_scipy_map_coordinates():
+    from scipy.ndimage import map_coordinates
+
+    g = torch.Generator().manual_seed(1)
+    image = torch.rand(1, 40, 50, generator=g)
+    box = torch.tensor([3.3, 5.1, 33.3, 35.1])
+    out = geometry.crop_to_hand(image, torch.zeros(21, 2), size=16, box=box)["image"][0]
+    # crop pixel centre i maps back to x0 + (i + 0.5) * side / size
+    c = 3.3 + (np.arange(16) + 0.5) * 30 / 16
+    r = 5.1 + (np.arange(16) + 0.5) * 30 / 16
+    rr, cc = np.meshgrid(r, c, indexing="ij")
+    ref = map_coordinates(image[0].double().numpy(), [rr, cc], order=1)
+    np.testing.assert_allclose(out.numpy(), ref, atol=1e-5)
+
+
+def test_crop_errors():
+    image = torch.zeros(3, 10, 10)
+    with pytest.raises(ValueError, match="image: expected shape"):
+        geometry.crop_to_hand(torch.zeros(10, 10), torch.zeros(21, 2))
+    with pytest.raises(ValueError, match="box: expected x1 > x0"):
+        geometry.crop_to_hand(image, torch.zeros(21, 2), box=torch.tensor([5.0, 0, 5, 4]))
+    with pytest.raises(ValueError, match=r"extra\[0\]"):
+        geometry.crop_to_hand(image, torch.rand(21, 2) * 9, extra=(torch.zeros(1, 8, 8),))
+    with pytest.raises(ValueError, match="size"):
+        geometry.crop_to_hand(image, torch.rand(21, 2) * 9, size=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rotations
+
+
+def _random_axis_angle(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    axis = torch.nn.functional.normalize(
+        torch.randn(n, 3, generator=g, dtype=torch.float64), dim=-1
+    )
+    return axis * torch.rand(n, 1, generator=g, dtype=torch.float64) * torch.pi
+
+
+def test_rotations_match_scipy():
+    from scipy.spatial.transform import Rotation
+
+    aa = _random_axis_angle(50)
+    R = geometry.axis_angle_to_matrix(aa)
+    ref = Rotation.from_rotvec(aa.numpy())
+    np.testing.assert_allclose(R.numpy(), ref.as_matrix(), atol=1e-10)
+    q = geometry.matrix_to_quaternion(R)
+    q_ref = ref.as_quat()[:, [3, 0, 1, 2]]  # scipy is (x, y, z, w)
+    q_ref *= np.sign(q_ref[:, :1])
+    np.testing.assert_allclose(q.numpy(), q_ref, atol=1e-10)
+    torch.testing.assert_close(geometry.quaternion_to_matrix(q), R)
+    torch.testing.assert_close(geometry.matrix_to_axis_angle(R), aa)
+    torch.testing.assert_close(geometry.rot6d_to_matrix(geometry.matrix_to_rot6d(R)), R)
+    assert torch.allclose(R @ R.transpose(-1, -2), torch.eye(3, dtype=R.dtype).expand_as(R))
+
+
+@pytest.mark.parametrize("angle", [0.0, 1e-9, 1e-5, 1e-2, np.pi - 1e-2, np.pi - 1e-5, np.pi])
+def test_axis_angle_stable_near_zero_and_pi(angle):
+    from scipy.spatial.transform import Rotation
+
+    axis = torch.nn.functional.normalize(torch.tensor([0.3, -0.5, 0.8], dtype=torch.float64), dim=0)
+    aa = (axis * angle).requires_grad_(True)
+    R = geometry.axis_angle_to_matrix(aa)
+    np.testing.assert_allclose(
+        R.detach().numpy(), Rotation.from_rotvec(aa.detach().numpy()).as_matrix(), atol=1e-12
+    )
+    back = geometry.matrix_to_axis_angle(R)
+    # at exactly pi, aa and -aa are the same rotation
+    same = torch.allclose(back, aa, atol=1e-7) or (angle == np.pi and torch.allclose(back, -aa))
+    assert same, (back, aa)
+    back.sum().backward()
+    assert torch.isfinite(aa.grad).all()
+    R2 = geometry.axis_angle_to_matrix(aa.detach()).requires_grad_(True)
+    geometry.matrix_to_quaternion(R2).sum().backward()
+    assert torch.isfinite(R2.grad).all()
+
+
+def test_rot6d_gram_schmidt_and_gradient():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(10, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    R = geometry.rot6d_to_matrix(x)
+    eye = torch.eye(3, dtype=R.dtype).expand_as(R)
+    torch.testing.assert_close(R @ R.transpose(-1, -2), eye)
+    torch.testing.assert_close(torch.linalg.det(R), torch.ones(10, dtype=R.dtype))
+    R.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert torch.autograd.gradcheck(
+        geometry.axis_angle_to_matrix, (_random_axis_angle(3).requires_grad_(),)
+    )
+
+
+def test_rotation_shape_errors():
+    with pytest.raises(ValueError, match="quaternion"):
+        geometry.quaternion_to_matrix(torch.zeros(3))
+    with pytest.raises(ValueError, match="matrix"):
+        geometry.matrix_to_axis_angle(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="rot6d"):
+        geometry.rot6d_to_matrix(torch.zeros(5))
+
+
+# ---------------------------------------------------------------------------------------------
+# Procrustes
+
+
+def test_procrustes_matches_scipy_disparity():
+    from scipy.spatial import procrustes as scipy_procrustes
+
+    g = torch.Generator().manual_seed(4)
+    target = torch.randn(6, 21, 3, generator=g, dtype=torch.float64) * 30
+    R = geometry.axis_angle_to_matrix(_random_axis_angle(6, seed=9))
+    pred = 0.7 * target @ R + 12 + torch.randn(6, 21, 3, generator=g, dtype=torch.float64) * 3
+    aligned = geometry.procrustes(pred, target)
+    for b in range(6):
+        _, _, disparity = scipy_procrustes(target[b].numpy(), pred[b].numpy())
+        y0 = target[b] - target[b].mean(0)
+        ours = float(((aligned[b] - target[b]) ** 2).sum() / (y0**2).sum())
+        assert ours == pytest.approx(disparity, rel=1e-9)
+
+
+def test_procrustes_rigid_matches_orthogonal_procrustes_and_fixes_reflection():
+    from scipy.linalg import orthogonal_procrustes
+
+    g = torch.Generator().manual_seed(6)
+    target = torch.randn(21, 3, generator=g, dtype=torch.float64)
+    pred = target @ geometry.axis_angle_to_matrix(_random_axis_angle(1, 1)[0]) + 0.05 * torch.randn(
+        21, 3, generator=g, dtype=torch.float64
+    )
+    aligned = geometry.procrustes(pred, target, scale=False)
+    X0, Y0 = (pred - pred.mean(0)).numpy(), (target - target.mean(0)).numpy()
+    R, _ = orthogonal_procrustes(X0, Y0)
+    np.testing.assert_allclose(aligned.numpy(), X0 @ R + target.mean(0).numpy(), atol=1e-10)
+    # a mirrored hand cannot be aligned by a rotation: the det fix keeps it a rotation
+    mirrored = target * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    fit = geometry.procrustes(mirrored, target, scale=False)
+    Rm, _ = orthogonal_procrustes((mirrored - mirrored.mean(0)).numpy(), Y0)
+    assert np.linalg.det(Rm) < 0  # scipy would reflect ...
+    err_reflect = float(np.abs((mirrored - mirrored.mean(0)).numpy() @ Rm - Y0).max())
+    assert err_reflect < 1e-10
+    assert float((fit - target).abs().max()) > 0.1  # ... handlab does not
+    # distances within the fit are preserved (rigid, no reflection: same pairwise distances)
+    torch.testing.assert_close(torch.cdist(fit, fit), torch.cdist(target, target))
+
+
+def test_procrustes_visibility_ignores_outliers():
+    target = _xyz(1, seed=7)[0].double()
+    R = geometry.axis_angle_to_matrix(torch.tensor([0.2, 0.1, -0.4], dtype=torch.float64))
+    pred = 1.3 * target @ R.T - 4
+    pred[3] += 500.0  # an invisible outlier must not move the fit
+    vis = torch.ones(21)
+    vis[3] = 0
+    aligned = geometry.procrustes(pred, target, visibility=vis)
+    keep = vis > 0
+    torch.testing.assert_close(aligned[keep], target[keep])
+    assert not torch.allclose(geometry.procrustes(pred, target)[keep], target[keep], atol=1.0)
+    with pytest.raises(ValueError, match="target: expected the shape"):
+        geometry.procrustes(pred, target[:20])
+    with pytest.raises(ValueError, match="visibility"):
+        geometry.procrustes(pred, target, visibility=torch.zeros(21))
