@@ -1,0 +1,109 @@
+"""Real hand-pose datasets, read offline from their exact published layouts.
+
+No chapter teaches this package yet (chapter "00" is the placeholder).
+
+``open_dataset(name, root, split, **options)`` returns a ``torch.utils.data.Dataset`` whose items
+follow :mod:`handlab.data.schema` (the synthetic generator's keys plus ``meta``), converted to the
+canonical 21-joint order (NYU: its 14 evaluation joints), to millimetres, and cropped square
+around the hand (``size``, default 128, the shipped models' input). One module per dataset; each
+module docstring states its layout, encodings and official split:
+
+========== ============================ ===========================================
+name       splits                       protocol
+========== ============================ ===========================================
+freihand   training, evaluation         4 image versions of each training sample
+rhd        training, evaluation         dominant hand by mask pixels
+nyu        train, test                  view 1, 14 evaluation joints
+stb        train, test                  B2-B6 train, B1 test; SK or BB camera
+ho3d       train, evaluation            train.txt / evaluation.txt
+dexycb     train, val, test             setup s0 (sequence i % 5 == 4 held out)
+panoptic   train, test                  hand_labels manual_train / manual_test
+interhand  train, val, test             one item per annotated hand
+========== ============================ ===========================================
+
+>>> list_datasets()[:3]
+['dexycb', 'freihand', 'ho3d']
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from handlab.data.schema import DataError
+
+__all__ = ["DataError", "dataset_class", "list_datasets", "open_data", "open_dataset"]
+
+# name -> (module, class) (imported lazily so ``import handlab.data`` stays light).
+_LOADERS: dict[str, tuple[str, str]] = {
+    "dexycb": ("handlab.data.dexycb", "DexYCB"),
+    "freihand": ("handlab.data.freihand", "FreiHAND"),
+    "ho3d": ("handlab.data.ho3d", "HO3D"),
+    "interhand": ("handlab.data.interhand", "InterHand26M"),
+    "nyu": ("handlab.data.nyu", "NYU"),
+    "panoptic": ("handlab.data.panoptic", "PanopticHands"),
+    "rhd": ("handlab.data.rhd", "RHD"),
+    "stb": ("handlab.data.stb", "STB"),
+}
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by :func:`open_dataset`, sorted."""
+    return sorted(_LOADERS)
+
+
+def dataset_class(name: str) -> type:
+    """The loader class registered under ``name`` (``ValueError`` for unknown names)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a str, got {type(name).__name__}")
+    key = name.lower()
+    if key not in _LOADERS:
+        raise ValueError(f"name: expected one of {list_datasets()}, got {name!r}")
+    module, cls = _LOADERS[key]
+    return getattr(importlib.import_module(module), cls)
+
+
+def open_dataset(name: str, root: str | Path, split: str, **options: Any) -> Dataset:
+    """Open real dataset ``name`` stored under ``root`` (its published layout) for ``split``.
+
+    Args:
+        name: one of :func:`list_datasets`.
+        root: the dataset's folder (see each module's docstring and the README).
+        split: one of the dataset's official splits (``dataset_class(name).splits``).
+        options: ``size`` (crop side, default 128; ``None`` for the full frame), ``margin``
+            (crop box = margin x keypoint extent, default 1.3) and per-dataset options.
+
+    Returns:
+        a map-style dataset of dicts (``image``/``depth``/``mask``, ``keypoints`` (J, 2) px,
+        ``visibility`` (J,), ``xyz`` (J, 3) mm, ``K`` (3, 3), ``meta``).
+
+    Raises:
+        ValueError: unknown name or split; :class:`DataError` (a ``ValueError``) for a missing
+        root or annotation file.
+    """
+    return dataset_class(name)(root, split, **options)
+
+
+def open_data(spec: str, split: str, *, size: int = 128) -> Dataset:
+    """Open ``"synth"`` (the embedded generator) or a real dataset given as ``"NAME:ROOT"``.
+
+    >>> open_data("nyu", "test")
+    Traceback (most recent call last):
+    ...
+    ValueError: spec: expected 'synth' or 'NAME:ROOT' (e.g. 'rhd:/data/RHD'), got 'nyu'
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"spec: expected a str, got {type(spec).__name__}")
+    if spec == "synth":
+        from handlab.synth import SyntheticHands  # lazy: the generator is a separate layer
+
+        return SyntheticHands(split, size=size)
+    name, sep, root = spec.partition(":")
+    if not sep or not root:
+        raise ValueError(
+            f"spec: expected 'synth' or 'NAME:ROOT' (e.g. 'rhd:/data/RHD'), got {spec!r}"
+        )
+    return open_dataset(name, root, split, size=size)
