@@ -12,6 +12,7 @@ Other tests may reuse these builders when they need a real-layout dataset.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,71 @@ def make_freihand(root: Path, *, n: int = 2, n_eval: int = 2, seed: int = 0) -> 
         (root / f"{split}_xyz.json").write_text(json.dumps([(x / 1000).tolist() for x in xyzs]))
         truth[split] = {"K": np.stack(Ks), "xyz": np.stack(xyzs), "keypoints": np.stack(uvs)}
     return truth
+
+
+# --------------------------------------------------------------------------------------------
+# RHD
+
+
+def encode_rhd_depth(depth_mm: np.ndarray) -> np.ndarray:
+    """(H, W) mm -> RHD's RGB PNG code: value = mm / 5000 * 65535 split as R * 256 + G."""
+    code = np.round(depth_mm / 5000.0 * 65535.0).astype(np.uint32)
+    rgb = np.zeros(depth_mm.shape + (3,), np.uint8)
+    rgb[..., 0] = code >> 8
+    rgb[..., 1] = code & 255
+    return rgb
+
+
+def make_rhd(root: Path, *, split: str = "training", n: int = 3, seed: int = 0) -> dict:
+    """``n`` RHD samples (320 x 320); sample i has the left hand dominant when i is odd."""
+    rng = np.random.default_rng(seed)
+    folder = root / split
+    for sub in ("color", "depth", "mask"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    anno, truth = (
+        {},
+        {"xyz": [], "keypoints": [], "visibility": [], "side": [], "depth": [], "mask": []},
+    )
+    for i in range(n):
+        K = make_K(rng.uniform(250, 350), 320, 320)
+        hands = [random_hand(rng, K, 320, 320, spread=0.15) for _ in range(2)]  # left, right
+        vis = [(rng.random(21) > 0.2).astype(np.float64) for _ in range(2)]
+        side = "left" if i % 2 else "right"
+        anno[i] = {
+            "xyz": np.concatenate([to_source(h[1] / 1000, RHD_NAMES) for h in hands]),
+            "uv_vis": np.concatenate(
+                [
+                    np.concatenate(
+                        [to_source(h[0], RHD_NAMES), to_source(v[:, None], RHD_NAMES)], 1
+                    )
+                    for h, v in zip(hands, vis, strict=True)
+                ]
+            ),
+            "K": K,
+        }
+        labels = np.ones((320, 320), np.uint8)  # person
+        labels[:8] = 0
+        big, small = (
+            (slice(40, 200), slice(250, 280))
+            if side == "left"
+            else (slice(250, 280), slice(40, 200))
+        )
+        labels[big, 20:300] = rng.integers(2, 18, size=(big.stop - big.start, 280))  # left hand
+        labels[small, 20:300] = rng.integers(18, 34, size=(small.stop - small.start, 280))
+        Image.fromarray(labels).save(folder / "mask" / f"{i:05d}.png")
+        depth_mm = rng.uniform(0, 5000, size=(320, 320))
+        rgb = encode_rhd_depth(depth_mm)
+        Image.fromarray(rgb).save(folder / "depth" / f"{i:05d}.png")
+        code = rgb[..., 0].astype(np.float64) * 256 + rgb[..., 1]
+        _save_rgb(folder / "color" / f"{i:05d}.png", rng, 320, 320)
+        h = 0 if side == "left" else 1
+        truth["xyz"].append(hands[h][1])
+        truth["keypoints"].append(hands[h][0])
+        truth["visibility"].append(vis[h])
+        truth["side"].append(side)
+        truth["depth"].append(code / 65535 * 5000)
+        lo, hi = (2, 17) if side == "left" else (18, 33)
+        truth["mask"].append((labels >= lo) & (labels <= hi))
+    with (folder / f"anno_{split}.pickle").open("wb") as f:
+        pickle.dump(anno, f, protocol=2)
+    return {k: np.stack(v) if k != "side" else v for k, v in truth.items()}
