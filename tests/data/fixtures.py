@@ -167,3 +167,41 @@ def make_rhd(root: Path, *, split: str = "training", n: int = 3, seed: int = 0) 
     with (folder / f"anno_{split}.pickle").open("wb") as f:
         pickle.dump(anno, f, protocol=2)
     return {k: np.stack(v) if k != "side" else v for k, v in truth.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# NYU
+
+NYU_K = np.array([[588.04, 0.0, 320.0], [0.0, 587.08, 240.0], [0.0, 0.0, 1.0]])
+
+
+def make_nyu(root: Path, *, split: str = "test", n: int = 2, seed: int = 0) -> dict:
+    """``n`` NYU frames (640 x 480, 36 joints, 3 views in the .mat, depth_1 PNGs in G/B)."""
+    import scipy.io
+
+    rng = np.random.default_rng(seed)
+    folder = root / split
+    folder.mkdir(parents=True, exist_ok=True)
+    uvd = np.zeros((3, n, 36, 3))
+    xyz = np.zeros((3, n, 36, 3))
+    truth: dict = {"xyz": [], "keypoints": [], "depth": []}
+    for i in range(n):
+        for view in range(3):
+            uv = rng.uniform([200, 150], [440, 330], size=(36, 2))
+            z = rng.uniform(500, 900, size=36)
+            X = (uv[:, 0] - 320) * z / 588.04
+            Y = (240 - uv[:, 1]) * z / 587.08  # NYU's Y is up
+            uvd[view, i] = np.c_[uv, z]
+            xyz[view, i] = np.c_[X, Y, z]
+        depth_mm = rng.integers(0, 10000, size=(480, 640))
+        rgb = np.zeros((480, 640, 3), np.uint8)
+        rgb[..., 1] = depth_mm >> 8
+        rgb[..., 2] = depth_mm & 255
+        rgb[..., 0] = rng.integers(0, 256, size=(480, 640))  # R carries no depth
+        Image.fromarray(rgb).save(folder / f"depth_1_{i + 1:07d}.png")
+        truth["depth"].append(depth_mm)
+    scipy.io.savemat(folder / "joint_data.mat", {"joint_uvd": uvd, "joint_xyz": xyz})
+    truth["uvd"] = uvd
+    truth["xyz_nyu"] = xyz
+    truth["depth"] = np.stack(truth["depth"])
+    return truth
