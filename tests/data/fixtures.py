@@ -64,9 +64,17 @@ def make_K(f: float, width: int, height: int) -> np.ndarray:
     return np.array([[f, 0.0, width / 2 - 0.5], [0.0, f, height / 2 + 0.5], [0.0, 0.0, 1.0]])
 
 
+def _blocks(rng: np.random.Generator, high: int, height: int, width: int) -> np.ndarray:
+    """(height, width) int64 in [0, high), constant on 4 x 4 blocks (PNGs stay small)."""
+    small = rng.integers(0, high, size=(height // 4, width // 4))
+    return np.kron(small, np.ones((4, 4), np.int64))
+
+
 def _save_rgb(path: Path, rng: np.random.Generator, width: int, height: int, **kw) -> np.ndarray:
     path.parent.mkdir(parents=True, exist_ok=True)
-    rgb = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    # 8 x 8 blocks of random colour: cheap to encode, still checks pixel values after a crop
+    small = rng.integers(0, 256, size=(-(-height // 8), -(-width // 8), 3), dtype=np.uint8)
+    rgb = np.ascontiguousarray(np.kron(small, np.ones((8, 8, 1), np.uint8))[:height, :width])
     Image.fromarray(rgb).save(path, **kw)
     return rgb
 
@@ -193,7 +201,7 @@ def make_nyu(root: Path, *, split: str = "test", n: int = 2, seed: int = 0) -> d
             Y = (240 - uv[:, 1]) * z / 587.08  # NYU's Y is up
             uvd[view, i] = np.c_[uv, z]
             xyz[view, i] = np.c_[X, Y, z]
-        depth_mm = rng.integers(0, 10000, size=(480, 640))
+        depth_mm = _blocks(rng, 10000, 480, 640)
         rgb = np.zeros((480, 640, 3), np.uint8)
         rgb[..., 1] = depth_mm >> 8
         rgb[..., 2] = depth_mm & 255
@@ -204,4 +212,59 @@ def make_nyu(root: Path, *, split: str = "test", n: int = 2, seed: int = 0) -> d
     truth["uvd"] = uvd
     truth["xyz_nyu"] = xyz
     truth["depth"] = np.stack(truth["depth"])
+    return truth
+
+
+# --------------------------------------------------------------------------------------------
+# STB
+
+STB_CAMERAS = {
+    "SK": np.array([[607.92271, 0, 314.78337], [0, 607.88192, 236.42484], [0, 0, 1.0]]),
+    "BB": np.array([[822.79041, 0, 318.47345], [0, 822.79041, 250.31296], [0, 0, 1.0]]),
+}
+
+
+def _stb_colour_to_depth(xyz: np.ndarray) -> np.ndarray:
+    """Inverse of STB's SK extrinsics (Rodrigues rotation written out, not via scipy)."""
+    rv = np.array([0.00531, -0.01196, 0.00301])
+    theta = np.linalg.norm(rv)
+    k = rv / theta
+    Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    R = np.eye(3) + np.sin(theta) * Kx + (1 - np.cos(theta)) * Kx @ Kx
+    return xyz @ R.T + np.array([-24.0381, -0.4563, -1.2326])
+
+
+def make_stb(
+    root: Path,
+    *,
+    frames: int = 2,
+    seqs: tuple[str, ...] = ("B1Counting", "B1Random", "B2Counting"),
+    seed: int = 0,
+) -> dict:
+    """``frames`` frames per sequence, both cameras (640 x 480), SK depth in R + 256 G."""
+    import scipy.io
+
+    rng = np.random.default_rng(seed)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    truth: dict = {}
+    for seq in seqs:
+        folder = root / "images" / seq
+        for cam, K in STB_CAMERAS.items():
+            hands = [random_hand(rng, K, 640, 480, spread=0.1) for _ in range(frames)]
+            xyz = np.stack([h[1] for h in hands])  # canonical (palm in slot 0), camera frame
+            stored = _stb_colour_to_depth(xyz) if cam == "SK" else xyz
+            para = to_source(stored, STB_NAMES).transpose(2, 1, 0)  # (3, 21, N)
+            scipy.io.savemat(root / "labels" / f"{seq}_{cam}.mat", {"handPara": para})
+            truth[(seq, cam)] = {"xyz": xyz, "keypoints": np.stack([h[0] for h in hands])}
+            for i in range(frames):
+                _save_rgb(
+                    folder / f"{'SK_color' if cam == 'SK' else 'BB_left'}_{i}.png", rng, 640, 480
+                )
+        depths = []
+        for i in range(frames):
+            mm = _blocks(rng, 65536, 480, 640)
+            rgb = np.stack([mm & 255, mm >> 8, np.zeros_like(mm)], -1).astype(np.uint8)
+            Image.fromarray(rgb).save(folder / f"SK_depth_{i}.png")
+            depths.append(mm)
+        truth[(seq, "depth")] = np.stack(depths)
     return truth
