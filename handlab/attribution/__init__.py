@@ -3,6 +3,7 @@
 Taught in chapters 08 (PoseIG), 09 (indices), 10 (sanity checks) and 11 (comparing the zoo).
 """
 
+from handlab.attribution.bridge import captum_forward, explain_joint, explain_joints
 from handlab.attribution.engine import PoseIGResult, attribution_maps, integrate, poseig
 from handlab.attribution.paths import (
     BlurPath,
@@ -20,6 +21,9 @@ __all__ = [
     "PoseIGResult",
     "StraightPath",
     "attribution_maps",
+    "captum_forward",
+    "explain_joint",
+    "explain_joints",
     "gaussian_blur",
     "integrate",
     "joint_likelihood",
