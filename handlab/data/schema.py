@@ -150,12 +150,16 @@ def _check_field(key: str, value: Any, num_joints: int, where: str) -> None:
         raise DataError(f"{where}: {key} has {bad} NaN/inf values")
 
 
-def validate_sample(sample: dict[str, Any], *, num_joints: int = 21) -> None:
+def validate_sample(
+    sample: dict[str, Any], *, num_joints: int = 21, require_keypoints: bool = True
+) -> None:
     """Check one sample (a full frame or a crop) against the schema.
 
     Checks the fields' types, shapes and finiteness, images in [0, 1], masks and visibility in
     {0, 1}, visible keypoints inside the image (pixel centres at integers, so the image spans
     ``[-0.5, W - 0.5]``), positive depth of ``xyz`` and that some joint is visible.
+    ``require_keypoints=False`` accepts a sample without ``keypoints``/``visibility`` (e.g.
+    HO-3D's evaluation split, whose annotations are withheld).
 
     Raises:
         DataError: naming the file and sample id from ``sample["meta"]``.
@@ -169,8 +173,9 @@ def validate_sample(sample: dict[str, Any], *, num_joints: int = 21) -> None:
     meta = sample.get("meta", {})
     where = _where(meta)
     for key in ("keypoints", "visibility"):
-        if key not in sample:
+        if require_keypoints and key not in sample:
             raise DataError(f"{where}: missing field {key!r}")
+    vis = torch.ones(num_joints, dtype=torch.bool)
     # visibility and xyz first: a bad depth explains NaN keypoints better than the NaN does
     order = ("visibility", "xyz", *(k for k in FIELD_SHAPES if k not in ("visibility", "xyz")))
     for key in order:
@@ -190,7 +195,7 @@ def validate_sample(sample: dict[str, Any], *, num_joints: int = 21) -> None:
     if "image" in sample and not bool(((sample["image"] >= 0) & (sample["image"] <= 1)).all()):
         raise DataError(f"{where}: image expected values in [0, 1]")
     frame = next((sample[k] for k in ("image", "depth", "mask") if k in sample), None)
-    if frame is not None:
+    if frame is not None and "keypoints" in sample:
         h, w = frame.shape[-2:]
         kp = sample["keypoints"][vis]
         outside = (
@@ -221,19 +226,21 @@ def finish_sample(
     Returns:
         the cropped sample; ``meta["box"]`` holds the box in original pixels.
     """
-    validate_sample(raw, num_joints=num_joints)
+    validate_sample(raw, num_joints=num_joints, require_keypoints=box is None)
     if size is None:
-        return raw
+        return raw if box is None else {**raw, "meta": {**raw["meta"], "box": box}}
+    # without keypoints (a given box only), the box corners stand in for crop_to_hand's points
+    points = raw["keypoints"] if "keypoints" in raw else box.reshape(2, 2)
     maps = [k for k in ("depth", "mask") if k in raw]
     base = raw["image"] if "image" in raw else raw[maps[0]]
     out = crop_to_hand(
         base,
-        raw["keypoints"],
+        points,
         raw.get("K"),
         size=size,
         margin=margin,
         box=box,
-        visibility=raw["visibility"] if box is None else None,
+        visibility=raw.get("visibility") if box is None else None,
         extra=[raw[k] for k in maps],
     )
     sample = {k: v for k, v in raw.items() if k not in ("image", "depth", "mask", "meta")}
@@ -241,7 +248,8 @@ def finish_sample(
         sample["image"] = out["image"].clamp(0, 1)
     for key, value in zip(maps, out["extra"], strict=True):
         sample[key] = value
-    sample["keypoints"] = out["keypoints"]
+    if "keypoints" in raw:
+        sample["keypoints"] = out["keypoints"]
     if out["K"] is not None:
         sample["K"] = out["K"]
     sample["meta"] = {**raw["meta"], "box": out["box"]}

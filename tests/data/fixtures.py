@@ -268,3 +268,64 @@ def make_stb(
             depths.append(mm)
         truth[(seq, "depth")] = np.stack(depths)
     return truth
+
+
+# --------------------------------------------------------------------------------------------
+# HO-3D
+
+HO3D_DEPTH_SCALE = 0.00012498664727900177
+
+
+def make_ho3d(root: Path, *, seed: int = 0, version: int = 3) -> dict:
+    """train: 3 frames in 2 sequences (one without a hand annotation: ``SEQ1/0001``);
+    evaluation: 1 frame (root joint and box only). OpenGL axes, metres, MANO joint order."""
+    rng = np.random.default_rng(seed)
+    ext = ".jpg" if version == 3 else ".png"
+    truth: dict = {}
+    for split, frames in (
+        ("train", ["SEQ1/0000", "SEQ1/0001", "SEQ2/0000"]),
+        ("evaluation", ["EV1/0000"]),
+    ):
+        (root / f"{split}.txt").write_text("\n".join(frames) + "\n")
+        for name in frames:
+            seq, frame = name.split("/")
+            folder = root / split / seq
+            for sub in ("rgb", "depth", "meta"):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+            K = make_K(rng.uniform(600, 640), 640, 480)
+            uv, xyz = random_hand(rng, K, 640, 480, spread=0.12)
+            gl = to_source(xyz, MANO_NAMES) / 1000 * np.array([1.0, -1.0, -1.0])  # OpenGL, metres
+            meta = {
+                "camMat": K,
+                "handPose": np.zeros(48),
+                "handBeta": np.zeros(10),
+                "handTrans": gl[0],
+                "objName": "003_cracker_box",
+                "objTrans": np.zeros(3),
+            }
+            if split == "evaluation":
+                meta["handJoints3D"] = gl[0]
+                meta["handBoundingBox"] = [
+                    uv[:, 0].min(),
+                    uv[:, 1].min(),
+                    uv[:, 0].max(),
+                    uv[:, 1].max(),
+                ]
+            elif name != "SEQ1/0001":
+                meta["handJoints3D"] = gl
+            else:
+                meta["handJoints3D"] = None
+            with (folder / "meta" / f"{frame}.pkl").open("wb") as f:
+                pickle.dump(meta, f, protocol=2)
+            _save_rgb(folder / "rgb" / f"{frame}{ext}", rng, 640, 480)
+            code = _blocks(rng, 65536, 480, 640)
+            Image.fromarray(
+                np.stack([code & 255, code >> 8, np.zeros_like(code)], -1).astype(np.uint8)
+            ).save(folder / "depth" / f"{frame}.png")
+            truth[name] = {
+                "xyz": xyz,
+                "keypoints": uv,
+                "K": K,
+                "depth": code * HO3D_DEPTH_SCALE * 1000,
+            }
+    return truth
