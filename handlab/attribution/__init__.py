@@ -5,6 +5,15 @@ Taught in chapters 08 (PoseIG), 09 (indices), 10 (sanity checks) and 11 (compari
 
 from handlab.attribution.bridge import captum_forward, explain_joint, explain_joints
 from handlab.attribution.engine import PoseIGResult, attribution_maps, integrate, poseig
+from handlab.attribution.indices import (
+    aggregate,
+    diffusion_index,
+    foreground_index,
+    index_table,
+    localization_index,
+    relation_index,
+    relation_table,
+)
 from handlab.attribution.paths import (
     BlurPath,
     StraightPath,
@@ -20,14 +29,21 @@ __all__ = [
     "JointLikelihood",
     "PoseIGResult",
     "StraightPath",
+    "aggregate",
     "attribution_maps",
     "captum_forward",
+    "diffusion_index",
     "explain_joint",
     "explain_joints",
+    "foreground_index",
     "gaussian_blur",
+    "index_table",
     "integrate",
     "joint_likelihood",
+    "localization_index",
     "make_baseline",
     "poseig",
     "quadrature",
+    "relation_index",
+    "relation_table",
 ]
