@@ -329,3 +329,63 @@ def make_ho3d(root: Path, *, seed: int = 0, version: int = 3) -> dict:
                 "depth": code * HO3D_DEPTH_SCALE * 1000,
             }
     return truth
+
+
+# --------------------------------------------------------------------------------------------
+# DexYCB
+
+DEXYCB_SUBJECTS = {1: "20200709-subject-01", 3: "20200820-subject-03"}
+DEXYCB_SERIAL = "836212060125"
+
+
+def make_dexycb(root: Path, *, sequences: int = 5, seed: int = 0) -> dict:
+    """Subjects 1 and 3, ``sequences`` sequences each, one camera, 2 frames per sequence; frame 1
+    of each subject's first sequence has no hand (joint_3d = -1). Sequence 4 is held out (s0)."""
+    import yaml
+
+    rng = np.random.default_rng(seed)
+    intr = root / "calibration" / "intrinsics"
+    intr.mkdir(parents=True, exist_ok=True)
+    K = make_K(615.0, 640, 480)
+    (intr / f"{DEXYCB_SERIAL}_640x480.yml").write_text(
+        yaml.safe_dump(
+            {"color": {"fx": 615.0, "fy": 615.0, "ppx": float(K[0, 2]), "ppy": float(K[1, 2])}}
+        )
+    )
+    truth: dict = {}
+    for subject in DEXYCB_SUBJECTS.values():
+        for q in range(sequences):
+            seq = root / subject / f"20200709_1415{q:02d}"
+            (seq / DEXYCB_SERIAL).mkdir(parents=True, exist_ok=True)
+            side = "left" if q % 2 else "right"
+            (seq / "meta.yml").write_text(
+                yaml.safe_dump({"num_frames": 2, "mano_sides": [side], "serials": [DEXYCB_SERIAL]})
+            )
+            for f in range(2):
+                folder = seq / DEXYCB_SERIAL
+                uv, xyz = random_hand(rng, K, 640, 480, spread=0.12)
+                seg = np.zeros((480, 640), np.uint8)
+                seg[100:300, 200:400] = 255
+                seg[0:50] = 3  # an object
+                empty = q == 0 and f == 1
+                np.savez_compressed(
+                    folder / f"labels_{f:06d}.npz",
+                    seg=seg,
+                    joint_3d=(-np.ones((1, 21, 3)) if empty else xyz[None] / 1000).astype(
+                        np.float32
+                    ),
+                    joint_2d=(-np.ones((1, 21, 2)) if empty else uv[None]).astype(np.float32),
+                    pose_m=np.zeros((1, 51), np.float32),
+                )
+                _save_rgb(folder / f"color_{f:06d}.jpg", rng, 640, 480)
+                depth = _blocks(rng, 65536, 480, 640).astype(np.uint16)
+                Image.fromarray(depth).save(folder / f"aligned_depth_to_color_{f:06d}.png")
+                truth[f"{subject}/{seq.name}/{DEXYCB_SERIAL}/{f:06d}"] = {
+                    "xyz": xyz,
+                    "keypoints": uv,
+                    "depth": depth,
+                    "seg": seg == 255,
+                    "side": side,
+                    "K": K,
+                }
+    return truth
