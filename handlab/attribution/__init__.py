@@ -3,6 +3,7 @@
 Taught in chapters 08 (PoseIG), 09 (indices), 10 (sanity checks) and 11 (comparing the zoo).
 """
 
+from handlab.attribution.analysis import compare_models, inversion_errors, mcp_shortcut
 from handlab.attribution.bridge import captum_forward, explain_joint, explain_joints
 from handlab.attribution.engine import PoseIGResult, attribution_maps, integrate, poseig
 from handlab.attribution.indices import (
@@ -32,6 +33,7 @@ __all__ = [
     "aggregate",
     "attribution_maps",
     "captum_forward",
+    "compare_models",
     "diffusion_index",
     "explain_joint",
     "explain_joints",
@@ -39,9 +41,11 @@ __all__ = [
     "gaussian_blur",
     "index_table",
     "integrate",
+    "inversion_errors",
     "joint_likelihood",
     "localization_index",
     "make_baseline",
+    "mcp_shortcut",
     "poseig",
     "quadrature",
     "relation_index",
