@@ -280,7 +280,7 @@ def crop_to_hand(
         raise ValueError(f"size: expected a positive int, got {size!r}")
     if box is None:
         vis = None if visibility is None else _as_tensor("visibility", visibility)
-        vis = None if vis is None or batched else vis[None]
+        vis = vis if vis is None or batched else vis[None]
         boxes = hand_box(kps, margin=margin, visibility=vis)
     else:
         boxes = _as_tensor("box", box).to(images.dtype)

@@ -161,6 +161,18 @@ def test_crop_bilinear_matches_scipy_map_coordinates():
     np.testing.assert_allclose(out.numpy(), ref, atol=1e-5)
 
 
+def test_crop_box_follows_visible_joints_only():
+    image = torch.rand(3, 100, 100)
+    kps = torch.tensor([[20.0, 20.0], [40.0, 40.0], [95.0, 5.0]])
+    vis = torch.tensor([1.0, 1.0, 0.0])
+    out = geometry.crop_to_hand(image, kps, size=16, margin=1.0, visibility=vis)
+    torch.testing.assert_close(out["box"], torch.tensor([20.0, 20.0, 40.0, 40.0]))
+    batched = geometry.crop_to_hand(
+        image[None], kps[None], size=16, margin=1.0, visibility=vis[None]
+    )
+    torch.testing.assert_close(batched["box"][0], out["box"])
+
+
 def test_crop_errors():
     image = torch.zeros(3, 10, 10)
     with pytest.raises(ValueError, match="image: expected shape"):
