@@ -389,3 +389,38 @@ def make_dexycb(root: Path, *, sequences: int = 5, seed: int = 0) -> dict:
                     "K": K,
                 }
     return truth
+
+
+# --------------------------------------------------------------------------------------------
+# CMU Panoptic hand_labels
+
+
+def make_panoptic(root: Path, *, n_train: int = 2, n_test: int = 2, seed: int = 0) -> dict:
+    """``root/hand_labels/manual_{train,test}/`` with full frames (320 x 240 here; the loader
+    does not depend on the size) and JSON labels; the second joint of every hand is invalid."""
+    rng = np.random.default_rng(seed)
+    truth: dict = {}
+    for split, count in (("manual_train", n_train), ("manual_test", n_test)):
+        folder = root / "hand_labels" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            name = f"Subject_unit_{i}.flv_{i:06d}_{'l' if i % 2 else 'r'}"
+            uv, _ = random_hand(rng, make_K(300, 320, 240), 320, 240, spread=0.1)
+            valid = np.ones(21)
+            valid[1] = 0
+            pts = np.c_[uv, valid]
+            pts[1, :2] = 0  # invalid joints are stored at (0, 0)
+            label = {
+                "hand_pts": pts.tolist(),
+                "is_left": i % 2,
+                "head_size": 40.0 + i,
+                "img_paths": f"{split}/{name}.jpg",
+            }
+            (folder / f"{name}.json").write_text(json.dumps(label))
+            _save_rgb(folder / f"{name}.jpg", rng, 320, 240)
+            truth[name] = {
+                "keypoints": uv,
+                "visibility": valid,
+                "side": "left" if i % 2 else "right",
+            }
+    return truth
