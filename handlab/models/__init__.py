@@ -3,6 +3,17 @@
 Taught in chapters 01-07.
 """
 
+# Importing the RGB family modules registers their builders (chapters 01-03).
+from handlab.models import (  # noqa: F401  (registration side effect)
+    cpm,
+    detnet,
+    hrnet,
+    iknet,
+    integral,
+    lifting,
+    regression,
+    simplebaseline,
+)
 from handlab.models.base import PoseModel, check_images
 from handlab.models.registry import create, list_models, register_model
 

@@ -1,0 +1,127 @@
+"""Pieces shared by the RGB model families: input normalisation, torchvision trunks, batch checks
+and the weighted heatmap loss.
+
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``) alongside :mod:`.simplebaseline`.
+
+>>> trunk, channels = resnet_trunk("resnet18")
+>>> channels
+512
+>>> trunk(torch.zeros(1, 3, 64, 64)).shape
+torch.Size([1, 512, 2, 2])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torchvision
+from torch import nn
+
+from handlab._checks import check_finite, check_shape
+from handlab.models.base import check_images
+
+__all__ = [
+    "RESNETS",
+    "ImageNormalize",
+    "check_batch",
+    "check_size",
+    "coordinate_grid",
+    "heatmap_mse",
+    "resnet_trunk",
+]
+
+# torchvision builders and the channel count of each stage's output (layer1..layer4).
+RESNETS: dict[str, tuple[str, tuple[int, int, int, int]]] = {
+    "resnet18": ("resnet18", (64, 128, 256, 512)),
+    "resnet34": ("resnet34", (64, 128, 256, 512)),
+    "resnet50": ("resnet50", (256, 512, 1024, 2048)),
+    "resnet101": ("resnet101", (256, 512, 1024, 2048)),
+    "resnet152": ("resnet152", (256, 512, 1024, 2048)),
+}
+# ImageNet statistics: torchvision's backbones are designed (and usually pretrained) for them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ImageNormalize(nn.Module):
+    """Map images (B, 3, H, W) in [0, 1] to ImageNet-standardised values inside the model.
+
+    Keeping this inside the model lets attribution paths and baselines live in image space.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.mean) / self.std  # (B, 3, H, W)
+
+
+def resnet_trunk(name: str, *, stages: int = 4) -> tuple[nn.Sequential, int]:
+    """A torchvision ResNet without average pooling and classifier, random weights.
+
+    Args:
+        name: a key of ``RESNETS`` (``"resnet18"`` ... ``"resnet152"``).
+        stages: how many of the four residual stages to keep (output stride ``2 ** (stages + 1)``).
+
+    Returns:
+        the trunk ``(B, 3, H, W) -> (B, C, H / s, W / s)`` and its output channels ``C``.
+    """
+    if name not in RESNETS:
+        raise ValueError(f"backbone: expected one of {sorted(RESNETS)}, got {name!r}")
+    if stages not in (1, 2, 3, 4):
+        raise ValueError(f"stages: expected 1, 2, 3 or 4, got {stages}")
+    builder, channels = RESNETS[name]
+    # weights=None: never download weights; the zoo ships handlab's own.
+    net = getattr(torchvision.models, builder)(weights=None)
+    layers = [net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3]
+    layers = layers[: 4 + stages] + ([net.layer4] if stages == 4 else [])
+    return nn.Sequential(*layers), channels[stages - 1]
+
+
+def check_size(images: torch.Tensor, *, multiple: int, name: str = "images") -> None:
+    """Validate RGB images and require H and W to be multiples of the network's total stride."""
+    check_images(images, channels=3, min_size=multiple, name=name)
+    h, w = images.shape[-2:]
+    if h % multiple or w % multiple:
+        raise ValueError(f"{name}: expected H and W multiples of {multiple}, got ({h}, {w})")
+
+
+def check_batch(batch: object, shapes: Mapping[str, Sequence[int | None]]) -> None:
+    """Validate a training batch dict: each key present, a tensor of the given shape, finite."""
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"batch: expected a dict of tensors, got {type(batch).__name__}")
+    for key, shape in shapes.items():
+        if key not in batch:
+            raise ValueError(f"batch: expected key {key!r}, got keys {sorted(batch)}")
+        check_shape(f"batch[{key!r}]", batch[key], shape)
+        check_finite(f"batch[{key!r}]", batch[key])
+
+
+def heatmap_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """SimpleBaseline's heatmap loss: mean over joints of ``0.5 * MSE(pred * w, target * w)``.
+
+    Args:
+        pred, target: (B, J, h, w) heatmaps.
+        weight: (B, J) per-joint weights (the visibility).
+
+    >>> t = torch.ones(1, 2, 4, 4)
+    >>> float(heatmap_mse(t * 0, t, torch.tensor([[1.0, 0.0]])))
+    0.25
+    """
+    w = weight[..., None, None]  # (B, J, 1, 1)
+    return 0.5 * ((pred * w - target * w) ** 2).mean()
+
+
+def coordinate_grid(batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+    """CoordConv channels (B, 2, h, w): x and y of each cell scaled to [-1, 1].
+
+    >>> coordinate_grid(1, 2, 3, torch.device("cpu"))[0, 0].tolist()
+    [[-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]]
+    """
+    ys = torch.linspace(-1.0, 1.0, height, device=device)
+    xs = torch.linspace(-1.0, 1.0, width, device=device)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
+    return torch.stack([grid_x, grid_y]).expand(batch, 2, height, width)
