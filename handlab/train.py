@@ -1,0 +1,115 @@
+"""Train, evaluate, and the ``handlab train`` / ``handlab evaluate`` commands.
+
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``, training curves) and chapter 02. The
+work is done in :mod:`handlab.training`; this module is the public face and the command line::
+
+    handlab train --model simplebaseline --data synth --steps 600 --out runs/sb
+    torchrun --nproc-per-node 2 -m handlab.cli train --model simplebaseline --out runs/sb2
+    handlab evaluate --model runs/sb --data synth --split test --json runs/sb/eval.json
+    handlab evaluate --model zoo:simplebaseline --data synth
+
+>>> parse_model_config(["backbone=resnet18", "width=64", "soft=true"])
+{'backbone': 'resnet18', 'width': 64, 'soft': True}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from handlab.training import AugmentConfig, TrainConfig, evaluate, fit, format_table
+
+__all__ = ["AugmentConfig", "TrainConfig", "evaluate", "fit", "parse_model_config", "register"]
+
+
+def parse_model_config(items: list[str]) -> dict[str, Any]:
+    """Turn ``key=value`` strings into a dict; values are read as JSON when they parse
+    (numbers, ``true``/``false``, lists), else kept as strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-config: expected key=value, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` and ``evaluate`` subcommands."""
+    p = subparsers.add_parser("train", help="train a model (resumes if --out has a checkpoint)")
+    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--data", default="synth", help="synth or NAME:ROOT (default synth)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--schedule", default="onecycle", choices=["constant", "cosine", "onecycle"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--test-limit", type=int, default=512)
+    p.add_argument("--splits", default="train,val,test", help="train,val,test split names")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--restart", action="store_true", help="discard a checkpoint in --out")
+    p.add_argument("--model-config", nargs="*", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=_train)
+
+    e = subparsers.add_parser("evaluate", help="evaluate a run folder or zoo:NAME on a data set")
+    e.add_argument("--model", required=True, help="run folder or zoo:NAME")
+    e.add_argument("--data", default="synth", help="synth or NAME:ROOT (default synth)")
+    e.add_argument("--split", default="test")
+    e.add_argument("--size", type=int, default=128)
+    e.add_argument("--limit", type=int, default=None)
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--json", default=None, help="write the metrics here as JSON")
+    e.set_defaults(func=_evaluate)
+
+
+def _train(args: argparse.Namespace) -> int:
+    config = TrainConfig(
+        model=args.model,
+        model_config=parse_model_config(args.model_config),
+        data=args.data,
+        splits=tuple(args.splits.split(",")),
+        size=args.size,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        schedule=args.schedule,
+        augment=AugmentConfig(enabled=not args.no_augment),
+        val_every=args.val_every,
+        ckpt_every=args.ckpt_every,
+        test_limit=args.test_limit,
+        seed=args.seed,
+        device=args.device,
+    )
+    command = shlex.join(["handlab", *sys.argv[1:]])
+    metrics = fit(config, args.out, resume=not args.restart, command=command)
+    if metrics:
+        print(format_table(metrics))
+        print(f"wrote {Path(args.out) / 'model.safetensors'} and card.json")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from handlab.training.data import open_split
+    from handlab.zoo import load_model
+
+    model = load_model(args.model, device=args.device)
+    data = open_split(args.data, args.split, args.size)
+    metrics = evaluate(model, data, batch_size=args.batch_size, limit=args.limit)
+    print(format_table(metrics))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(metrics, indent=1))
+    return 0

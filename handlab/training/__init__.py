@@ -1,0 +1,20 @@
+"""Training and evaluation: config, augmentation, batches by step, checkpoints, DDP, the loop.
+
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``) and chapter 02. The public face is
+:mod:`handlab.train` (``TrainConfig``, ``fit``, ``evaluate``) and the ``handlab train`` /
+``handlab evaluate`` commands.
+"""
+
+from handlab.training.config import AugmentConfig, TrainConfig, lr_factor
+from handlab.training.evaluation import evaluate, format_table, predict
+from handlab.training.loop import fit
+
+__all__ = [
+    "AugmentConfig",
+    "TrainConfig",
+    "evaluate",
+    "fit",
+    "format_table",
+    "lr_factor",
+    "predict",
+]

@@ -1,0 +1,82 @@
+"""Checkpoints written atomically, and the resume that makes an interrupted run bit-identical.
+
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``).
+
+Layout of ``out_dir/checkpoint/``: ``model-<step>.safetensors`` (weights, no pickle),
+``train-<step>.pt`` (optimiser, scheduler and RNG states, read back with
+``torch.load(weights_only=True)``) and ``latest.json`` naming both. Each file is written to a
+temporary name and moved into place with ``os.replace``; ``latest.json`` is replaced last, so a
+crash at any moment leaves the previous complete checkpoint in force.
+
+>>> import tempfile
+>>> d = Path(tempfile.mkdtemp())
+>>> atomic_write_text(d / "a.json", "{}")
+>>> (d / "a.json").read_text()
+'{}'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+__all__ = ["atomic_write_text", "load_checkpoint", "save_checkpoint"]
+
+
+def _atomic(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    _atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_save_model(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Save ``model``'s weights as safetensors (shared tensors handled) atomically."""
+    _atomic(Path(path), lambda tmp: save_model(model, tmp, metadata=metadata))
+
+
+def save_checkpoint(ckpt_dir: Path, step: int, model: nn.Module, state: dict[str, Any]) -> None:
+    """Write the checkpoint of ``step``: weights, ``state`` (tensors, numbers, lists, dicts)."""
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    names = {
+        "step": step,
+        "model": f"model-{step:08d}.safetensors",
+        "train": f"train-{step:08d}.pt",
+    }
+    atomic_save_model(model, ckpt_dir / names["model"])
+    _atomic(ckpt_dir / names["train"], lambda tmp: torch.save(state, tmp))
+    atomic_write_text(ckpt_dir / "latest.json", json.dumps(names))
+    for old in ckpt_dir.iterdir():  # older checkpoints are superseded once latest.json moved
+        if old.name.startswith(("model-", "train-")) and old.name not in names.values():
+            old.unlink()
+
+
+def load_checkpoint(ckpt_dir: Path, model: nn.Module) -> tuple[int, dict[str, Any]] | None:
+    """Load the latest checkpoint into ``model``; return ``(step, state)``, ``None`` if absent."""
+    latest = Path(ckpt_dir) / "latest.json"
+    if not latest.is_file():
+        return None
+    try:
+        names = json.loads(latest.read_text())
+        load_model(model, str(Path(ckpt_dir) / names["model"]))
+        state = torch.load(Path(ckpt_dir) / names["train"], weights_only=True)
+    except (OSError, KeyError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{ckpt_dir}: unreadable checkpoint ({err})") from err
+    return int(names["step"]), state

@@ -1,0 +1,69 @@
+"""Batches by step index: which samples step ``s`` trains on is a pure function of (seed, s).
+
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``).
+
+Making the data position a function of the step (instead of an iterator's hidden state) is what
+lets a resumed run see exactly the batches an uninterrupted run would have seen, and lets each
+DDP process take its own slice of the same global batch without a sampler.
+
+>>> step_indices(0, 10, batch_size=4, seed=0)
+[5, 6, 1, 2]
+>>> sorted(step_indices(0, 4, batch_size=4, seed=0))  # one step = one epoch: every sample once
+[0, 1, 2, 3]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+__all__ = ["load_batch", "open_split", "step_generator", "step_indices"]
+
+
+def open_split(spec: str, split: str, size: int) -> Any:
+    """Open ``spec`` (``"synth"`` or ``"NAME:ROOT"``) at ``split`` with ``size`` px crops.
+
+    Returns a dataset: ``__len__`` and ``__getitem__`` giving sample dicts.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"data: expected 'synth' or 'NAME:ROOT', got {type(spec).__name__}")
+    from handlab.data import open_data  # imported late: training does not need every loader
+
+    return open_data(spec, split, size=size)
+
+
+def step_generator(seed: int, step: int, stream: int) -> torch.Generator:
+    """A generator seeded from (seed, step, stream): replayable randomness for one step."""
+    # Distinct odd multipliers keep (seed, step, stream) triples from colliding in practice.
+    return torch.Generator().manual_seed((seed * 1_000_003 + step * 7_919 + stream) % 2**63)
+
+
+def step_indices(step: int, n: int, *, batch_size: int, seed: int) -> list[int]:
+    """Dataset indices of the global batch at ``step``: epochs of seeded permutations of ``n``."""
+    if n < 1:
+        raise ValueError(f"data: expected a non-empty dataset, got {n} samples")
+    out: list[int] = []
+    pos = step * batch_size
+    while len(out) < batch_size:
+        epoch, offset = divmod(pos, n)
+        perm = torch.randperm(n, generator=step_generator(seed, epoch, stream=1))
+        take = min(batch_size - len(out), n - offset)
+        out.extend(perm[offset : offset + take].tolist())
+        pos += take
+    return out
+
+
+def load_batch(data: Any, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+    """Stack the samples at ``indices`` into a batch dict (tensor fields only; ``meta`` dropped).
+
+    Uses the dataset's batched path ``data.batch(indices)`` when it has one (the synthetic
+    generator renders a whole batch at once), else ``data[i]`` one by one.
+    """
+    if callable(getattr(data, "batch", None)):
+        batch = data.batch(list(indices))
+        return {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    samples = [data[i] for i in indices]
+    keys = [k for k, v in samples[0].items() if isinstance(v, torch.Tensor)]
+    return {k: torch.stack([torch.as_tensor(s[k]) for s in samples]) for k in keys}

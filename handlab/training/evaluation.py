@@ -1,0 +1,121 @@
+"""``evaluate``: a model's 2D (and 3D) metrics on a dataset, with a per-joint table.
+
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``) and chapter 02.
+
+The numbers come from :mod:`handlab.metrics` (EPE, PCK, AUC of PCK over 0-30 px; MPJPE,
+PA-MPJPE and AUC over 20-50 mm for 3D models, root-relative); this module only runs the model
+over the first ``limit`` samples in order, in eval mode and without gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from handlab import metrics as M
+from handlab.skeleton import JOINT_NAMES
+from handlab.training.data import load_batch
+
+__all__ = ["evaluate", "format_table", "mean_epe", "predict"]
+
+
+def mean_epe(keypoints: torch.Tensor, batch: dict[str, torch.Tensor]) -> float:
+    """Mean 2D error (px) of ``keypoints`` (B, J, 2) against ``batch`` over its visible joints."""
+    return float(M.epe(keypoints, batch["keypoints"], batch.get("visibility")))
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, data: Any, *, batch_size: int = 32, limit: int | None = None
+) -> dict[str, torch.Tensor]:
+    """Run ``model`` over the first ``limit`` samples of ``data`` (all if ``None``), in order.
+
+    Returns CPU tensors: ``pred_keypoints``/``keypoints`` (N, J, 2) px, ``visibility`` (N, J)
+    and, for 3D models with ``xyz`` in the data, ``pred_xyz``/``xyz`` (N, J, 3) mm root-relative.
+    """
+    from handlab.training.loop import model_inputs  # loop imports this module
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    n = len(data) if limit is None else min(int(limit), len(data))
+    if n < 1:
+        raise ValueError(f"limit: expected at least one sample to evaluate, got {n}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {}
+    for lo in range(0, n, batch_size):
+        batch = load_batch(data, range(lo, min(n, lo + batch_size)))
+        out = model(model_inputs(model, batch).to(device))
+        rows = {"pred_keypoints": out["keypoints"], "keypoints": batch["keypoints"]}
+        rows["visibility"] = batch.get("visibility", torch.ones(batch["keypoints"].shape[:2]))
+        if "xyz" in out and "xyz" in batch:
+            rows["pred_xyz"] = out["xyz"] - out["xyz"][:, :1]
+            rows["xyz"] = batch["xyz"] - batch["xyz"][:, :1]
+        for k, v in rows.items():
+            parts.setdefault(k, []).append(v.detach().float().cpu())
+    model.train(was_training)
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def evaluate(
+    model: nn.Module, data: Any, *, batch_size: int = 32, limit: int | None = None
+) -> dict[str, Any]:
+    """Metrics of ``model`` on the first ``limit`` samples of ``data``.
+
+    Returns ``n`` (samples), the keys of :func:`handlab.metrics.evaluate_2d` (``epe_px``,
+    ``pck@5px`` ... ``auc_0-30px``) and, for 3D models, of ``evaluate_3d`` on root-relative
+    ``xyz`` (``mpjpe_mm``, ``pa_mpjpe_mm``, ``auc_20-50mm`` ...), and ``per_joint``: one dict per
+    canonical joint (``joint``, ``epe_px``, ``pck@10px``, ``mpjpe_mm`` for 3D; empty for data
+    in another joint order).
+    """
+    p = predict(model, data, batch_size=batch_size, limit=limit)
+    return summarize(p)
+
+
+def summarize(p: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Metrics from ``predict``'s output (see ``evaluate``)."""
+    vis = p["visibility"]
+    out: dict[str, Any] = {"n": int(vis.shape[0])}
+    out.update(M.evaluate_2d(p["pred_keypoints"], p["keypoints"], vis))
+    if "pred_xyz" in p:  # every joint has a 3D label, occluded or not
+        out.update(M.evaluate_3d(p["pred_xyz"], p["xyz"]))
+    out["per_joint"] = _per_joint(p) if vis.shape[1] == len(JOINT_NAMES) else []
+    return out
+
+
+def _per_joint(p: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+    t2 = M.per_joint_table(p["pred_keypoints"], p["keypoints"], p["visibility"], "px", pck_at=10)
+    cols = {"epe_px": t2["mean_px"], "pck@10px": t2["pck@10px"]}
+    if "pred_xyz" in p:
+        cols["mpjpe_mm"] = M.per_joint_table(p["pred_xyz"], p["xyz"], None, "mm")["mean_mm"]
+    return [{"joint": joint, **{k: float(v[joint]) for k, v in cols.items()}} for joint in t2.index]
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """A plain-text table: the summary metrics, then one row per joint.
+
+    >>> rows = [{"joint": "wrist", "epe_px": 1.5}]
+    >>> print(format_table({"n": 2, "epe_px": 1.5, "per_joint": rows}))
+    n           2
+    epe_px      1.500
+    <BLANKLINE>
+    joint          epe_px
+    wrist           1.500
+    """
+    scalars = {k: v for k, v in metrics.items() if k != "per_joint"}
+    lines = [f"{k:<12}{_fmt(v)}" for k, v in scalars.items()]
+    rows = metrics.get("per_joint", [])
+    if rows:
+        cols = [c for c in rows[0] if c != "joint"]
+        lines += ["", f"{'joint':<12}" + "".join(f"{c:>10}" for c in cols)]
+        lines += [f"{r['joint']:<12}" + "".join(f"{_fmt(r[c]):>10}" for c in cols) for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)

@@ -1,0 +1,271 @@
+"""``fit``: a plain PyTorch training loop with validation, atomic checkpoints and exact resume.
+
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``, the training curves) and chapter 02.
+
+One step: the global batch of the step (``data.step_indices``), augmentation parameters drawn
+from a generator seeded by (seed, step), this process's slice of both, the model's own
+``loss(outputs, batch)``, AdamW, gradient clipping and the lr schedule. Every ``val_every``
+steps a line goes to ``metrics.jsonl``; every ``ckpt_every`` steps a checkpoint is written. At
+the end: ``model.safetensors``, the test-split metrics and ``card.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from handlab.models import create
+from handlab.training import distributed
+from handlab.training.augment import apply_augment, sample_augment
+from handlab.training.checkpoint import (
+    atomic_save_model,
+    atomic_write_text,
+    load_checkpoint,
+    save_checkpoint,
+)
+from handlab.training.config import TrainConfig, lr_factor
+from handlab.training.data import load_batch, open_split, step_generator, step_indices
+from handlab.training.evaluation import evaluate, mean_epe
+
+__all__ = ["fit", "model_inputs"]
+
+_RESUME_MAY_DIFFER = ("device", "num_workers")  # settings that do not change the result
+
+
+def model_inputs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The batch tensor ``model`` reads: ``image`` for RGB models, ``depth`` for depth models."""
+    key = "depth" if getattr(model, "input_kind", "rgb") == "depth" else "image"
+    if key not in batch:
+        raise ValueError(f"batch: model needs {key!r}, got keys {sorted(batch)}")
+    x = batch[key]
+    # depth models that read a segmented hand (A2J, V2V: ``masked_input``) get 0 outside the mask
+    if getattr(model, "masked_input", False) and "mask" in batch:
+        x = x * (batch["mask"].reshape(x.shape) > 0).to(x.dtype)
+    return x
+
+
+def fit(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train ``config.model`` on ``config.data``; return the final test-split metrics.
+
+    ``out_dir`` receives ``model.safetensors``, ``card.json``, ``checkpoint/`` and
+    ``metrics.jsonl``. With ``resume`` a checkpoint there is continued (its config must match);
+    without, the folder's previous run is discarded. Under ``torchrun`` only rank 0 writes, and
+    ranks other than 0 return ``{}``.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    out = Path(out_dir)
+    info = distributed.init(config.device)
+    try:
+        return _fit(config, out, info, resume=resume, progress=progress, command=command)
+    finally:
+        distributed.shutdown(info)
+
+
+def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
+    if config.batch_size % info.world:
+        raise ValueError(
+            f"batch_size: expected a multiple of {info.world} (processes), got {config.batch_size}"
+        )
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    model = create(config.model, **config.model_config).to(info.device)
+    train_data = open_split(config.data, config.splits[0], config.size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = functools.partial(
+        lr_factor, steps=config.steps, schedule=config.schedule, warmup=config.warmup
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    start, elapsed = _restore(config, out, info, model, optimizer, scheduler, resume)
+    net = distributed.wrap(model, info)
+    amp = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if (config.amp and info.device.type == "cuda")
+        else contextlib.nullcontext()
+    )
+    local = config.batch_size // info.world
+    bar = tqdm(total=config.steps, initial=start, disable=not (progress and info.is_main))
+    running: list[tuple[float, float]] = []
+    t0 = time.perf_counter()
+    for step in range(start, config.steps):
+        batch = _step_batch(config, train_data, step, info, local)
+        model.train()
+        with amp:
+            outputs = net(model_inputs(model, batch))
+            loss, _ = _loss(model, outputs, batch)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"loss is {value} at step {step}: lower the lr or clip grads")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        running.append((value, mean_epe(outputs["keypoints"].detach().float(), batch)))
+        bar.update(1)
+        bar.set_postfix(loss=f"{running[-1][0]:.4f}", epe=f"{running[-1][1]:.2f}px")
+        done = step + 1
+        if done % config.val_every == 0 or done == config.steps:
+            _validate(config, out, info, model, done, running, optimizer)
+            running = []
+        if done % config.ckpt_every == 0 or done == config.steps:
+            now = elapsed + time.perf_counter() - t0
+            if info.is_main:
+                state = _train_state(config, optimizer, scheduler, now)
+                save_checkpoint(out / "checkpoint", done, model, state)
+            distributed.barrier(info)
+    bar.close()
+    elapsed += time.perf_counter() - t0
+    return _finish(config, out, info, model, elapsed, command)
+
+
+def _step_batch(config, data, step, info, local) -> dict[str, torch.Tensor]:
+    # The global batch and its augmentation are drawn for all ranks; each keeps its slice.
+    idx = step_indices(step, len(data), batch_size=config.batch_size, seed=config.seed)
+    lo, hi = info.rank * local, (info.rank + 1) * local
+    batch = load_batch(data, idx[lo:hi])
+    if config.augment.enabled:
+        gen = step_generator(config.seed, step, stream=2)
+        params = sample_augment(config.batch_size, gen, config.augment, config.size)
+        batch = apply_augment(batch, params[lo:hi])
+    return {k: v.to(info.device, non_blocking=True) for k, v in batch.items()}
+
+
+def _loss(model, outputs, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    if not hasattr(model, "loss"):
+        raise TypeError(f"model: {type(model).__name__} has no loss(outputs, batch) method")
+    loss, logs = model.loss(outputs, batch)
+    return loss.float(), logs
+
+
+def _train_state(config, optimizer, scheduler, elapsed: float) -> dict[str, Any]:
+    state = {
+        "config": config.to_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng_cpu": torch.get_rng_state(),
+        "elapsed_s": elapsed,
+    }
+    if torch.cuda.is_available():
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore(config, out, info, model, optimizer, scheduler, resume) -> tuple[int, float]:
+    ckpt = out / "checkpoint"
+    if not resume:
+        if info.is_main:
+            shutil.rmtree(ckpt, ignore_errors=True)
+            (out / "metrics.jsonl").unlink(missing_ok=True)
+        distributed.barrier(info)
+        return 0, 0.0
+    loaded = load_checkpoint(ckpt, model)
+    if loaded is None:
+        return 0, 0.0
+    step, state = loaded
+    _check_same_config(config, state["config"], ckpt)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng_cpu"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    if info.is_main:  # validations after the checkpoint are replayed, so drop their lines
+        _truncate_metrics(out / "metrics.jsonl", step)
+    distributed.barrier(info)
+    return step, float(state["elapsed_s"])
+
+
+def _check_same_config(config: TrainConfig, saved: dict[str, Any], where: Path) -> None:
+    now = config.to_dict()
+    diff = sorted(k for k in now if k not in _RESUME_MAY_DIFFER and now[k] != saved.get(k))
+    if diff:
+        raise ValueError(
+            f"{where}: checkpoint was made with a different config (fields {diff}); "
+            "use another --out folder or resume=False to start over"
+        )
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    if path.is_file():
+        lines = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= step]
+        atomic_write_text(path, "".join(ln + "\n" for ln in lines))
+
+
+def _validate(config, out, info, model, step, running, optimizer) -> None:
+    if info.is_main:
+        val = open_split(config.data, config.splits[1], config.size)
+        metrics = evaluate(model, val, batch_size=config.batch_size, limit=config.val_limit)
+        line = {
+            "step": step,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": sum(r[0] for r in running) / len(running),
+            "train_epe": sum(r[1] for r in running) / len(running),
+            "val": {k: v for k, v in metrics.items() if k != "per_joint"},
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+    distributed.barrier(info)
+
+
+def _finish(config, out, info, model, elapsed, command) -> dict[str, Any]:
+    if not info.is_main:
+        distributed.barrier(info)
+        return {}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_save_model(model, out / "model.safetensors")
+    test = open_split(config.data, config.splits[2], config.size)
+    metrics = evaluate(model, test, batch_size=config.batch_size, limit=config.test_limit)
+    card = {
+        "model": config.model,
+        "model_config": config.model_config,
+        "command": command or "handlab.train.fit (Python API)",
+        "seed": config.seed,
+        "steps": config.steps,
+        "wall_time_s": round(elapsed, 1),
+        "machine": _machine(info),
+        "train_config": config.to_dict(),
+        "eval": {
+            "data": config.data,
+            "split": config.splits[2],
+            "size": config.size,
+            "limit": config.test_limit,
+        },
+        "metrics": metrics,
+    }
+    atomic_write_text(out / "card.json", json.dumps(card, indent=1))
+    distributed.barrier(info)
+    return metrics
+
+
+def _machine(info) -> dict[str, Any]:
+    dev = info.device
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "processes": info.world,
+    }

@@ -1,0 +1,354 @@
+"""Training: config, schedule, augmentation geometry, batches, fit/resume, evaluate, the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+import torch
+from _tiny_model import TINY, ToyHands, build_tiny
+from safetensors.torch import load_file
+
+from handlab.models import registry
+from handlab.training import loop
+from handlab.training.augment import AugmentParams, apply_augment, sample_augment
+from handlab.training.config import AugmentConfig, TrainConfig, lr_factor
+from handlab.training.data import load_batch, step_indices
+from handlab.training.evaluation import evaluate, format_table, predict
+
+SIZE = 32
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """Register the tiny model and route data specs to the toy data set, for this test only."""
+    monkeypatch.setitem(registry._BUILDERS, TINY, build_tiny)
+    monkeypatch.setattr(loop, "open_split", lambda spec, split, size: ToyHands(split, size))
+
+
+def tiny_config(**kw) -> TrainConfig:
+    base = dict(
+        model=TINY,
+        model_config={"size": SIZE},
+        size=SIZE,
+        steps=6,
+        batch_size=4,
+        lr=3e-3,
+        val_every=3,
+        ckpt_every=3,
+        val_limit=8,
+        test_limit=8,
+        seed=7,
+        augment=AugmentConfig(rotate_deg=20.0),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# --- config and schedule -------------------------------------------------------------------
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(model="x", steps=0)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(model="x", schedule="step")
+    with pytest.raises(TypeError, match="data"):
+        TrainConfig(model="x", data=ToyHands("train"))
+    with pytest.raises(ValueError, match="scale"):
+        AugmentConfig(scale=(1.2, 0.8))
+    with pytest.raises(ValueError, match="unknown fields"):
+        TrainConfig.from_dict({"model": "x", "stpes": 3})
+
+
+def test_config_round_trips_through_json():
+    cfg = tiny_config(model_config={"size": SIZE, "width": 4})
+    again = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg
+
+
+def test_onecycle_matches_torch_onecyclelr():
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=0.1)
+    ref = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=50, pct_start=0.3)
+    for step in range(50):
+        assert opt.param_groups[0]["lr"] == pytest.approx(
+            0.1 * lr_factor(step, 50, "onecycle", 0.3)
+        )
+        opt.step()
+        ref.step()
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    f = [lr_factor(s, 100, "cosine", 0.1) for s in range(101)]
+    assert f[0] == 0.0 and f[10] == 1.0 and f[100] == pytest.approx(0.0)
+    assert all(a < b for a, b in itertools.pairwise(f[:11]))
+    assert all(a >= b for a, b in itertools.pairwise(f[10:]))
+
+
+# --- augmentation: keypoints move with pixels -------------------------------------------------
+
+
+def _one(angle=0.0, scale=1.0, tx=0.0, ty=0.0) -> AugmentParams:
+    t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
+    return AugmentParams(t(angle), t(scale), t(tx), t(ty), t(1.0), t(1.0), t(1.0))
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(angle=90.0), dict(scale=2.0), dict(tx=5.0, ty=-3.0), dict(angle=35.0, scale=1.3)]
+)
+def test_keypoint_lands_where_its_pixel_went(kw):
+    s = 48
+    image = torch.zeros(1, 3, s, s)
+    x0, y0 = 27, 19  # pixel centres are integer coordinates in handlab
+    image[0, :, y0 - 1 : y0 + 2, x0 - 1 : x0 + 2] = 1.0  # a 3x3 block centred on (x0, y0)
+    batch = {"image": image, "keypoints": torch.tensor([[[float(x0), float(y0)]] * 21])}
+    out = apply_augment(batch, _one(**kw))
+    w = out["image"][0, 0]  # (s, s)
+    ys, xs = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
+    centroid = torch.stack([(w * xs).sum(), (w * ys).sum()]) / w.sum()
+    assert torch.allclose(out["keypoints"][0, 0], centroid, atol=0.05)
+
+
+def test_known_rotation_moves_keypoint_analytically():
+    # F.affine turns clockwise on screen: 90 degrees about the centre (23.5, 23.5) of 48 px
+    # takes a point 10 px right of the centre to 10 px below it; scale 2 doubles the offset.
+    batch = {"image": torch.zeros(1, 3, 48, 48), "keypoints": torch.tensor([[[33.5, 23.5]] * 21])}
+    out = apply_augment(batch, _one(angle=90.0))
+    assert torch.allclose(out["keypoints"][0, 0], torch.tensor([23.5, 33.5]), atol=1e-4)
+    out = apply_augment(batch, _one(scale=2.0, tx=1.0))
+    assert torch.allclose(out["keypoints"][0, 0], torch.tensor([44.5, 23.5]), atol=1e-4)
+
+
+def test_xyz_rolls_with_the_image_when_centre_is_principal_point():
+    g = torch.Generator().manual_seed(1)
+    s = 64
+    K = torch.tensor([[80.0, 0, s / 2 - 0.5], [0, 80.0, s / 2 - 0.5], [0, 0, 1]])
+    xyz = torch.randn(1, 21, 3, generator=g) * 30 + torch.tensor([0.0, 0.0, 400.0])
+    uv = (xyz @ K.T)[..., :2] / (xyz @ K.T)[..., 2:]
+    batch = {"image": torch.zeros(1, 3, s, s), "keypoints": uv, "xyz": xyz}
+    out = apply_augment(batch, _one(angle=-40.0))
+    proj = out["xyz"] @ K.T
+    assert torch.allclose(proj[..., :2] / proj[..., 2:], out["keypoints"], atol=1e-3)
+    assert torch.allclose(out["xyz"][..., 2], xyz[..., 2])
+
+
+def test_out_of_frame_joints_lose_visibility_and_jitter_keeps_range():
+    batch = {
+        "image": torch.rand(1, 3, 32, 32),
+        "keypoints": torch.tensor([[[2.0, 16.0]] + [[16.0, 16.0]] * 20]),
+        "visibility": torch.ones(1, 21),
+    }
+    out = apply_augment(batch, _one(tx=-10.0))
+    assert out["visibility"][0, 0] == 0 and out["visibility"][0, 1:].all()
+    g = torch.Generator().manual_seed(0)
+    params = sample_augment(3, g, AugmentConfig(brightness=0.9), size=32)
+    batch3 = {k: v.expand(3, *v.shape[1:]) for k, v in batch.items()}
+    img = apply_augment(batch3, params)["image"]
+    assert img.min() >= 0 and img.max() <= 1 and not torch.equal(img[0], img[1])
+
+
+def test_augment_is_replayable_and_checks_its_input():
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    p1, p2 = sample_augment(4, g1, AugmentConfig(), 32), sample_augment(4, g2, AugmentConfig(), 32)
+    assert torch.equal(p1.angle, p2.angle) and torch.equal(p1.saturation, p2.saturation)
+    with pytest.raises(ValueError, match="params"):
+        apply_augment({"image": torch.zeros(2, 3, 8, 8), "keypoints": torch.zeros(2, 21, 2)}, p1)
+    with pytest.raises(ValueError, match="keypoints"):
+        apply_augment({"image": torch.zeros(4, 3, 8, 8), "keypoints": torch.zeros(4, 21, 3)}, p1)
+
+
+# --- batches by step ---------------------------------------------------------------------------
+
+
+def test_step_indices_cover_each_epoch_once_and_replay():
+    n, b = 10, 4
+    seen = [i for s in range(5) for i in step_indices(s, n, batch_size=b, seed=3)]  # 2 epochs
+    assert sorted(seen) == sorted(list(range(n)) * 2)
+    assert step_indices(3, n, batch_size=b, seed=3) == step_indices(3, n, batch_size=b, seed=3)
+    assert step_indices(0, n, batch_size=b, seed=3) != step_indices(0, n, batch_size=b, seed=4)
+    with pytest.raises(ValueError, match="non-empty"):
+        step_indices(0, 0, batch_size=b, seed=0)
+
+
+def test_load_batch_stacks_tensor_fields():
+    data = ToyHands("train", SIZE)
+    batch = load_batch(data, [3, 1])
+    assert batch["image"].shape == (2, 3, SIZE, SIZE) and "meta" not in batch
+    assert torch.equal(batch["keypoints"][1], data[1]["keypoints"])
+
+
+# --- fit, checkpoints, resume ------------------------------------------------------------------
+
+
+def test_fit_writes_run_folder(tiny, tmp_path):
+    metrics = loop.fit(tiny_config(), tmp_path, progress=False)
+    assert {"model.safetensors", "card.json", "metrics.jsonl", "checkpoint"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["steps"] == 6 and card["seed"] == 7 and card["model"] == TINY
+    assert card["metrics"]["epe_px"] == pytest.approx(metrics["epe_px"])
+    assert card["wall_time_s"] >= 0 and card["machine"]["processes"] == 1
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [ln["step"] for ln in lines] == [3, 6]
+    assert all(ln["train_loss"] > 0 and ln["val"]["epe_px"] > 0 for ln in lines)
+    ckpt = sorted(p.name for p in (tmp_path / "checkpoint").iterdir())
+    assert ckpt == ["latest.json", "model-00000006.safetensors", "train-00000006.pt"]
+
+
+def test_training_reduces_the_error(tiny, tmp_path):
+    cfg = tiny_config(steps=40, val_every=40, ckpt_every=40, lr=1e-2, test_limit=24)
+    torch.manual_seed(cfg.seed)  # fit starts from these initial weights
+    before = evaluate(build_tiny(size=SIZE), ToyHands("test", SIZE), batch_size=8)["epe_px"]
+    after = loop.fit(cfg, tmp_path, progress=False)["epe_px"]
+    assert after < 0.8 * before, (before, after)
+
+
+def test_resume_after_interruption_is_bit_identical(tiny, tmp_path, monkeypatch):
+    cfg = tiny_config()
+    full = loop.fit(cfg, tmp_path / "full", progress=False)
+
+    real = loop._step_batch
+
+    def interrupt(config, data, step, info, local):
+        if step == 4:  # after the checkpoint at step 3, in the middle of the run
+            raise KeyboardInterrupt
+        return real(config, data, step, info, local)
+
+    monkeypatch.setattr(loop, "_step_batch", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(cfg, tmp_path / "cut", progress=False)
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    monkeypatch.setattr(loop, "_step_batch", real)
+    resumed = loop.fit(cfg, tmp_path / "cut", progress=False)
+
+    a = load_file(tmp_path / "full" / "model.safetensors")
+    b = load_file(tmp_path / "cut" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed == full
+    assert (tmp_path / "full" / "metrics.jsonl").read_text().count("\n") == 2
+    la = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    lb = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["val"] for x in la] == [x["val"] for x in lb]
+
+
+def test_resume_refuses_a_different_config_and_restart_discards(tiny, tmp_path):
+    loop.fit(tiny_config(steps=3), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        loop.fit(tiny_config(steps=3, lr=0.5), tmp_path, progress=False)
+    loop.fit(tiny_config(steps=3, lr=0.5), tmp_path, resume=False, progress=False)
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["train_config"]["lr"] == 0.5
+
+
+def test_fit_rejects_bad_arguments(tiny, tmp_path):
+    with pytest.raises(TypeError, match="config"):
+        loop.fit({"model": TINY}, tmp_path)
+    with pytest.raises(ValueError, match="name"):
+        loop.fit(tiny_config(model="no_such_model"), tmp_path, progress=False)
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+
+
+def test_evaluate_matches_a_naive_loop():
+    torch.manual_seed(0)
+    model = build_tiny(size=SIZE, with_xyz=True).eval()
+    data = ToyHands("test", SIZE, n=10)
+    m = evaluate(model, data, batch_size=4, limit=7)
+    errs, vis = [], []
+    for i in range(7):
+        s = data[i]
+        with torch.no_grad():
+            out = model(s["image"][None])
+        errs.append((out["keypoints"][0] - s["keypoints"]).norm(dim=-1))
+        vis.append(s["visibility"])
+    errs, vis = torch.stack(errs), torch.stack(vis)
+    assert m["n"] == 7
+    assert m["epe_px"] == pytest.approx(float((errs * vis).sum() / vis.sum()), rel=1e-5)
+    assert m["per_joint"][8]["joint"] == "index_tip"
+    assert m["per_joint"][8]["epe_px"] == pytest.approx(
+        float((errs[:, 8] * vis[:, 8]).sum() / vis[:, 8].sum()), rel=1e-5
+    )
+    assert "mpjpe_mm" in m and "pa_mpjpe_mm" in m and "mpjpe_mm" in m["per_joint"][0]
+    assert "index_tip" in format_table(m)
+
+
+def test_predict_checks_arguments_and_keeps_mode():
+    model = build_tiny(size=SIZE).train()
+    p = predict(model, ToyHands("test", SIZE, n=5), batch_size=2)
+    assert p["pred_keypoints"].shape == (5, 21, 2) and model.training
+    with pytest.raises(TypeError, match="model"):
+        predict("model", ToyHands("test", SIZE))
+    with pytest.raises(ValueError, match="batch_size"):
+        predict(model, ToyHands("test", SIZE), batch_size=0)
+    with pytest.raises(ValueError, match="limit"):
+        predict(model, ToyHands("test", SIZE), limit=0)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def test_cli_train_then_evaluate(tiny, tmp_path, monkeypatch, capsys):
+    from handlab import cli
+    from handlab.training import data as train_data
+
+    monkeypatch.setattr(train_data, "open_split", lambda spec, split, size: ToyHands(split, size))
+    run = tmp_path / "run"
+    argv = [
+        "train",
+        "--model",
+        TINY,
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--size",
+        str(SIZE),
+        "--val-every",
+        "2",
+        "--ckpt-every",
+        "2",
+        "--test-limit",
+        "8",
+        "--seed",
+        "2",
+        "--out",
+        str(run),
+        "--model-config",
+        f"size={SIZE}",
+        "width=4",
+    ]
+    assert cli.main(argv) == 0
+    card = json.loads((run / "card.json").read_text())
+    assert card["command"].startswith("handlab ") and card["model_config"] == {
+        "size": SIZE,
+        "width": 4,
+    }
+    assert card["train_config"]["seed"] == 2 and "epe" in capsys.readouterr().out
+    out_json = tmp_path / "eval.json"
+    argv = [
+        "evaluate",
+        "--model",
+        str(run),
+        "--size",
+        str(SIZE),
+        "--limit",
+        "8",
+        "--json",
+        str(out_json),
+    ]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "index_tip" in printed and "epe_px" in printed
+    assert json.loads(out_json.read_text())["epe_px"] == pytest.approx(card["metrics"]["epe_px"])
+
+
+def test_cli_rejects_bad_model_config():
+    from handlab.train import parse_model_config
+
+    assert parse_model_config(["a=[1, 2]", "b=x"]) == {"a": [1, 2], "b": "x"}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_model_config(["width"])
