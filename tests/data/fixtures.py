@@ -424,3 +424,92 @@ def make_panoptic(root: Path, *, n_train: int = 2, n_test: int = 2, seed: int = 
                 "side": "left" if i % 2 else "right",
             }
     return truth
+
+
+# --------------------------------------------------------------------------------------------
+# InterHand2.6M
+
+
+def _rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def make_interhand(root: Path, *, split: str = "test", seed: int = 0) -> dict:
+    """3 images (334 x 512 as published): a right hand, a left hand, an interacting pair whose
+    left-hand joint (InterHand index 21 + 20, the wrist) lies outside the image; plus a right
+    annotation whose joints are all invalid (skipped)."""
+    rng = np.random.default_rng(seed)
+    W, H = 334, 512
+    ann_dir = root / "annotations" / split
+    ann_dir.mkdir(parents=True, exist_ok=True)
+    images, annotations, cameras, joints, truth = (
+        [],
+        [],
+        {"0": {k: {} for k in ("campos", "camrot", "focal", "princpt")}},
+        {"0": {}},
+        {},
+    )
+    for i, hand_type in enumerate(["right", "left", "interacting", "right"]):
+        cam = f"40000{i}"
+        K = make_K(rng.uniform(1200, 1300), W, H)
+        R, pos = _rotation(rng), rng.uniform(-1000, 1000, size=3)
+        c = cameras["0"]
+        c["campos"][cam], c["camrot"][cam] = pos.tolist(), R.tolist()
+        c["focal"][cam], c["princpt"][cam] = [K[0, 0], K[1, 1]], [K[0, 2], K[1, 2]]
+        hands = {s: random_hand(rng, K, W, H, spread=0.12) for s in ("right", "left")}
+        if hand_type == "interacting":
+            hands["left"][0][0] = [W + 40.0, 10.0]  # wrist outside the frame
+            z = hands["left"][1][0, 2]
+            hands["left"][1][0, :2] = (
+                (np.array([W + 40.0, 10.0]) - K[:2, 2]) / K[[0, 1], [0, 1]] * z
+            )
+        cam_xyz = np.concatenate(
+            [to_source(hands[s][1], INTERHAND_NAMES) for s in ("right", "left")]
+        )
+        world = cam_xyz @ R + pos  # inverse of camera = R (world - campos)
+        valid = np.zeros(42)
+        if hand_type in ("right", "interacting") and i != 3:
+            valid[:21] = 1
+        if hand_type in ("left", "interacting"):
+            valid[21:] = 1
+        name = f"Capture0/0000_neutral_relaxed/cam{cam}/image{1000 + i}.jpg"
+        images.append(
+            {
+                "id": 10 + i,
+                "file_name": name,
+                "width": W,
+                "height": H,
+                "capture": 0,
+                "camera": cam,
+                "frame_idx": 1000 + i,
+                "seq_name": "0000_neutral_relaxed",
+            }
+        )
+        annotations.append(
+            {
+                "id": 100 + i,
+                "image_id": 10 + i,
+                "bbox": [0, 0, W, H],
+                "joint_valid": valid[:, None].tolist(),
+                "hand_type": hand_type,
+                "hand_type_valid": 1,
+            }
+        )
+        joints["0"][str(1000 + i)] = {
+            "world_coord": world.tolist(),
+            "joint_valid": valid[:, None].tolist(),
+            "hand_type": hand_type,
+            "hand_type_valid": True,
+        }
+        _save_rgb(root / "images" / split / name, rng, W, H)
+        for s in ("right", "left"):
+            truth[f"{100 + i}_{s}"] = {"xyz": hands[s][1], "keypoints": hands[s][0], "K": K}
+    stem = f"InterHand2.6M_{split}"
+    (ann_dir / f"{stem}_data.json").write_text(
+        json.dumps({"images": images, "annotations": annotations})
+    )
+    (ann_dir / f"{stem}_camera.json").write_text(json.dumps(cameras))
+    (ann_dir / f"{stem}_joint_3d.json").write_text(json.dumps(joints))
+    return truth
