@@ -1,0 +1,35 @@
+"""The synthetic hand generator: an articulated hand, a pose sampler, a renderer, sequences.
+
+Taught in chapter 00 (``notebooks/00_tour.py``).
+
+>>> out = generate(2, seed=0, size=64)
+>>> sorted(out)
+['K', 'depth', 'image', 'keypoints', 'mask', 'visibility', 'xyz']
+"""
+
+from handlab.synth.dataset import SyntheticHands, generate
+from handlab.synth.hand_model import (
+    POSE_LIMITS,
+    HandModel,
+    bone_lengths,
+    clamp_pose,
+    limit_penalty,
+)
+from handlab.synth.poses import sample_pose, sample_shape
+from handlab.synth.render import KEYS, render
+from handlab.synth.scene import sample_params
+
+__all__ = [
+    "KEYS",
+    "POSE_LIMITS",
+    "HandModel",
+    "SyntheticHands",
+    "bone_lengths",
+    "clamp_pose",
+    "generate",
+    "limit_penalty",
+    "render",
+    "sample_params",
+    "sample_pose",
+    "sample_shape",
+]

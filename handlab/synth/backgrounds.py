@@ -1,0 +1,159 @@
+"""Procedural cluttered backgrounds: gradients, blurred colour noise, stripes and shapes.
+
+Taught in chapter 00 (``notebooks/00_tour.py``).
+
+A fifth of the clutter uses skin colours, so colour alone does not find the hand. Backgrounds are
+drawn at half resolution and upsampled: the clutter looks out of focus, as behind a hand in
+focus, and costs a quarter. Parameters live in normalised image coordinates ``[0, 1]``, so one
+sample renders at any size.
+
+>>> g = torch.Generator().manual_seed(0)
+>>> bg = render_background(sample_background(2, g), 64)
+>>> bg.shape, bool((bg >= 0).all() and (bg <= 1).all())
+(torch.Size([2, 3, 64, 64]), True)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["SKIN_TONES", "render_background", "resize", "sample_background", "sample_skin"]
+
+# Linear RGB in [0, 1], light to dark (approximate Fitzpatrick I-VI, plus a very dark tone).
+SKIN_TONES = torch.tensor(
+    [
+        [0.96, 0.80, 0.69],
+        [0.92, 0.72, 0.60],
+        [0.85, 0.64, 0.50],
+        [0.76, 0.55, 0.42],
+        [0.62, 0.42, 0.30],
+        [0.48, 0.32, 0.22],
+        [0.36, 0.24, 0.17],
+    ]
+)
+NUM_SHAPES = 8  # clutter shapes per background
+_NOISE_GRID = 6  # low-frequency colour noise, (6, 6) control points
+
+
+def sample_skin(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Skin albedos (n, 3) in [0, 1]: a tone of :data:`SKIN_TONES` with small jitter.
+
+    >>> sample_skin(3, torch.Generator().manual_seed(0)).shape
+    torch.Size([3, 3])
+    """
+    tone = torch.randint(len(SKIN_TONES), (n,), generator=generator)
+    jitter = 1.0 + 0.06 * torch.randn(n, 3, generator=generator)
+    return (SKIN_TONES[tone] * jitter).clamp(0.05, 1.0)
+
+
+def _colors(n: int, k: int, generator: torch.Generator, skin_share: float) -> torch.Tensor:
+    """(n, k, 3) colours: uniform random, or a skin tone with probability ``skin_share``."""
+    # random hues at moderate saturation: a grey level plus a colour offset
+    grey = 0.15 + 0.7 * torch.rand(n, k, 1, generator=generator)
+    uniform = (grey + 0.35 * (torch.rand(n, k, 3, generator=generator) - 0.5)).clamp(0, 1)
+    skin = sample_skin(n * k, generator).reshape(n, k, 3)
+    pick = torch.rand(n, k, 1, generator=generator) < skin_share
+    return torch.where(pick, skin, uniform)
+
+
+def sample_background(n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Random background parameters for ``n`` images (normalised coordinates).
+
+    Returns a dict of tensors with leading dim ``n``: ``bg_gradient`` (n, 3, 3) two colours and
+    (angle rad, 0, 0); ``bg_noise`` (n, 3, 6, 6) colour noise; ``bg_stripes`` (n, 4) frequency
+    (cycles per image), angle rad, phase rad, strength; ``bg_stripe_color`` (n, 3);
+    ``bg_shapes`` (n, 8, 6) centre x, y, half axes a, b, angle rad, kind (0 ellipse, 1 box);
+    ``bg_shape_color`` (n, 8, 3).
+    """
+    colors = _colors(n, 2, generator, skin_share=0.2)  # (n, 2, 3)
+    angle = torch.rand(n, generator=generator) * 2 * math.pi
+    gradient = torch.cat([colors, F.pad(angle[:, None, None], (0, 2))], dim=1)  # (n, 3, 3)
+    noise = 0.12 * torch.randn(n, 3, _NOISE_GRID, _NOISE_GRID, generator=generator)
+    stripes = torch.stack(
+        [
+            2 + 14 * torch.rand(n, generator=generator),
+            torch.rand(n, generator=generator) * math.pi,
+            torch.rand(n, generator=generator) * 2 * math.pi,
+            (torch.rand(n, generator=generator) < 0.3) * torch.rand(n, generator=generator) * 0.5,
+        ],
+        dim=-1,
+    )
+    stripe_color = torch.rand(n, 3, generator=generator)
+    shapes = torch.stack(
+        [
+            torch.rand(n, NUM_SHAPES, generator=generator),
+            torch.rand(n, NUM_SHAPES, generator=generator),
+            0.03 + 0.25 * torch.rand(n, NUM_SHAPES, generator=generator),
+            0.03 + 0.25 * torch.rand(n, NUM_SHAPES, generator=generator),
+            torch.rand(n, NUM_SHAPES, generator=generator) * math.pi,
+            (torch.rand(n, NUM_SHAPES, generator=generator) < 0.5).float(),
+        ],
+        dim=-1,
+    )
+    return {
+        "bg_gradient": gradient,
+        "bg_noise": noise,
+        "bg_stripes": stripes,
+        "bg_stripe_color": stripe_color,
+        "bg_shapes": shapes,
+        "bg_shape_color": _colors(n, NUM_SHAPES, generator, skin_share=0.2),
+    }
+
+
+@functools.cache
+def _resize_matrix(src: int, dst: int) -> torch.Tensor:
+    """(dst, src) bilinear resampling weights (align_corners=False, edges clamped), so a resize
+    is two small matrix products: far faster on a CPU than ``F.interpolate`` at these sizes."""
+    pos = ((torch.arange(dst, dtype=torch.float64) + 0.5) * src / dst - 0.5).clamp(0, src - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=src - 1)
+    frac = pos - lo
+    m = torch.zeros(dst, src, dtype=torch.float64)
+    m[torch.arange(dst), lo] += 1 - frac
+    m[torch.arange(dst), hi] += frac
+    return m.float()
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize of square images (..., h, h) to (..., size, size).
+
+    >>> torch.allclose(resize(torch.ones(1, 3, 6, 6), 16), torch.ones(1, 3, 16, 16))
+    True
+    """
+    m = _resize_matrix(images.shape[-1], size)
+    return m @ images @ m.T
+
+
+def render_background(params: dict[str, torch.Tensor], size: int) -> torch.Tensor:
+    """Render backgrounds (n, 3, size, size) in [0, 1] from :func:`sample_background` params."""
+    grad = params["bg_gradient"]
+    n = grad.shape[0]
+    half = max(size // 2, 8)
+    t = (torch.arange(half, dtype=torch.float32) + 0.5) / half
+    y, x = torch.meshgrid(t, t, indexing="ij")  # (h, h) normalised
+    angle = grad[:, 2, 0, None, None]
+    ramp = (torch.cos(angle) * (x - 0.5) + torch.sin(angle) * (y - 0.5)) * 0.7 + 0.5  # (n, h, h)
+    img = grad[:, 0, :, None, None] + (grad[:, 1] - grad[:, 0])[:, :, None, None] * ramp[:, None]
+    img = img + resize(params["bg_noise"], half)
+    freq, s_angle, phase, strength = params["bg_stripes"].unbind(-1)
+    proj = torch.cos(s_angle)[:, None, None] * x + torch.sin(s_angle)[:, None, None] * y
+    wave = torch.sin(2 * math.pi * freq[:, None, None] * proj + phase[:, None, None]) > 0
+    alpha = (wave * strength[:, None, None])[:, None]  # (n, 1, h, h)
+    img = img + alpha * (params["bg_stripe_color"][:, :, None, None] - img)
+    shapes, colors = params["bg_shapes"], params["bg_shape_color"]
+    for s in range(shapes.shape[1]):
+        cx, cy, a, b, rot, kind = (v[:, None, None] for v in shapes[:, s].unbind(-1))
+        du, dv = x - cx, y - cy
+        u = torch.cos(rot) * du + torch.sin(rot) * dv
+        v = -torch.sin(rot) * du + torch.cos(rot) * dv
+        ellipse = (torch.sqrt((u / a) ** 2 + (v / b) ** 2) - 1) * torch.minimum(a, b)
+        box = torch.maximum(u.abs() - a, v.abs() - b)
+        dist = torch.where(kind > 0.5, box, ellipse) * half  # signed distance, pixels
+        cover = (0.5 - dist).clamp(0, 1)[:, None]  # (n, 1, h, h), anti-aliased edge
+        shade = 1.0 - 0.25 * (v / b).clamp(-1, 1)[:, None]  # a little top-lit relief
+        img = img + cover * (colors[:, s, :, None, None] * shade - img)
+    return resize(img.clamp(0, 1), size).reshape(n, 3, size, size).clamp(0, 1)

@@ -1,0 +1,142 @@
+"""``generate`` (sample + render) and ``SyntheticHands``, a seeded dataset per split.
+
+Taught in chapter 00 (``notebooks/00_tour.py``).
+
+Sample ``i`` of a split is drawn from its own generator, seeded from ``(split, i)``, so it never
+depends on the order or batch it is fetched in. The test split is frozen at 1000 samples with
+occluders (probability 0.5): its numbers compare across releases. :meth:`SyntheticHands.batch`
+renders many indices in one pass (full renderer speed, for a ``batch_sampler``); its samples equal
+the per-item ones to float rounding (vectorised kernels may round the last bit differently).
+
+>>> out = generate(2, seed=0, size=64)
+>>> out["image"].shape, out["keypoints"].shape
+(torch.Size([2, 3, 64, 64]), torch.Size([2, 21, 2]))
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from handlab._checks import check_range
+from handlab.synth.render import check_size, render
+from handlab.synth.scene import sample_params
+
+__all__ = ["SPLITS", "SyntheticHands", "generate", "split_seed"]
+
+# split -> (seed offset, default length); the offsets keep the splits' seeds disjoint.
+SPLITS: dict[str, tuple[int, int]] = {
+    "train": (0, 100_000),
+    "val": (1 << 40, 2_000),
+    "test": (2 << 40, 1_000),
+}
+
+
+def generate(
+    n: int,
+    *,
+    seed: int,
+    size: int = 128,
+    occluders: float = 0.5,
+    blur: float = 0.0,
+    depth_noise: bool = False,
+    left: float = 0.0,
+    extras: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Sample and render ``n`` synthetic hands; the same seed gives the same bits on CPU.
+
+    Args:
+        n: number of samples.
+        seed: seed of the one generator all randomness comes from.
+        size: image side in pixels, 64..512.
+        occluders, blur, depth_noise, left: see :func:`handlab.synth.sample_params`.
+        extras: also return ``occlusion``, ``occluder_mask`` and ``params``.
+
+    Returns:
+        ``image`` (n, 3, H, W) [0, 1], ``depth`` (n, 1, H, W) mm, ``mask`` (n, 1, H, W),
+        ``keypoints`` (n, 21, 2) px (x, y), ``xyz`` (n, 21, 3) mm camera frame, ``K`` (n, 3, 3),
+        ``visibility`` (n, 21).
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed: expected an int, got {seed!r}")
+    check_size(size)
+    g = torch.Generator().manual_seed(seed)
+    params = sample_params(n, g, occluders=occluders, blur=blur, depth_noise=depth_noise, left=left)
+    return render(params, size, extras=extras)
+
+
+def split_seed(split: str, index: int) -> int:
+    """The seed of sample ``index`` of ``split``.
+
+    >>> split_seed("test", 0) != split_seed("train", 0)
+    True
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {sorted(SPLITS)}, got {split!r}")
+    return SPLITS[split][0] + index
+
+
+class SyntheticHands(Dataset):
+    """Synthetic hands of a split, each item a dict of the seven keys without the batch dim.
+
+    Args:
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        size: image side, 64..512.
+        length: number of samples (default: 100000 / 2000 / 1000).
+        occluders, blur, depth_noise, left: see :func:`handlab.synth.sample_params`.
+        extras: add ``occlusion`` and ``occluder_mask`` to each item.
+
+    >>> ds = SyntheticHands("test", size=64)
+    >>> len(ds), ds[0]["image"].shape
+    (1000, torch.Size([3, 64, 64]))
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        size: int = 128,
+        length: int | None = None,
+        *,
+        occluders: float = 0.5,
+        blur: float = 0.0,
+        depth_noise: bool = False,
+        left: float = 0.0,
+        extras: bool = False,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split: expected one of {sorted(SPLITS)}, got {split!r}")
+        check_size(size)
+        length = SPLITS[split][1] if length is None else length
+        if not isinstance(length, int) or isinstance(length, bool):
+            raise TypeError(f"length: expected an int >= 1, got {length!r}")
+        check_range("length", length, lo=1)
+        self.split, self.size, self.length, self.extras = split, size, length, extras
+        self.options = {
+            "occluders": occluders,
+            "blur": blur,
+            "depth_noise": depth_noise,
+            "left": left,
+        }
+        sample_params(1, torch.Generator().manual_seed(0), **self.options)  # validates options
+
+    def __len__(self) -> int:
+        return self.length
+
+    def params(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """The params of samples ``indices`` (each from its own seeded generator)."""
+        parts = []
+        for i in indices:
+            if not isinstance(i, int) or not -self.length <= i < self.length:
+                raise IndexError(f"index: expected an int in [0, {self.length}), got {i!r}")
+            g = torch.Generator().manual_seed(split_seed(self.split, i % self.length))
+            parts.append(sample_params(1, g, **self.options))
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """Render ``indices`` in one pass: a dict of batched tensors (the collated items)."""
+        out = render(self.params(list(indices)), self.size, extras=self.extras)
+        out.pop("params", None)
+        return out
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {k: v[0] for k, v in self.batch([int(index)]).items()}

@@ -1,0 +1,259 @@
+"""Scene sampling: every random choice of a synthetic sample, drawn once into a params dict.
+
+Taught in chapter 00 (``notebooks/00_tour.py``).
+
+Explicit randomness (STYLE rule 7): :func:`sample_params` draws pose, shape, handedness, global
+rotation, camera, lighting, skin, background, occluders, blur and noise seeds from one
+``torch.Generator``; :func:`handlab.synth.render.render` is deterministic in them, so any sample
+replays from its params (and renders at any size: the camera and background are stored in
+units of the image width).
+
+Handedness: right hands by default (as MANO, FreiHAND and the fitting code assume);
+``left=p`` makes a share ``p`` of left hands, mirrored in the hand frame, keeping the canonical
+joint order.
+
+Camera: focal length 1.1-1.7 image widths (a 35-50 degree field of view, like a webcam crop),
+principal point within 1% of the centre, the hand 25-65 cm away filling half to 85% of the image.
+The forearm never points at the camera (it would hide the hand).
+
+>>> params = sample_params(3, torch.Generator().manual_seed(0))
+>>> params["pose"].shape, params["K"].shape if "K" in params else params["camera"].shape
+(torch.Size([3, 16, 3]), torch.Size([3, 4]))
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from handlab._checks import check_finite, check_range, check_shape, check_tensor
+from handlab.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+from handlab.synth.backgrounds import _colors, sample_background, sample_skin
+from handlab.synth.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
+from handlab.synth.poses import sample_pose, sample_shape
+
+__all__ = ["MAX_OCCLUDERS", "PARAM_SHAPES", "check_params", "sample_params"]
+
+MAX_OCCLUDERS = 3
+HAND_SPAN = 190.0  # mm, wrist to fingertips of an average open hand, for framing
+_MODEL = HandModel()
+
+# key -> shape after the batch dim (dtype float unless listed in _INT / _BOOL)
+PARAM_SHAPES: dict[str, tuple[int, ...]] = {
+    "pose": (16, 3),
+    "shape": (10,),
+    "left": (),
+    "trans": (3,),
+    "camera": (4,),
+    "skin": (3,),
+    "light": (3,),
+    "light_color": (3,),
+    "ambient": (),
+    "specular": (),
+    "occ_on": (MAX_OCCLUDERS,),
+    "occ_kind": (MAX_OCCLUDERS,),
+    "occ_center": (MAX_OCCLUDERS, 3),
+    "occ_size": (MAX_OCCLUDERS, 3),
+    "occ_rot": (MAX_OCCLUDERS, 3),
+    "occ_color": (MAX_OCCLUDERS, 3),
+    "blur": (2,),
+    "depth_noise": (),
+    "grain": (),
+    "noise_seed": (),
+    "bg_depth": (3,),
+    "bg_gradient": (3, 3),
+    "bg_noise": (3, 6, 6),
+    "bg_stripes": (4,),
+    "bg_stripe_color": (3,),
+    "bg_shapes": (8, 6),
+    "bg_shape_color": (8, 3),
+}
+_BOOL = ("left", "occ_on", "depth_noise")
+_INT = ("occ_kind", "noise_seed")
+
+
+def _uniform(n: int, lo: float, hi: float, g: torch.Generator, *shape: int) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, *shape, generator=g)
+
+
+def _global_rotation(n: int, g: torch.Generator) -> torch.Tensor:
+    """Axis-angle (n, 3): fingers mostly up the image, any roll, forearm never at the camera."""
+    yz = _uniform(n, -0.75, 0.25, g)  # camera-z of the finger direction (forearm = -y)
+    phi = -math.pi / 2 + 1.0 * torch.randn(n, generator=g)  # image "up" is -y in the camera
+    rxy = torch.sqrt(1 - yz * yz)
+    y = torch.stack([rxy * torch.cos(phi), rxy * torch.sin(phi), yz], dim=-1)
+    x0 = torch.nn.functional.normalize(
+        torch.linalg.cross(y, torch.tensor([0.0, 0, 1]).expand_as(y)), dim=-1
+    )
+    z0 = torch.linalg.cross(x0, y)
+    roll = _uniform(n, 0, 2 * math.pi, g)[:, None]
+    x = torch.cos(roll) * x0 + torch.sin(roll) * z0
+    z = torch.linalg.cross(x, y)
+    return matrix_to_axis_angle(torch.stack([x, y, z], dim=-1))
+
+
+def _occluders(
+    n: int, g: torch.Generator, share: float, xyz: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Spheres, capsule-cylinders and boxes between the camera and a random joint of the hand."""
+    m = MAX_OCCLUDERS
+    has = torch.rand(n, generator=g) < share
+    count = torch.randint(1, m + 1, (n,), generator=g)
+    on = has[:, None] & (torch.arange(m)[None] < count[:, None])
+    kind = torch.randint(0, 3, (n, m), generator=g)
+    sphere_r = _uniform(n, 8, 22, g, m)
+    cyl = torch.stack([_uniform(n, 5, 12, g, m), _uniform(n, 20, 50, g, m)], -1)
+    box = _uniform(n, 6, 25, g, m, 3)
+    size = torch.where(
+        (kind == 2)[..., None],
+        box,
+        torch.cat(
+            [
+                torch.where((kind == 1)[..., None], cyl, sphere_r[..., None].expand(n, m, 2)),
+                torch.zeros(n, m, 1),
+            ],
+            -1,
+        ),
+    )
+    reach = size.norm(dim=-1)
+    target = xyz[torch.arange(n)[:, None], torch.randint(0, 21, (n, m), generator=g)]  # (n, m, 3)
+    dist = target.norm(dim=-1)
+    ahead = torch.minimum(reach + _uniform(n, 15, 70, g, m), target[..., 2] - reach - 60)
+    center = target * (1 - ahead / dist)[..., None]
+    center[..., :2] += torch.randn(n, m, 2, generator=g) * 0.5 * reach[..., None]
+    axis = torch.nn.functional.normalize(torch.randn(n, m, 3, generator=g), dim=-1)
+    return {
+        "occ_on": on,
+        "occ_kind": kind,
+        "occ_center": center,
+        "occ_size": size,
+        "occ_rot": axis * _uniform(n, 0, math.pi, g, m)[..., None],
+        "occ_color": _colors(n, m, g, skin_share=0.2),
+    }
+
+
+def sample_params(
+    n: int,
+    generator: torch.Generator,
+    *,
+    occluders: float = 0.5,
+    blur: float = 0.0,
+    depth_noise: bool = False,
+    left: float = 0.0,
+) -> dict[str, torch.Tensor]:
+    """Draw every random choice of ``n`` samples (see :data:`PARAM_SHAPES` for the keys).
+
+    Args:
+        n: number of samples (>= 1).
+        generator: the only source of randomness.
+        occluders: probability that a sample has 1-3 occluders in front of the hand.
+        blur: probability of motion blur (2-8 px at 128 px, scaled with the size).
+        depth_noise: add sensor noise, quantisation and holes to the depth.
+        left: probability of a left hand.
+
+    >>> p = sample_params(2, torch.Generator().manual_seed(0), occluders=1.0)
+    >>> bool(p["occ_on"][:, 0].all())
+    True
+    """
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"n: expected an int >= 1, got {n!r}")
+    check_range("n", n, lo=1)
+    for name, value in (("occluders", occluders), ("blur", blur), ("left", left)):
+        if not isinstance(value, int | float):
+            raise TypeError(f"{name}: expected a probability in [0, 1], got {value!r}")
+        check_range(name, float(value), lo=0.0, hi=1.0)
+    g = generator
+    pose, _ = sample_pose(n, g)
+    pose[:, 0] = _global_rotation(n, g)
+    shape = sample_shape(n, g)
+    is_left = torch.rand(n, generator=g) < left
+    fx = _uniform(n, 1.1, 1.7, g)
+    camera = torch.stack(
+        [
+            fx,
+            fx * (1 + 0.005 * torch.randn(n, generator=g)),
+            *(0.01 * torch.randn(2, n, generator=g)),
+        ],
+        -1,
+    )
+    # Place the hand: its joint centroid on a ray near the image centre, at a framing distance.
+    local = pose.clone()
+    local[:, 0] = 0
+    mirror = torch.where(is_left[:, None], torch.tensor([-1.0, 1, 1]), torch.ones(3))
+    joints = (_MODEL(local, shape) * mirror[:, None]) @ axis_angle_to_matrix(pose[:, 0]).transpose(
+        1, 2
+    )
+    dist = fx * HAND_SPAN * (1 + 0.05 * shape[:, 0]) / _uniform(n, 0.5, 0.85, g)
+    jitter = _uniform(n, -0.08, 0.08, g, 2)
+    aim = torch.stack([jitter[:, 0] * dist / fx, jitter[:, 1] * dist / camera[:, 1], dist], -1)
+    trans = aim - joints.mean(1)
+    light = torch.stack(
+        [
+            0.6 * torch.randn(n, generator=g),
+            -0.5 + 0.5 * torch.randn(n, generator=g),
+            -torch.ones(n),
+        ],
+        -1,
+    )
+    params = {
+        "pose": pose,
+        "shape": shape,
+        "left": is_left,
+        "trans": trans,
+        "camera": camera,
+        "skin": sample_skin(n, g),
+        "light": torch.nn.functional.normalize(light, dim=-1),
+        "light_color": _uniform(n, 0.85, 1.05, g, 3),
+        "ambient": _uniform(n, 0.25, 0.5, g),
+        "specular": _uniform(n, 0.03, 0.2, g),
+        **_occluders(n, g, float(occluders), joints + trans[:, None]),
+        "blur": torch.stack(
+            [
+                (torch.rand(n, generator=g) < blur) * _uniform(n, 2, 8, g) / 128,
+                _uniform(n, 0, math.pi, g),
+            ],
+            -1,
+        ),
+        "depth_noise": torch.full((n,), bool(depth_noise)),
+        "grain": _uniform(n, 0.004, 0.015, g),
+        "noise_seed": torch.randint(0, 2**62, (n,), generator=g),
+        "bg_depth": torch.stack(
+            [dist + _uniform(n, 150, 700, g), *_uniform(n, -0.3, 0.3, g, 2).T], -1
+        ),
+        **sample_background(n, g),
+    }
+    return params
+
+
+def check_params(params: object) -> None:
+    """Raise ``TypeError``/``ValueError`` naming the key unless ``params`` is a complete,
+    finite, consistently batched dict with pose and shape within their limits."""
+    if not isinstance(params, dict):
+        raise TypeError(f"params: expected a dict from sample_params, got {type(params).__name__}")
+    missing = sorted(set(PARAM_SHAPES) - set(params))
+    if missing:
+        raise ValueError(f"params: expected keys {sorted(PARAM_SHAPES)}, missing {missing}")
+    n = None
+    for key, tail in PARAM_SHAPES.items():
+        value = params[key]
+        check_tensor(f"params[{key!r}]", value)
+        n = len(value) if n is None else n
+        check_shape(f"params[{key!r}]", value, (n, *tail))
+        if key not in _BOOL + _INT:
+            check_finite(f"params[{key!r}]", value)
+    pose = params["pose"]
+    lim = POSE_LIMITS
+    bad = (pose < lim[..., 0] - 1e-5) | (pose > lim[..., 1] + 1e-5)
+    if bad.any():
+        i, row, axis = (int(t) for t in torch.nonzero(bad)[0])
+        raise ValueError(
+            f"params['pose']: expected finger angles within POSE_LIMITS, got "
+            f"{float(pose[i, row, axis]):.3f} rad at sample {i}, row {row}, axis {axis} "
+            f"(limits {lim[row, axis].tolist()})"
+        )
+    worst = float(params["shape"].abs().max())
+    if worst > SHAPE_LIMIT + 1e-6:
+        raise ValueError(f"params['shape']: expected values in [-3, 3], got {worst:.3f}")
+    if bool((params["trans"][:, 2] <= 0).any()):
+        raise ValueError("params['trans']: expected the hand in front of the camera (z > 0)")
