@@ -6,7 +6,9 @@ Taught in chapters 01-07.
 # Importing the RGB family modules registers their builders (chapters 01-03).
 from handlab.models import (  # noqa: F401  (registration side effect)
     cpm,
+    deformer,
     detnet,
+    handoccnet,
     hrnet,
     iknet,
     integral,

@@ -249,7 +249,9 @@ class HandOccNet(PoseModel):
             self.hand_model = HandModel()
         else:
             self.param_head = nn.Linear(256, j * 3)
-        nn.init.zeros_(self.param_head.weight)  # start from the flat hand / all-zero xyz
+        # Start near the flat hand / all-zero xyz (small, not zero: zero weights would block
+        # the gradient to every layer before the head on the first step).
+        nn.init.normal_(self.param_head.weight, std=1e-3)
         nn.init.zeros_(self.param_head.bias)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
