@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "handlab.report",
     "handlab.figures",
     "handlab.train",
+    "handlab.data.check",
 )
 
 
