@@ -5,6 +5,7 @@ Taught in chapters 01-07.
 
 # Importing the RGB family modules registers their builders (chapters 01-03).
 from handlab.models import (  # noqa: F401  (registration side effect)
+    a2j,
     cpm,
     deformer,
     detnet,
@@ -15,6 +16,7 @@ from handlab.models import (  # noqa: F401  (registration side effect)
     lifting,
     regression,
     simplebaseline,
+    v2v,
 )
 from handlab.models.base import PoseModel, check_images
 from handlab.models.registry import create, list_models, register_model
