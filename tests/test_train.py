@@ -11,6 +11,7 @@ from _tiny_model import TINY, ToyHands, build_tiny
 from safetensors.torch import load_file
 
 from handlab.models import registry
+from handlab.synth import SyntheticHands
 from handlab.training import loop
 from handlab.training.augment import AugmentParams, apply_augment, sample_augment
 from handlab.training.config import AugmentConfig, TrainConfig, lr_factor
@@ -352,3 +353,28 @@ def test_cli_rejects_bad_model_config():
     assert parse_model_config(["a=[1, 2]", "b=x"]) == {"a": [1, 2], "b": "x"}
     with pytest.raises(ValueError, match="key=value"):
         parse_model_config(["width"])
+
+
+# --- the real pieces: a registered model on the synthetic generator -----------------------------
+
+
+def test_fit_simplebaseline_on_synthetic_data(tmp_path):
+    from handlab.zoo import load_model
+
+    cfg = TrainConfig(
+        model="simplebaseline",
+        model_config={"input_size": 64, "head_width": 32},
+        size=64,
+        steps=2,
+        batch_size=4,
+        val_every=2,
+        ckpt_every=2,
+        val_limit=4,
+        test_limit=8,
+        seed=1,
+    )
+    metrics = loop.fit(cfg, tmp_path, progress=False)
+    assert metrics["n"] == 8 and 0 < metrics["epe_px"] < 100
+    model = load_model(tmp_path)
+    again = evaluate(model, SyntheticHands("test", size=64), batch_size=4, limit=8)
+    assert again["epe_px"] == pytest.approx(metrics["epe_px"], rel=1e-4)

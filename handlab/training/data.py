@@ -19,7 +19,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["load_batch", "open_split", "step_generator", "step_indices"]
+__all__ = [
+    "INPUT_KEYS",
+    "load_batch",
+    "model_inputs",
+    "open_split",
+    "step_generator",
+    "step_indices",
+]
 
 
 def open_split(spec: str, split: str, size: int) -> Any:
@@ -67,3 +74,22 @@ def load_batch(data: Any, indices: Sequence[int]) -> dict[str, torch.Tensor]:
     samples = [data[i] for i in indices]
     keys = [k for k, v in samples[0].items() if isinstance(v, torch.Tensor)]
     return {k: torch.stack([torch.as_tensor(s[k]) for s in samples]) for k in keys}
+
+
+# model.input_kind -> the batch field its forward reads (lifting takes 2D keypoints, IK takes xyz)
+INPUT_KEYS = {"rgb": "image", "depth": "depth", "keypoints": "keypoints", "xyz": "xyz"}
+
+
+def model_inputs(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The batch tensor ``model`` reads, chosen by its ``input_kind`` (``image`` by default)."""
+    kind = getattr(model, "input_kind", "rgb")
+    if kind not in INPUT_KEYS:
+        raise ValueError(f"model.input_kind: expected one of {sorted(INPUT_KEYS)}, got {kind!r}")
+    key = INPUT_KEYS[kind]
+    if key not in batch:
+        raise ValueError(f"batch: model needs {key!r}, got keys {sorted(batch)}")
+    x = batch[key]
+    # depth models that read a segmented hand (A2J, V2V: ``masked_input``) get 0 outside the mask
+    if getattr(model, "masked_input", False) and "mask" in batch:
+        x = x * (batch["mask"].reshape(x.shape) > 0).to(x.dtype)
+    return x

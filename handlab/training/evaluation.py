@@ -16,14 +16,18 @@ from torch import nn
 
 from handlab import metrics as M
 from handlab.skeleton import JOINT_NAMES
-from handlab.training.data import load_batch
+from handlab.training.data import load_batch, model_inputs
 
 __all__ = ["evaluate", "format_table", "mean_epe", "predict"]
 
 
-def mean_epe(keypoints: torch.Tensor, batch: dict[str, torch.Tensor]) -> float:
-    """Mean 2D error (px) of ``keypoints`` (B, J, 2) against ``batch`` over its visible joints."""
-    return float(M.epe(keypoints, batch["keypoints"], batch.get("visibility")))
+def mean_epe(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> float:
+    """Mean 2D error (px) of ``outputs["keypoints"]`` (B, J, 2) over the batch's visible joints;
+    NaN for a model without 2D output (e.g. IK from xyz)."""
+    if "keypoints" not in outputs:
+        return float("nan")
+    pred = outputs["keypoints"].detach().float()
+    return float(M.epe(pred, batch["keypoints"], batch.get("visibility")))
 
 
 @torch.no_grad()
@@ -35,8 +39,6 @@ def predict(
     Returns CPU tensors: ``pred_keypoints``/``keypoints`` (N, J, 2) px, ``visibility`` (N, J)
     and, for 3D models with ``xyz`` in the data, ``pred_xyz``/``xyz`` (N, J, 3) mm root-relative.
     """
-    from handlab.training.loop import model_inputs  # loop imports this module
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -51,8 +53,10 @@ def predict(
     for lo in range(0, n, batch_size):
         batch = load_batch(data, range(lo, min(n, lo + batch_size)))
         out = model(model_inputs(model, batch).to(device))
-        rows = {"pred_keypoints": out["keypoints"], "keypoints": batch["keypoints"]}
+        rows = {"keypoints": batch["keypoints"]}
         rows["visibility"] = batch.get("visibility", torch.ones(batch["keypoints"].shape[:2]))
+        if "keypoints" in out:
+            rows["pred_keypoints"] = out["keypoints"]
         if "xyz" in out and "xyz" in batch:
             rows["pred_xyz"] = out["xyz"] - out["xyz"][:, :1]
             rows["xyz"] = batch["xyz"] - batch["xyz"][:, :1]
@@ -81,7 +85,8 @@ def summarize(p: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Metrics from ``predict``'s output (see ``evaluate``)."""
     vis = p["visibility"]
     out: dict[str, Any] = {"n": int(vis.shape[0])}
-    out.update(M.evaluate_2d(p["pred_keypoints"], p["keypoints"], vis))
+    if "pred_keypoints" in p:
+        out.update(M.evaluate_2d(p["pred_keypoints"], p["keypoints"], vis))
     if "pred_xyz" in p:  # every joint has a 3D label, occluded or not
         out.update(M.evaluate_3d(p["pred_xyz"], p["xyz"]))
     out["per_joint"] = _per_joint(p) if vis.shape[1] == len(JOINT_NAMES) else []
@@ -89,11 +94,15 @@ def summarize(p: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 
 def _per_joint(p: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
-    t2 = M.per_joint_table(p["pred_keypoints"], p["keypoints"], p["visibility"], "px", pck_at=10)
-    cols = {"epe_px": t2["mean_px"], "pck@10px": t2["pck@10px"]}
+    cols = {}
+    if "pred_keypoints" in p:
+        t2 = M.per_joint_table(
+            p["pred_keypoints"], p["keypoints"], p["visibility"], "px", pck_at=10
+        )
+        cols = {"epe_px": t2["mean_px"], "pck@10px": t2["pck@10px"]}
     if "pred_xyz" in p:
         cols["mpjpe_mm"] = M.per_joint_table(p["pred_xyz"], p["xyz"], None, "mm")["mean_mm"]
-    return [{"joint": joint, **{k: float(v[joint]) for k, v in cols.items()}} for joint in t2.index]
+    return [{"joint": j, **{k: float(v[j]) for k, v in cols.items()}} for j in JOINT_NAMES]
 
 
 def format_table(metrics: dict[str, Any]) -> str:

@@ -35,24 +35,18 @@ from handlab.training.checkpoint import (
     save_checkpoint,
 )
 from handlab.training.config import TrainConfig, lr_factor
-from handlab.training.data import load_batch, open_split, step_generator, step_indices
+from handlab.training.data import (
+    load_batch,
+    model_inputs,
+    open_split,
+    step_generator,
+    step_indices,
+)
 from handlab.training.evaluation import evaluate, mean_epe
 
-__all__ = ["fit", "model_inputs"]
+__all__ = ["fit"]
 
 _RESUME_MAY_DIFFER = ("device", "num_workers")  # settings that do not change the result
-
-
-def model_inputs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The batch tensor ``model`` reads: ``image`` for RGB models, ``depth`` for depth models."""
-    key = "depth" if getattr(model, "input_kind", "rgb") == "depth" else "image"
-    if key not in batch:
-        raise ValueError(f"batch: model needs {key!r}, got keys {sorted(batch)}")
-    x = batch[key]
-    # depth models that read a segmented hand (A2J, V2V: ``masked_input``) get 0 outside the mask
-    if getattr(model, "masked_input", False) and "mask" in batch:
-        x = x * (batch["mask"].reshape(x.shape) > 0).to(x.dtype)
-    return x
 
 
 def fit(
@@ -121,7 +115,7 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         scheduler.step()
-        running.append((value, mean_epe(outputs["keypoints"].detach().float(), batch)))
+        running.append((value, mean_epe(outputs, batch)))
         bar.update(1)
         bar.set_postfix(loss=f"{running[-1][0]:.4f}", epe=f"{running[-1][1]:.2f}px")
         done = step + 1
