@@ -171,8 +171,8 @@ fig = draw.overlay_heatmap(
 noise = torch.randn(data["keypoints"].shape, generator=g) * 3.0
 pred = data["keypoints"] + noise
 scores_2d = metrics.evaluate_2d(pred, data["keypoints"], data["visibility"])
-numbers["epe_px_sigma3"] = float(scores_2d["epe"])
-numbers["auc_0_30_sigma3"] = float(scores_2d["auc"])
+numbers["epe_px_sigma3"] = float(scores_2d["epe_px"])
+numbers["auc_0_30_sigma3"] = float(scores_2d["auc_0-30px"])
 pd.Series({k: float(v) for k, v in scores_2d.items()}).to_frame("noisy predictions (sigma 3 px)")
 
 # %%
