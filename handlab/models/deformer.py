@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from handlab._checks import check_range, check_tensor
+from handlab._checks import check_range
 from handlab.models._common import (
     RESNETS,
     ImageNormalize,
@@ -52,7 +52,6 @@ __all__ = [
     "create_deformer",
     "dynamic_fusion",
     "max_mse",
-    "temporal_average",
 ]
 
 LOSSES = ("maxmse", "mse")
@@ -138,18 +137,6 @@ def dynamic_fusion(
     warped = poses[:, :, None] + later * fw + earlier * bw  # (B, Ti, Tj, D)
     weights = torch.softmax(confidence, dim=1)[:, :, None, None]  # (B, Ti, 1, 1)
     return (weights * warped).sum(1), warped
-
-
-def temporal_average(frames: torch.Tensor) -> torch.Tensor:
-    """Plain temporal averaging, the non-learned baseline: ``frames`` (B, T, ...) -> (B, ...).
-
-    >>> temporal_average(torch.tensor([[1.0, 2.0, 6.0]])).tolist()
-    [3.0]
-    """
-    check_tensor("frames", frames)
-    if frames.dim() < 2 or frames.shape[1] < 1:
-        raise ValueError(f"frames: expected (B, T, ...) with T >= 1, got {tuple(frames.shape)}")
-    return frames.mean(dim=1)
 
 
 class Deformer(PoseModel):
