@@ -146,6 +146,8 @@ def run_chapter(
     from nbconvert import HTMLExporter
 
     cid = chapter_id(source)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(source)
     nb.metadata["kernelspec"] = {
         "name": "python3",
