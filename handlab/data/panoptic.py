@@ -8,7 +8,7 @@ Layout under ``root`` (the ``hand_labels`` folder, or its parent)::
     manual_test/NAME.jpg   manual_test/NAME.json
 
 Each JSON holds ``hand_pts`` (21 x [x, y, valid]) in the canonical (OpenPose) joint order and
-``is_left`` (0/1); ``head_size`` when present is kept in ``meta`` (PCKh normalisation). The
+``is_left`` (0/1); ``head_size`` is kept in ``meta`` (PCKh normalisation; NaN if absent). The
 frames are full images with people in them: items are cropped around the labelled hand's
 visible keypoints. Labels are 2D only: items carry ``image``, ``keypoints``, ``visibility``
 (the ``valid`` flag) and ``meta``; no ``xyz``, ``K`` or depth.
@@ -85,10 +85,10 @@ class PanopticHands(HandDataset):
             )
         path = self._folder / f"{sid}.jpg"
         rgb = read_image(path, sample_id=sid)
-        extra = {"head_size": float(label["head_size"])} if "head_size" in label else {}
+        head_size = float(label.get("head_size", float("nan")))  # NaN when absent: meta collates
         return {
             "image": torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0,
             "keypoints": as_float(pts[:, :2]),
             "visibility": as_float(pts[:, 2] > 0),
-            "meta": self._meta(index, path, side, **extra),
+            "meta": self._meta(index, path, side, head_size=head_size),
         }

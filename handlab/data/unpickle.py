@@ -40,6 +40,11 @@ _NUMPY_NAMES = {
     "multiarray": ("_reconstruct", "scalar"),
     "numeric": ("_frombuffer",),
 }
+# value types only (no callables that run code); protocols 0-2 rebuild bytes and sets through them
+_BUILTIN_TYPES = (
+    "bool", "bytes", "bytearray", "complex", "dict", "float", "frozenset", "int", "list", "set",
+    "str", "tuple",
+)  # fmt: skip
 # (module, name) pairs a dataset pickle may reference; everything else is refused.
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("codecs", "encode")}
@@ -49,8 +54,7 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         for module, names in _NUMPY_NAMES.items()
         for name in names
     }
-    | {("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "bytearray")}
-    | {("__builtin__", n) for n in ("dict", "list", "tuple", "set", "frozenset", "bytearray")}
+    | {(module, n) for module in ("builtins", "__builtin__") for n in _BUILTIN_TYPES}
     | {("collections", "OrderedDict")}
 )
 
