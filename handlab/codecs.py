@@ -94,7 +94,7 @@ def _argmax(maps: torch.Tensor, n: int) -> torch.Tensor:
 def _gather(maps: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """Values of (..., *spatial) at integer (..., K, n) array indices (clamped) -> (..., K)."""
     spatial = maps.shape[-n:]
-    flat = torch.zeros(index.shape[:-1], dtype=torch.long)
+    flat = torch.zeros(index.shape[:-1], dtype=torch.long, device=index.device)
     for axis, size in enumerate(spatial):
         flat = flat * size + index[..., axis].clamp(0, size - 1)
     return torch.gather(maps.flatten(-n), -1, flat)
@@ -106,9 +106,9 @@ def _quadratic_fit(logmaps: torch.Tensor, peak: torch.Tensor, n: int):
     The stencil centre is clamped one cell inside the map so every stencil cell exists.
     Returns the centre (..., n), value (...), gradient (..., n) and Hessian (..., n, n).
     """
-    sizes = torch.tensor(logmaps.shape[-n:])
+    sizes = torch.tensor(logmaps.shape[-n:], device=peak.device)
     centre = torch.minimum(torch.maximum(peak, torch.ones_like(peak)), sizes - 2)
-    offsets = torch.tensor(list(itertools.product((-1, 0, 1), repeat=n)))  # (3^n, n)
+    offsets = torch.tensor(list(itertools.product((-1, 0, 1), repeat=n)), device=peak.device)
     vals = _gather(logmaps, centre[..., None, :] + offsets, n)  # (..., 3^n)
     vals = vals.reshape(vals.shape[:-1] + (3,) * n)
     mid = (1,) * n
@@ -135,7 +135,7 @@ def _quadratic_fit(logmaps: torch.Tensor, peak: torch.Tensor, n: int):
 def _negative_definite(hess: torch.Tensor) -> torch.Tensor:
     """(..., n, n) -> (...) bool: all leading principal minors alternate in sign (Sylvester)."""
     n = hess.shape[-1]
-    ok = torch.ones(hess.shape[:-2], dtype=torch.bool)
+    ok = torch.ones(hess.shape[:-2], dtype=torch.bool, device=hess.device)
     for k in range(1, n + 1):
         minor = torch.linalg.det(hess[..., :k, :k].detach())
         ok &= minor * (-1) ** k > 1e-12
@@ -148,7 +148,7 @@ def _taylor(maps: torch.Tensor, n: int) -> torch.Tensor:
     logmaps = torch.log(maps.clamp(min=_EPS))
     centre, _, grad, hess = _quadratic_fit(logmaps, peak, n)
     ok = _negative_definite(hess)
-    eye = torch.eye(n, dtype=maps.dtype)
+    eye = torch.eye(n, dtype=maps.dtype, device=maps.device)
     safe = torch.where(ok[..., None, None], hess, -eye)
     step = -torch.linalg.solve(safe, grad[..., None])[..., 0]
     refined = centre.to(maps.dtype) + step
@@ -164,9 +164,9 @@ def _local_soft_argmax(maps: torch.Tensor, n: int, radius: int, power: float) ->
     logmaps = torch.log(maps.clamp(min=_EPS))
     centre, f0, grad, hess = _quadratic_fit(logmaps, peak, n)
     span = range(-radius, radius + 1)
-    offsets = torch.tensor(list(itertools.product(span, repeat=n)))  # (K, n)
+    offsets = torch.tensor(list(itertools.product(span, repeat=n)), device=maps.device)  # (K, n)
     cells = peak[..., None, :] + offsets  # (..., K, n) array indices
-    sizes = torch.tensor(maps.shape[-n:])
+    sizes = torch.tensor(maps.shape[-n:], device=maps.device)
     inside = ((cells >= 0) & (cells < sizes)).all(-1)  # (..., K)
     actual = _gather(logmaps, cells, n)
     d = (cells - centre[..., None, :]).to(maps.dtype)  # (..., K, n)
@@ -190,17 +190,17 @@ def _soft_argmax(maps: torch.Tensor, n: int, beta: float) -> torch.Tensor:
     for axis, size in enumerate(spatial):
         other = tuple(-n + a for a in range(n) if a != axis)
         marginal = probs.sum(other) if other else probs  # (..., size)
-        coords.append((marginal * torch.arange(size, dtype=maps.dtype)).sum(-1))
+        coords.append((marginal * torch.arange(size, dtype=maps.dtype, device=maps.device)).sum(-1))
     return torch.stack(coords, dim=-1)
 
 
 def _quarter(maps: torch.Tensor, n: int) -> torch.Tensor:
     """argmax + 0.25 toward the higher neighbour along each axis (no shift at the border)."""
     peak = _argmax(maps, n)
-    sizes = torch.tensor(maps.shape[-n:])
+    sizes = torch.tensor(maps.shape[-n:], device=maps.device)
     out = peak.to(maps.dtype).clone()
     for axis in range(n):
-        e = torch.zeros(n, dtype=torch.long)
+        e = torch.zeros(n, dtype=torch.long, device=maps.device)
         e[axis] = 1
         plus = _gather(maps, (peak + e)[..., None, :], n)[..., 0]
         minus = _gather(maps, (peak - e)[..., None, :], n)[..., 0]
@@ -311,19 +311,19 @@ class _GaussianCodec:
         kp = torch.as_tensor(keypoints)
         kp = kp if kp.is_floating_point() else kp.float()
         check_shape("keypoints", kp, ("...", None, self.n))
-        vis = torch.ones(kp.shape[:-1], dtype=kp.dtype)
+        vis = torch.ones(kp.shape[:-1], dtype=kp.dtype, device=kp.device)
         if visibility is not None:
             check_tensor("visibility", visibility)
-            vis = torch.as_tensor(visibility).to(kp.dtype)
+            vis = torch.as_tensor(visibility).to(kp)
             check_shape("visibility", vis, tuple(kp.shape[:-1]))
         # invisible joints may carry NaN (datasets do that); visible ones must be finite
         check_finite("keypoints (visible joints)", kp[vis > 0])
         kp = torch.where((vis > 0)[..., None], kp, torch.zeros_like(kp))
         return kp, vis
 
-    def _axes(self, dtype: torch.dtype) -> list[torch.Tensor]:
-        """Per-axis cell coordinates in (x, y[, z]) order."""
-        return [torch.arange(s, dtype=dtype) for s in reversed(self.size)]
+    def _axes(self, like: torch.Tensor) -> list[torch.Tensor]:
+        """Per-axis cell coordinates in (x, y[, z]) order, with ``like``'s dtype and device."""
+        return [torch.arange(s, dtype=like.dtype, device=like.device) for s in reversed(self.size)]
 
     @staticmethod
     def _outer(per_axis: list[torch.Tensor]) -> torch.Tensor:
@@ -344,10 +344,10 @@ class _GaussianCodec:
         """
         kp, vis = self._inputs(keypoints, visibility)
         c = self.to_grid(kp)  # (..., J, n), (x, y[, z])
-        axes = self._axes(c.dtype)
+        axes = self._axes(c)
         terms = [-((ax - c[..., i, None]) ** 2) / (2 * self.sigma**2) for i, ax in enumerate(axes)]
         maps = torch.exp(self._outer(terms))
-        sizes = torch.tensor(self.size[::-1], dtype=c.dtype)
+        sizes = torch.tensor(self.size[::-1], dtype=c.dtype, device=c.device)
         inside = ((c >= -0.5) & (c < sizes - 0.5)).all(-1)
         weights = vis * inside.to(vis.dtype)
         maps = maps * (weights > 0).to(maps.dtype)[(...,) + (None,) * self.n]
@@ -355,7 +355,7 @@ class _GaussianCodec:
 
     def decode(
         self,
-        maps: Array,
+        heatmaps: Array,
         method: str = "taylor",
         *,
         beta: float = 10.0,
@@ -368,10 +368,10 @@ class _GaussianCodec:
         ``power``: default ``sigma^2``), ``"quarter"`` or ``"soft_argmax"`` (``beta``); see the
         module docstring. ``scores`` is each map's maximum value.
         """
-        maps = _check_maps("maps", maps, self.n)
+        maps = _check_maps("heatmaps", heatmaps, self.n)
         if tuple(maps.shape[-self.n :]) != self.size:
             raise ValueError(
-                f"maps: expected spatial size {self.size}, got {tuple(maps.shape[-self.n :])}"
+                f"heatmaps: expected spatial size {self.size}, got {tuple(maps.shape[-self.n :])}"
             )
         if method == "taylor":
             coords = _taylor(maps, self.n)
@@ -473,7 +473,7 @@ class SoftArgmaxHeatmap(GaussianHeatmap):
 
     def _centre_for_mean(self, mean: torch.Tensor, size: int) -> torch.Tensor:
         """Solve ``E_k[k] = mean`` for the centre m of a Gaussian sampled at k = 0..size-1."""
-        k = torch.arange(size, dtype=torch.float64)
+        k = torch.arange(size, dtype=torch.float64, device=mean.device)
         lo = torch.full_like(mean, -50 * self.sigma**2 - 1)
         hi = torch.full_like(mean, size + 50 * self.sigma**2)
         for _ in range(80):  # the mean is monotone in m: bisection to float64 precision
@@ -489,16 +489,16 @@ class SoftArgmaxHeatmap(GaussianHeatmap):
         kp, vis = self._inputs(keypoints, visibility)
         c = self.to_grid(kp).double()
         sizes = self.size[::-1]  # (w, h)
-        inside = torch.ones(c.shape[:-1], dtype=torch.bool)
+        inside = torch.ones(c.shape[:-1], dtype=torch.bool, device=c.device)
         terms = []
-        for i, (s, ax) in enumerate(zip(sizes, self._axes(torch.float64), strict=True)):
+        for i, (s, ax) in enumerate(zip(sizes, self._axes(c), strict=True)):
             inside &= (c[..., i] > 0) & (c[..., i] < s - 1)
             m = self._centre_for_mean(c[..., i].clamp(1e-3, s - 1 - 1e-3), s)
             terms.append(-((ax - m[..., None]) ** 2) / (2 * self.sigma**2 * self.beta))
         maps = (1 + self._outer(terms)).to(kp.dtype)
         return maps, vis * inside.to(vis.dtype)
 
-    def decode(self, maps: Array, method: str = "soft_argmax", **kwargs):
+    def decode(self, heatmaps: Array, method: str = "soft_argmax", **kwargs):
         """Logit maps (..., J, h, w) -> (keypoints (..., J, 2) input px, scores (..., J))."""
         kwargs.setdefault("beta", self.beta)
-        return super().decode(maps, method, **kwargs)
+        return super().decode(heatmaps, method, **kwargs)

@@ -144,8 +144,8 @@ def depth_to_points(
         mask = mask[0] if mask.ndim == 3 and mask.shape[0] == 1 else mask
         check_shape("mask", mask, tuple(depth.shape))
         keep &= mask != 0
-    rows = torch.arange(0, depth.shape[0], stride)
-    cols = torch.arange(0, depth.shape[1], stride)
+    rows = torch.arange(0, depth.shape[0], stride, device=depth.device)
+    cols = torch.arange(0, depth.shape[1], stride, device=depth.device)
     v, u = torch.meshgrid(rows, cols, indexing="ij")
     sel = keep[v, u]
     uvd = torch.stack([u[sel].to(depth), v[sel].to(depth), depth[v, u][sel]], dim=-1)
@@ -178,7 +178,7 @@ def hand_box(
     check_finite("keypoints", keypoints)
     if margin <= 0:
         raise ValueError(f"margin: expected a positive number, got {margin}")
-    vis = torch.ones(keypoints.shape[:-1], dtype=torch.bool)
+    vis = torch.ones(keypoints.shape[:-1], dtype=torch.bool, device=keypoints.device)
     if visibility is not None:
         visibility = _as_tensor("visibility", visibility)
         check_shape("visibility", visibility, tuple(keypoints.shape[:-1]))
@@ -481,11 +481,11 @@ def procrustes(
         )
     check_finite("pred", pred)
     check_finite("target", target)
-    w = torch.ones(pred.shape[:-1], dtype=pred.dtype)
+    w = torch.ones(pred.shape[:-1], dtype=pred.dtype, device=pred.device)
     if visibility is not None:
         visibility = _as_tensor("visibility", visibility)
         check_shape("visibility", visibility, tuple(pred.shape[:-1]))
-        w = (visibility > 0).to(pred.dtype)
+        w = (visibility > 0).to(pred)
         if bool((w.sum(-1) == 0).any()):
             raise ValueError("visibility: expected at least one visible joint per sample, got none")
     w = w[..., None]  # (..., J, 1)

@@ -146,11 +146,11 @@ def test_codec_errors():
         codec.encode(torch.tensor([[float("nan"), 1.0]]))
     nan_invisible = codec.encode(torch.tensor([[float("nan"), 1.0]]), torch.zeros(1))
     assert torch.all(nan_invisible[0] == 0) and nan_invisible[1].item() == 0
-    with pytest.raises(ValueError, match="maps: expected spatial size"):
+    with pytest.raises(ValueError, match="heatmaps: expected spatial size"):
         codec.decode(torch.zeros(1, 21, 9, 8))
     with pytest.raises(ValueError, match="method: expected one of"):
         codec.decode(torch.zeros(1, 21, 8, 8), "argmax")
-    with pytest.raises(ValueError, match="maps: expected finite"):
+    with pytest.raises(ValueError, match="heatmaps: expected finite"):
         codec.decode(torch.full((1, 1, 8, 8), float("nan")))
     with pytest.raises(TypeError, match="heatmaps"):
         codecs.soft_argmax_2d([[0.0]])
