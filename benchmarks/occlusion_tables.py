@@ -1,6 +1,6 @@
 """Benchmark: errors by per-joint occlusion bucket (0-25, 25-50, 50-75, 75-100 %), three tables.
 
-Taught alongside chapters 06 (``notebooks/06_handoccnet.py``) and 07 (``notebooks/07_deformer.py``).
+Taught alongside chapters 06 (HandOccNet) and 07 (Deformer).
 
 1. HandOccNet vs SimpleBaseline: 2D EPE (px) on single synthetic frames that all have occluders
    (and HandOccNet's root-relative MPJPE, mm).
