@@ -18,6 +18,7 @@ from handlab.synth.hand_model import (
 from handlab.synth.poses import sample_pose, sample_shape
 from handlab.synth.render import KEYS, render
 from handlab.synth.scene import sample_params
+from handlab.synth.sequences import generate_sequence, sample_sequence_params
 
 __all__ = [
     "KEYS",
@@ -27,9 +28,11 @@ __all__ = [
     "bone_lengths",
     "clamp_pose",
     "generate",
+    "generate_sequence",
     "limit_penalty",
     "render",
     "sample_params",
     "sample_pose",
+    "sample_sequence_params",
     "sample_shape",
 ]

@@ -24,11 +24,12 @@ from handlab.synth.scene import sample_params
 
 __all__ = ["SPLITS", "SyntheticHands", "generate", "split_seed"]
 
-# split -> (seed offset, default length); the offsets keep the splits' seeds disjoint.
-SPLITS: dict[str, tuple[int, int]] = {
-    "train": (0, 100_000),
-    "val": (1 << 40, 2_000),
-    "test": (2 << 40, 1_000),
+# split -> (seed offset, default length, largest length). torch's CPU generator keeps only the
+# low 32 bits of a seed, so the splits share [0, 2**32) in disjoint ranges.
+SPLITS: dict[str, tuple[int, int, int]] = {
+    "train": (0, 100_000, 3_000_000_000),
+    "val": (3_000_000_000, 2_000, 1_000_000_000),
+    "test": (4_000_000_000, 1_000, 2**32 - 4_000_000_000),
 }
 
 
@@ -109,7 +110,7 @@ class SyntheticHands(Dataset):
         length = SPLITS[split][1] if length is None else length
         if not isinstance(length, int) or isinstance(length, bool):
             raise TypeError(f"length: expected an int >= 1, got {length!r}")
-        check_range("length", length, lo=1)
+        check_range("length", length, lo=1, hi=SPLITS[split][2])
         self.split, self.size, self.length, self.extras = split, size, length, extras
         self.options = {
             "occluders": occluders,

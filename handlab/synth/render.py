@@ -320,7 +320,7 @@ def _motion_blur(image: torch.Tensor, length: torch.Tensor, angle: torch.Tensor)
     idx = torch.nonzero(length > 0.5).flatten()
     if len(idx) == 0:
         return image
-    k = 2 * int(length[idx].max().ceil()) // 2 + 3
+    k = 2 * (int(length[idx].max().ceil()) // 2) + 3  # odd, covers the longest line
     kern = _line_kernels(length[idx], angle[idx], k).repeat_interleave(3, 0)[:, None]
     sub = image[idx].reshape(1, -1, *image.shape[-2:])
     blurred = F.conv2d(F.pad(sub, (k // 2,) * 4, mode="replicate"), kern, groups=sub.shape[1])

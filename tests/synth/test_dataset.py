@@ -1,0 +1,64 @@
+"""handlab.synth.dataset: split seeds, item/batch agreement, collate, frozen test split, errors."""
+
+import itertools
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from handlab.synth import KEYS, SyntheticHands
+from handlab.synth.dataset import SPLITS, split_seed
+
+
+def test_items_are_deterministic_and_differ_between_indices_and_splits():
+    ds = SyntheticHands("val", size=64)
+    a, b = ds[3], ds[3]
+    for key in KEYS:
+        assert torch.equal(a[key], b[key]), key
+    assert not torch.equal(ds[4]["xyz"], a["xyz"])
+    assert not torch.equal(SyntheticHands("train", size=64)[3]["xyz"], a["xyz"])
+    assert tuple(sorted(a)) == tuple(sorted(KEYS))
+    assert tuple(a["image"].shape) == (3, 64, 64) and tuple(a["visibility"].shape) == (21,)
+
+
+def test_lengths_and_frozen_test_split():
+    assert len(SyntheticHands("test")) == 1000
+    assert len(SyntheticHands("train")) == 100_000
+    assert len(SyntheticHands("train", length=10)) == 10
+    # torch's CPU generator keeps the low 32 bits of a seed: the split ranges stay disjoint there
+    ranges = sorted((SPLITS[s][0], SPLITS[s][0] + SPLITS[s][2]) for s in SPLITS)
+    assert all(hi <= lo2 for (_, hi), (lo2, _) in itertools.pairwise(ranges))
+    assert ranges[-1][1] <= 2**32
+    assert split_seed("test", 999) < 2**32
+    # a sample's params depend only on (split, index), not on other options' defaults
+    p = SyntheticHands("test", size=64).params([0, 999])
+    q = SyntheticHands("test", size=128).params([999])
+    assert torch.equal(p["pose"][1:], q["pose"])
+
+
+def test_batch_equals_items_and_collates_like_a_dataloader():
+    ds = SyntheticHands("train", size=64, extras=True)
+    batch = ds.batch([5, 1, 9])
+    items = [ds[i] for i in (5, 1, 9)]
+    loaded = next(iter(DataLoader(ds, batch_size=3, sampler=[5, 1, 9])))
+    for key in (*KEYS, "occlusion"):
+        stacked = torch.stack([it[key] for it in items])
+        torch.testing.assert_close(batch[key], stacked, atol=1e-4, rtol=1e-5)
+        assert torch.equal(loaded[key], stacked)
+    # a batch_sampler path: DataLoader over batches of indices with ds.batch
+    bl = DataLoader([[0, 1], [2, 3]], batch_size=None, collate_fn=ds.batch)
+    first = next(iter(bl))
+    assert tuple(first["image"].shape) == (2, 3, 64, 64)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="split: expected one of"):
+        SyntheticHands("dev")
+    with pytest.raises(ValueError, match="size"):
+        SyntheticHands("test", size=600)
+    with pytest.raises(ValueError, match="length: expected a value in"):
+        SyntheticHands("test", length=0)
+    with pytest.raises(ValueError, match="occluders"):
+        SyntheticHands("test", occluders=2.0)
+    with pytest.raises(IndexError, match="index"):
+        SyntheticHands("test", size=64)[1000]
