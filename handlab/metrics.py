@@ -358,6 +358,14 @@ def per_group_table(
     return pd.DataFrame(rows).set_index(by)
 
 
+def _error_pairs(pred: Array, gt: Array, visibility: Array | None):
+    """Distances once, as (N, J, 1) "points" against zeros: every metric above gives the same
+    number on them (the norm of a 1-vector is its value), without recomputing the distances."""
+    d, mask = _distances(pred, gt, visibility)
+    err = torch.where(mask, d, 0.0)[..., None]
+    return err, torch.zeros_like(err), mask
+
+
 def evaluate_2d(
     pred: Array,
     gt: Array,
@@ -373,13 +381,14 @@ def evaluate_2d(
     >>> sorted(evaluate_2d(gt + 1.0, gt))
     ['auc_0-30px', 'auc_mmpose', 'epe_px', 'pck@10px', 'pck@20px', 'pck@5px']
     """
-    out = {"epe_px": epe(pred, gt, visibility)}
+    err, zero, vis = _error_pairs(pred, gt, visibility)
+    out = {"epe_px": epe(err, zero, vis)}
     for t in thresholds:
-        out[f"pck@{t:g}px"] = pck(pred, gt, t, visibility)
-    out["auc_0-30px"] = auc(pred, gt, 0.0, 30.0, 20, "zb", visibility)
-    out["auc_mmpose"] = auc(pred, gt, convention="mmpose", visibility=visibility)
+        out[f"pck@{t:g}px"] = pck(err, zero, t, vis)
+    out["auc_0-30px"] = auc(err, zero, 0.0, 30.0, 20, "zb", vis)
+    out["auc_mmpose"] = auc(err, zero, convention="mmpose", visibility=vis)
     if box_size is not None:
-        out["pck@0.2box"] = pck(pred, gt, 0.2, visibility, normalize=box_size, strict=True)
+        out["pck@0.2box"] = pck(err, zero, 0.2, vis, normalize=box_size, strict=True)
     return out
 
 
@@ -402,8 +411,9 @@ def evaluate_3d(
         "rr_mpjpe_mm": root_relative_mpjpe(pred, gt, visibility),
         "pa_mpjpe_mm": pa_mpjpe(pred, gt, visibility),
     }
+    err, zero, vis = _error_pairs(pred, gt, visibility)
     for t in thresholds:
-        out[f"pck@{t:g}mm"] = pck(pred, gt, t, visibility)
-    out["auc_0-50mm"] = auc(pred, gt, convention="freihand", visibility=visibility)
-    out["auc_20-50mm"] = auc(pred, gt, 20.0, 50.0, 16, "zb", visibility)
+        out[f"pck@{t:g}mm"] = pck(err, zero, t, vis)
+    out["auc_0-50mm"] = auc(err, zero, convention="freihand", visibility=vis)
+    out["auc_20-50mm"] = auc(err, zero, 20.0, 50.0, 16, "zb", vis)
     return out
