@@ -172,7 +172,10 @@ def voxelize(
         cube_mm: the cube side in mm (250 for hands).
 
     Returns:
-        (B, 1, grid, grid, grid) float in {0, 1}, indexed ``[b, 0, z, y, x]``.
+        (B, 1, grid, grid, grid) float in {0, 1}, indexed ``[b, 0, z, y, x]``. The occupancy is
+        binary as in the paper; its gradient with respect to ``depth`` (and ``ref_xyz``) is that
+        of a trilinear splat of the points (a straight-through estimator), so attribution
+        methods see how moving a depth pixel moves the voxels.
 
     Raises ``ValueError`` for an empty depth map, or when no point of a sample falls inside its
     cube (an all-background crop, or a reference point far from the hand).
@@ -186,22 +189,48 @@ def voxelize(
     check_range("cube_mm", cube_mm, lo=1e-3)
     B = depth.shape[0]
     points, valid = pixel_points(depth, K)
+    coords = xyz_to_voxel(points, ref_xyz.to(points), grid=grid, cube_mm=cube_mm)  # (B, N, 3)
+    offsets = torch.arange(B, device=depth.device)[:, None] * grid**3  # (B, 1)
     # floor of the continuous coordinate + 0.5: the voxel whose [i - 0.5, i + 0.5) holds the point
-    idx = torch.floor(xyz_to_voxel(points, ref_xyz.to(points), grid=grid, cube_mm=cube_mm) + 0.5)
+    idx = torch.floor(coords.detach() + 0.5)
     inside = valid & ((idx >= 0) & (idx < grid)).all(-1)  # (B, N)
-    idx = idx.long().clamp(0, grid - 1)
-    flat = ((idx[..., 2] * grid + idx[..., 1]) * grid + idx[..., 0]) + (
-        torch.arange(B, device=depth.device)[:, None] * grid**3
-    )  # (B, N) index into [b, z, y, x]
-    volume = torch.zeros(B * grid**3, dtype=depth.dtype, device=depth.device)
-    volume[flat[inside]] = 1.0
     empty = (inside.sum(1) == 0).nonzero().flatten().tolist()
     if empty:
         raise ValueError(
             f"depth: expected depth points inside the {cube_mm} mm cube around ref_xyz, got none "
             f"in samples {empty} (all-background crop or a reference point off the hand)"
         )
+    volume = torch.zeros(B * grid**3, dtype=depth.dtype, device=depth.device)
+    volume[(_flat_index(idx.long().clamp(0, grid - 1), grid) + offsets)[inside]] = 1.0
+    # Straight-through gradient: the forward value is the binary occupancy above (x - x == 0
+    # exactly); the backward pass sees each point splatted trilinearly onto its 8 neighbouring
+    # voxel centres, so attribution can reach the depth values through the voxels.
+    base = torch.floor(coords.detach())
+    frac = coords - base  # (B, N, 3), differentiable in depth
+    soft = torch.zeros_like(volume)
+    for corner in (
+        (0, 0, 0),
+        (1, 0, 0),
+        (0, 1, 0),
+        (1, 1, 0),
+        (0, 0, 1),
+        (1, 0, 1),
+        (0, 1, 1),
+        (1, 1, 1),
+    ):
+        c = torch.tensor(corner, dtype=frac.dtype, device=frac.device)
+        weight = (c * frac + (1 - c) * (1 - frac)).prod(-1)  # (B, N)
+        cell = base + c
+        ok = valid & ((cell >= 0) & (cell < grid)).all(-1)
+        flat = _flat_index(cell.long().clamp(0, grid - 1), grid) + offsets
+        soft = soft.index_add(0, flat[ok], weight[ok])
+    volume = volume + (soft - soft.detach())
     return volume.view(B, 1, grid, grid, grid)
+
+
+def _flat_index(idx: torch.Tensor, grid: int) -> torch.Tensor:
+    """Integer voxel coordinates (..., 3) ``(x, y, z)`` -> flat index into ``[z, y, x]``."""
+    return (idx[..., 2] * grid + idx[..., 1]) * grid + idx[..., 0]
 
 
 def volume_depth_map(volume: torch.Tensor) -> torch.Tensor:
@@ -210,6 +239,7 @@ def volume_depth_map(volume: torch.Tensor) -> torch.Tensor:
     Each ``(y, x)`` cell holds the normalised depth ``(z + 0.5) / G`` in (0, 1] of its first
     occupied voxel, and 1 (the cube's back face) where the column is empty. This is the "2D depth
     map" input of V2V's table 1, aligned with the cube so that both inputs share one output frame.
+    Gradients pass straight through to the occupancy of each column's first voxel.
 
     >>> v = torch.zeros(1, 1, 4, 2, 2)
     >>> v[0, 0, 1, 0, 0] = 1.0
@@ -218,10 +248,14 @@ def volume_depth_map(volume: torch.Tensor) -> torch.Tensor:
     """
     check_shape("volume", volume, (None, 1, None, None, None))
     G = volume.shape[2]
-    occupied = volume[:, 0] > 0  # (B, G, G, G) [z, y, x]
-    z_first = occupied.to(torch.uint8).argmax(dim=1).to(volume.dtype)  # (B, G, G) first True
-    depth = torch.where(occupied.any(dim=1), (z_first + 0.5) / G, torch.ones_like(z_first))
-    return depth[:, None]  # (B, 1, G, G)
+    occupied = volume[:, 0].detach() > 0  # (B, G, G, G) [z, y, x]
+    z_first = occupied.to(torch.uint8).argmax(dim=1)  # (B, G, G) first True
+    zc = (torch.arange(G, dtype=volume.dtype, device=volume.device) + 0.5) / G  # (G,)
+    depth = torch.where(occupied.any(dim=1), zc[z_first], torch.ones_like(zc[z_first]))
+    # straight-through gradient: more occupancy in the front voxel pulls the surface nearer
+    front = torch.nn.functional.one_hot(z_first, G).permute(0, 3, 1, 2).to(volume.dtype)
+    soft = -(volume[:, 0] * front * (1 - zc)[:, None, None]).sum(1)  # (B, G, G)
+    return (depth + (soft - soft.detach()))[:, None]  # (B, 1, G, G)
 
 
 class RefineNet(nn.Module):
@@ -232,13 +266,14 @@ class RefineNet(nn.Module):
     2D CNN; here the crop is the model input itself, and two extra channels give each pixel's
     position relative to the projected centre of mass so the network knows where it is. Depth is
     normalised to ``(d - z_com) / (cube_mm / 2)`` clipped to [-1, 1], background set to 1.
-    The last layer starts at zero, so an untrained net returns the centre of mass unchanged, and
+    The last layer starts near zero, so an untrained net returns (almost) the centre of mass, and
     the offset is bounded by ``tanh`` to a quarter of the cube.
 
     >>> net = RefineNet(width=8)
     >>> K = torch.tensor([[100.0, 0.0, 15.5], [0.0, 100.0, 15.5], [0.0, 0.0, 1.0]])
-    >>> net(torch.full((2, 1, 32, 32), 300.0), K, torch.tensor([[0.0, 0.0, 300.0]] * 2)).tolist()
-    [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    >>> offset = net(torch.full((2, 1, 32, 32), 300.0), K, torch.tensor([[0.0, 0.0, 300.0]] * 2))
+    >>> offset.shape, bool(offset.abs().max() < 1.0)  # mm
+    (torch.Size([2, 3]), True)
     """
 
     def __init__(self, *, width: int = 16, cube_mm: float = 250.0) -> None:
@@ -256,7 +291,9 @@ class RefineNet(nn.Module):
             block(3, width, 5), block(width, 2 * width, 3), block(2 * width, 4 * width, 3)
         )
         self.head = nn.Linear(4 * width, 3)
-        nn.init.zeros_(self.head.weight)
+        # V2V's N(0, 0.001)-style start: the offset begins near 0 (the CoM) and gradients still
+        # reach every layer (a zero weight would block them)
+        nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, depth: torch.Tensor, K: torch.Tensor, com_xyz: torch.Tensor) -> torch.Tensor:
