@@ -18,6 +18,7 @@ with ``i % 5 == 4`` are ``val`` (subjects 1-2) and ``test`` (subjects 3-10); all
 Like the toolkit's hand-pose evaluation, frames without a hand (joint_3d == -1) are skipped while
 indexing (this reads each frame's ``joint_3d`` once, when the dataset is opened); ``skipped``
 counts them, and subject folders absent from a partial download. Hand side from ``mano_sides``.
+Joints outside the image are made invisible (``meta["n_outside"]``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ import numpy as np
 import torch
 import yaml
 
-from handlab.data.schema import DataError, HandDataset, as_float, read_image, require_file
+from handlab.data.schema import (
+    DataError,
+    HandDataset,
+    as_float,
+    hide_outside,
+    read_image,
+    require_file,
+)
 
 __all__ = ["SERIALS", "SUBJECTS", "DexYCB", "s0_selection"]
 
@@ -173,13 +181,15 @@ class DexYCB(HandDataset):
         depth = read_image(
             folder / f"aligned_depth_to_color_{frame:06d}.png", sample_id=sid, mode=None
         )
+        keypoints = as_float(labels["joint_2d"][0])
+        visibility, n_out = hide_outside(keypoints, torch.ones(21), rgb.shape[1], rgb.shape[0])
         return {
             "image": torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0,
             "depth": as_float(depth)[None],  # uint16 mm
             "mask": torch.from_numpy(labels["seg"] == 255).float()[None],
-            "keypoints": as_float(labels["joint_2d"][0]),
-            "visibility": torch.ones(21),
+            "keypoints": keypoints,
+            "visibility": visibility,
             "xyz": as_float(labels["joint_3d"][0] * 1000.0),  # m -> mm
             "K": as_float(self._K[serial]),
-            "meta": self._meta(index, path, side),
+            "meta": self._meta(index, path, side, n_outside=n_out),
         }

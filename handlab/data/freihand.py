@@ -17,8 +17,8 @@ all versions. The evaluation set has 3,960 samples, one version, no masks.
 
 Protocol: ``split="training"`` (all versions, or ``versions=(0,)``...) and ``split="evaluation"``
 (the official test set; its annotations were released after the challenge). All hands are right
-hands. ``keypoints = project(xyz, K)`` (FreiHAND has no separate 2D labels); every joint is
-visible. Units are converted to mm.
+hands. ``keypoints = project(xyz, K)`` (FreiHAND has no separate 2D labels); every joint inside
+the image is visible (``meta["n_outside"]`` counts those outside, made invisible). Units: mm.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from handlab.data.schema import (
     HandDataset,
     as_float,
     count_files,
+    hide_outside,
     read_image,
     read_json,
 )
@@ -119,13 +120,15 @@ class FreiHAND(HandDataset):
         rgb = read_image(path, sample_id=sid)
         K = as_float(self._K[idx])
         xyz = as_float(self._xyz[idx] * 1000.0)  # m -> mm
+        keypoints = project(xyz, K)
+        visibility, n_out = hide_outside(keypoints, torch.ones(21), rgb.shape[1], rgb.shape[0])
         sample: dict[str, Any] = {
             "image": torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0,
             "xyz": xyz,
             "K": K,
-            "keypoints": project(xyz, K),
-            "visibility": torch.ones(21),
-            "meta": self._meta(index, path, "right", annotation=idx),
+            "keypoints": keypoints,
+            "visibility": visibility,
+            "meta": self._meta(index, path, "right", annotation=idx, n_outside=n_out),
         }
         if self._mask_dir.is_dir():
             mask = read_image(self._mask_dir / f"{idx:08d}.jpg", sample_id=sid, mode="L")

@@ -20,7 +20,9 @@ the authors (scored on their server): ``evaluation`` items carry only the image,
 in ``meta``, ``root_xyz`` (3,) mm (the wrist, handlab axes) and ``box``; the crop is the
 annotated ``handBoundingBox`` made square and enlarged by ``margin``; there are no ``keypoints``.
 Train frames whose pickle has no ``handJoints3D`` raise :class:`~handlab.data.schema.DataError`
-naming the file (``handlab datasets check ho3d ROOT`` lists them). All hands are right hands.
+naming the file (``handlab datasets check ho3d ROOT`` lists them). Joints projecting outside the
+image (the hand leaving the frame) are made invisible (``meta["n_outside"]``). All hands are
+right hands.
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from handlab.data.schema import DataError, HandDataset, as_float, read_image, require_file
+from handlab.data.schema import (
+    DataError,
+    HandDataset,
+    as_float,
+    hide_outside,
+    read_image,
+    require_file,
+)
 from handlab.data.unpickle import safe_load
 from handlab.geometry import project
 from handlab.skeleton import to_canonical
@@ -128,11 +137,13 @@ class HO3D(HandDataset):
                 f"{meta['_path']} (sample {sid}): handJoints3D expected (21, 3), got {got}"
             )
         xyz = as_float(to_canonical(joints @ OPENGL_TO_CV, "mano") * 1000.0)  # m -> mm
+        keypoints = project(xyz, sample["K"])
+        visibility, n_out = hide_outside(keypoints, torch.ones(21), rgb.shape[1], rgb.shape[0])
         sample.update(
             xyz=xyz,
-            keypoints=project(xyz, sample["K"]),
-            visibility=torch.ones(21),
-            meta=self._meta(index, path, "right"),
+            keypoints=keypoints,
+            visibility=visibility,
+            meta=self._meta(index, path, "right", n_outside=n_out),
         )
         return sample
 

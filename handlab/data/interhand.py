@@ -20,8 +20,8 @@ Protocol: official ``train`` / ``val`` / ``test`` splits. handlab returns one it
 hand: a ``right`` or ``left`` annotation gives that hand, an ``interacting`` one gives both
 (``meta["id"]`` is ``"ANNOTATIONID_side"``, ``meta["hand_type"]`` the annotation's type); hands
 with no valid joint are skipped and counted in ``skipped``. ``visibility`` is ``joint_valid``
-and, as every real loader here, requires the joint to project inside the image: valid joints
-outside the frame become invisible (``meta["n_outside"]`` counts them).
+and, as in every loader without a per-image visibility flag, requires the joint to project inside
+the image: valid joints outside the frame become invisible (``meta["n_outside"]`` counts them).
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from handlab.data.schema import DataError, HandDataset, as_float, read_image, read_json
+from handlab.data.schema import (
+    DataError,
+    HandDataset,
+    as_float,
+    hide_outside,
+    read_image,
+    read_json,
+)
 from handlab.geometry import project
 from handlab.skeleton import to_canonical
 
@@ -160,14 +167,11 @@ class InterHand26M(HandDataset):
         )
         path = self.root / "images" / self.split / img["file_name"]
         rgb = read_image(path, sample_id=sid)
-        h, w = rgb.shape[:2]
         Kt = as_float(K)
         keypoints = project(xyz, Kt)
-        inside = (
-            (keypoints[:, 0] >= -0.5) & (keypoints[:, 0] <= w - 0.5)
-            & (keypoints[:, 1] >= -0.5) & (keypoints[:, 1] <= h - 0.5) & (xyz[:, 2] > 0)
-        )  # fmt: skip
-        visibility = as_float(valid > 0) * inside
+        # a joint behind the camera projects to a meaningless pixel: invalid as well
+        valid = as_float((valid > 0) & (xyz[:, 2] > 0).numpy())
+        visibility, n_out = hide_outside(keypoints, valid, rgb.shape[1], rgb.shape[0])
         return {
             "image": torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0,
             "xyz": xyz,
@@ -179,6 +183,6 @@ class InterHand26M(HandDataset):
                 path,
                 side,
                 hand_type=ann["hand_type"],
-                n_outside=int(((valid > 0) & ~inside.numpy()).sum()),
+                n_outside=n_out,
             ),
         }

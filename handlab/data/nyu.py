@@ -16,7 +16,7 @@ and the **14 evaluation joints** of the benchmarks (:data:`handlab.skeleton.NYU_
 NYU's 36 joints have no clean 21-joint skeleton, so items carry ``keypoints`` (14, 2) and ``xyz``
 (14, 3) in NYU's own joint order and ``meta["joints"] == "nyu14"``. ``xyz`` is returned in
 handlab's camera frame (y down, so ``Y`` is negated) and ``keypoints`` are NYU's ``joint_uvd``.
-Items have ``depth`` (no RGB).
+Items have ``depth`` (no RGB). Joints outside the image are made invisible (``meta["n_outside"]``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from handlab.data.schema import (
     HandDataset,
     as_float,
     count_files,
+    hide_outside,
     read_image,
     require_file,
 )
@@ -116,11 +117,14 @@ class NYU(HandDataset):
         sid = self.sample_id(index)
         path = self.root / self.split / f"depth_1_{sid}.png"
         depth = decode_depth(read_image(path, sample_id=sid))
+        keypoints = as_float(self._uvd[index, :, :2])
+        h, w = depth.shape
+        visibility, n_out = hide_outside(keypoints, torch.ones(self.num_joints), w, h)
         return {
             "depth": torch.from_numpy(depth)[None],
-            "keypoints": as_float(self._uvd[index, :, :2]),
-            "visibility": torch.ones(self.num_joints),
+            "keypoints": keypoints,
+            "visibility": visibility,
             "xyz": as_float(self._xyz[index]),
             "K": as_float(K_NYU),
-            "meta": self._meta(index, path, "right"),
+            "meta": self._meta(index, path, "right", n_outside=n_out),
         }

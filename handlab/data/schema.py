@@ -44,6 +44,7 @@ __all__ = [
     "as_float",
     "count_files",
     "finish_sample",
+    "hide_outside",
     "read_image",
     "read_json",
     "require_file",
@@ -84,6 +85,26 @@ def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise DataError(f"{path}: missing file ({what})")
     return path
+
+
+def hide_outside(
+    keypoints: torch.Tensor, visibility: torch.Tensor, width: int, height: int
+) -> tuple[torch.Tensor, int]:
+    """Mark joints projecting outside a ``width`` x ``height`` image invisible.
+
+    For datasets without a per-joint visibility flag (the hand may leave the frame): a visible
+    joint must be inside the image (pixel centres at integers: ``[-0.5, W - 0.5]``).
+
+    Returns:
+        the new visibility (J,) float32 and how many visible joints were hidden.
+
+    >>> hide_outside(torch.tensor([[5.0, 5.0], [10.0, 2.0]]), torch.ones(2), 10, 10)
+    (tensor([1., 0.]), 1)
+    """
+    x, y = keypoints[:, 0], keypoints[:, 1]
+    inside = (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+    new = visibility.float() * inside  # NaN keypoints compare False: hidden (then reported)
+    return new, int(((visibility > 0) & ~inside).sum())
 
 
 def as_float(x: Any) -> torch.Tensor:
@@ -322,5 +343,6 @@ class HandDataset(Dataset):
             "side": side,
             "joints": "canonical21" if self.num_joints == 21 else f"{self.name}{self.num_joints}",
             "root": "wrist",
+            "n_outside": 0,
             **extra,
         }

@@ -17,7 +17,8 @@ colour camera (fx = 607.92, fy = 607.88, cx = 314.78, cy = 236.42) with STB's pu
 
 Protocol (Zimmermann & Brox 2017, minimal-hand): sequences B2-B6 are ``train`` (15,000 frames per
 camera), B1 is ``test`` (3,000). Joint 0 stays the palm centre, in the canonical slot 0
-(``meta["root"] == "palm"``); all 21 joints are visible; the hand is a left hand.
+(``meta["root"] == "palm"``); joints inside the image are visible (``meta["n_outside"]`` counts
+the others); the hand is a left hand.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ import scipy.io
 import torch
 from scipy.spatial.transform import Rotation
 
-from handlab.data.schema import DataError, HandDataset, as_float, read_image, require_file
+from handlab.data.schema import (
+    DataError,
+    HandDataset,
+    as_float,
+    hide_outside,
+    read_image,
+    require_file,
+)
 from handlab.geometry import project
 from handlab.skeleton import to_canonical
 
@@ -145,13 +153,15 @@ class STB(HandDataset):
         rgb = read_image(path, sample_id=sid)
         xyz = as_float(self._xyz[index])
         K = as_float(CAMERAS[self.camera])
+        keypoints = project(xyz, K)
+        visibility, n_out = hide_outside(keypoints, torch.ones(21), rgb.shape[1], rgb.shape[0])
         sample: dict[str, Any] = {
             "image": torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0,
             "xyz": xyz,
             "K": K,
-            "keypoints": project(xyz, K),
-            "visibility": torch.ones(21),
-            "meta": {**self._meta(index, path, "left"), "root": "palm"},
+            "keypoints": keypoints,
+            "visibility": visibility,
+            "meta": self._meta(index, path, "left", root="palm", n_outside=n_out),
         }
         if self.with_depth:
             code = read_image(folder / f"SK_depth_{i}.png", sample_id=sid)

@@ -87,3 +87,22 @@ def test_bad_samples_named(frei):
     (root / "training" / "rgb" / "00000002.jpg").unlink()
     with pytest.raises(DataError, match=r"00000002\.jpg.*missing image"):
         ds[2]
+
+
+def test_joints_outside_the_image_become_invisible(frei):
+    root, truth = frei
+    xyz = json.loads((root / "training_xyz.json").read_text())
+    K = truth["training"]["K"][0]
+    z = xyz[0][8][2]
+    xyz[0][8][0] = (230.0 - K[0, 2]) * z / K[0, 0]  # index tip projects to x = 230 > 223.5
+    for j in range(21):
+        K1 = truth["training"]["K"][1]
+        xyz[1][j][0] = (-20.0 - K1[0, 2]) * xyz[1][j][2] / K1[0, 0]  # whole hand left of the image
+    (root / "training_xyz.json").write_text(json.dumps(xyz))
+    ds = open_dataset("freihand", root, "training", size=None)
+    s = ds[0]
+    assert s["visibility"][8] == 0 and s["visibility"].sum() == 20 and s["meta"]["n_outside"] == 1
+    assert s["keypoints"][8, 0] == pytest.approx(230.0, abs=1e-3)
+    assert open_dataset("freihand", root, "training", size=32)[0]["visibility"][8] == 0
+    with pytest.raises(DataError, match=r"sample 00000001\): no visible keypoint"):
+        ds[1]
