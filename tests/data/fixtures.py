@@ -280,6 +280,7 @@ def make_ho3d(root: Path, *, seed: int = 0, version: int = 3) -> dict:
     """train: 3 frames in 2 sequences (one without a hand annotation: ``SEQ1/0001``);
     evaluation: 1 frame (root joint and box only). OpenGL axes, metres, MANO joint order."""
     rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
     ext = ".jpg" if version == 3 else ".png"
     truth: dict = {}
     for split, frames in (
