@@ -335,12 +335,13 @@ def _sqrt_positive(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def quaternion_to_matrix(quaternion: torch.Tensor) -> torch.Tensor:
+def quaternion_to_matrix(quaternion: Array) -> torch.Tensor:
     """Unit (or unnormalised) quaternions (..., 4) ``(w, x, y, z)`` -> rotations (..., 3, 3).
 
     >>> quaternion_to_matrix(torch.tensor([0.0, 0.0, 0.0, 1.0])).round().tolist()
     [[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]]
     """
+    quaternion = _as_tensor("quaternion", quaternion)
     check_shape("quaternion", quaternion, ("...", 4))
     w, x, y, z = quaternion.unbind(-1)
     s = 2.0 / (quaternion * quaternion).sum(-1)
@@ -352,12 +353,13 @@ def quaternion_to_matrix(quaternion: torch.Tensor) -> torch.Tensor:
     return torch.stack(m, dim=-1).reshape(quaternion.shape[:-1] + (3, 3))
 
 
-def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
+def matrix_to_quaternion(matrix: Array) -> torch.Tensor:
     """Rotations (..., 3, 3) -> unit quaternions (..., 4) ``(w, x, y, z)`` with ``w >= 0``.
 
     >>> matrix_to_quaternion(torch.eye(3)).tolist()
     [1.0, 0.0, 0.0, 0.0]
     """
+    matrix = _as_tensor("matrix", matrix)
     check_shape("matrix", matrix, ("...", 3, 3))
     m = matrix.reshape(matrix.shape[:-2] + (9,)).unbind(-1)
     m00, m01, m02, m10, m11, m12, m20, m21, m22 = m
@@ -385,7 +387,7 @@ def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
     return torch.where(q[..., :1] < 0, -q, q)
 
 
-def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
+def axis_angle_to_matrix(axis_angle: Array) -> torch.Tensor:
     """Axis-angle vectors (..., 3) (direction = axis, norm = angle in radians) -> (..., 3, 3).
 
     Exact and differentiable at angle 0 (a Taylor branch) and at pi.
@@ -393,6 +395,7 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     >>> axis_angle_to_matrix(torch.tensor([0.0, 0.0, torch.pi / 2])).round().tolist()
     [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     """
+    axis_angle = _as_tensor("axis_angle", axis_angle)
     check_shape("axis_angle", axis_angle, ("...", 3))
     angle2 = (axis_angle * axis_angle).sum(-1, keepdim=True)
     small = angle2 < 1e-8
@@ -403,7 +406,7 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     return quaternion_to_matrix(torch.cat([cos_half, axis_angle * sin_half_over], dim=-1))
 
 
-def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
+def matrix_to_axis_angle(matrix: Array) -> torch.Tensor:
     """Rotations (..., 3, 3) -> axis-angle (..., 3) with angle in [0, pi].
 
     >>> matrix_to_axis_angle(axis_angle_to_matrix(torch.tensor([0.3, -0.2, 0.1]))).tolist()
@@ -420,7 +423,7 @@ def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
     return q[..., 1:] * factor
 
 
-def rot6d_to_matrix(rot6d: torch.Tensor) -> torch.Tensor:
+def rot6d_to_matrix(rot6d: Array) -> torch.Tensor:
     """6D rotation (..., 6) -> (..., 3, 3) by Gram-Schmidt (Zhou et al., CVPR 2019).
 
     handlab, like pytorch3d, stores the first two ROWS of the matrix (the paper uses columns).
@@ -428,6 +431,7 @@ def rot6d_to_matrix(rot6d: torch.Tensor) -> torch.Tensor:
     >>> rot6d_to_matrix(torch.tensor([2.0, 0, 0, 1, 3, 0])).tolist()
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
+    rot6d = _as_tensor("rot6d", rot6d)
     check_shape("rot6d", rot6d, ("...", 6))
     a1, a2 = rot6d[..., :3], rot6d[..., 3:]
     b1 = F.normalize(a1, dim=-1)
@@ -436,12 +440,13 @@ def rot6d_to_matrix(rot6d: torch.Tensor) -> torch.Tensor:
     return torch.stack([b1, b2, b3], dim=-2)
 
 
-def matrix_to_rot6d(matrix: torch.Tensor) -> torch.Tensor:
+def matrix_to_rot6d(matrix: Array) -> torch.Tensor:
     """Rotations (..., 3, 3) -> 6D (..., 6): the first two rows, flattened.
 
     >>> matrix_to_rot6d(torch.eye(3)).tolist()
     [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     """
+    matrix = _as_tensor("matrix", matrix)
     check_shape("matrix", matrix, ("...", 3, 3))
     return matrix[..., :2, :].reshape(matrix.shape[:-2] + (6,))
 

@@ -249,6 +249,16 @@ def test_rot6d_gram_schmidt_and_gradient():
     )
 
 
+def test_rotations_accept_numpy():
+    aa = _random_axis_angle(4, seed=3)
+    R = geometry.axis_angle_to_matrix(aa.numpy())
+    assert isinstance(R, torch.Tensor) and R.dtype == torch.float64
+    torch.testing.assert_close(geometry.matrix_to_axis_angle(R.numpy()), aa)
+    torch.testing.assert_close(
+        geometry.rot6d_to_matrix(geometry.matrix_to_rot6d(R.numpy()).numpy()), R
+    )
+
+
 def test_rotation_shape_errors():
     with pytest.raises(ValueError, match="quaternion"):
         geometry.quaternion_to_matrix(torch.zeros(3))
@@ -256,6 +266,8 @@ def test_rotation_shape_errors():
         geometry.matrix_to_axis_angle(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="rot6d"):
         geometry.rot6d_to_matrix(torch.zeros(5))
+    with pytest.raises(TypeError, match="axis_angle"):
+        geometry.axis_angle_to_matrix([0.1, 0.2, 0.3])
 
 
 # ---------------------------------------------------------------------------------------------
