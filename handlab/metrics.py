@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from scipy.integrate import trapezoid  # np.trapezoid needs numpy >= 2
 
 from handlab import geometry
 from handlab._checks import check_finite, check_shape, check_tensor
@@ -217,7 +218,7 @@ def auc(
         return float(curve.mean())
     thresholds = np.linspace(lo, hi, steps)
     curve = pck_curve(pred, gt, thresholds, visibility)
-    return float(np.trapezoid(curve, thresholds) / (hi - lo))
+    return float(trapezoid(curve, thresholds) / (hi - lo))
 
 
 def mpjpe(pred: Array, gt: Array, visibility: Array | None = None) -> float:

@@ -56,7 +56,11 @@ def _naive_zb_auc(pred, gt, vis, lo, hi, steps):
             if dj:
                 per_kp.append(np.mean([x <= t for x in dj]))
         curve.append(np.mean(per_kp))
-    return np.trapezoid(curve, thresholds) / np.trapezoid(np.ones_like(thresholds), thresholds)
+    area = sum(
+        (curve[i] + curve[i + 1]) / 2 * (thresholds[i + 1] - thresholds[i])
+        for i in range(steps - 1)
+    )
+    return area / (hi - lo)
 
 
 def _naive_mmpose_auc(pred, gt, vis, norm_factor=30.0, num_thrs=20):
