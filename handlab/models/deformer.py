@@ -194,7 +194,7 @@ class Deformer(PoseModel):
             d, self.config.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True
         )
 
-    def check_clip(self, clip: object) -> None:
+    def check_input(self, clip: object) -> None:
         """Validate ``clip`` (B, T, 3, S, S): a finite tensor with the configured T and size."""
         t, s = self.config.T, self.config.input_size
         if not isinstance(clip, torch.Tensor):
@@ -224,7 +224,7 @@ class Deformer(PoseModel):
         return self.joint_decoder(queries, cells)  # (N, J, C)
 
     def forward(self, clip: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.check_clip(clip)
+        self.check_input(clip)
         b, t = clip.shape[:2]
         j, d = self.num_joints, self.config.width
         tokens = self.joint_tokens(clip.flatten(0, 1)).view(b, t, j, d)  # (B, T, J, C)

@@ -104,6 +104,10 @@ def test_forward_contract_per_frame_raw_outputs(temporal):
     if temporal:
         assert out["confidence"].shape == (2, 3)
         assert out["forward_deltas"].shape == (2, 3, 21, 5)
+        # The model's fused poses are dynamic_fusion of its own per-frame outputs.
+        flat = [out[k].flatten(2) for k in ("frame_poses", "forward_deltas", "backward_deltas")]
+        fused, _ = dynamic_fusion(*flat, out["confidence"])
+        torch.testing.assert_close(out["fused_poses"].flatten(2), fused)
     else:
         assert "confidence" not in out
         assert not hasattr(model, "temporal")
