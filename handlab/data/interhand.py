@@ -46,6 +46,7 @@ from handlab.skeleton import to_canonical
 __all__ = ["InterHand26M"]
 
 HANDS = {"right": slice(0, 21), "left": slice(21, 42)}
+_IMAGE_KEYS = ("id", "file_name", "capture", "camera", "frame_idx")
 
 
 class InterHand26M(HandDataset):
@@ -79,6 +80,10 @@ class InterHand26M(HandDataset):
             raise DataError(
                 f"{self._data_path}: expected COCO 'images' and 'annotations' ({err!r})"
             ) from err
+        for img in images.values():
+            missing = [k for k in _IMAGE_KEYS if not isinstance(img, dict) or k not in img]
+            if missing:
+                raise DataError(f"{self._data_path} (image {img.get('id')}): missing {missing}")
         self._images = images
         self._items: list[tuple[dict[str, Any], str]] = []
         annotated = set()

@@ -46,6 +46,11 @@ def test_errors(ih):
     data_path.write_text(json.dumps(data))
     with pytest.raises(DataError, match="annotation list shorter"):
         open_dataset("interhand", root, "test")
+    del data["images"][0]["file_name"]
+    data_path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"data\.json \(image 10\): missing \['file_name'\]"):
+        open_dataset("interhand", root, "test")
+    data["images"][0]["file_name"] = "x.jpg"
     data["annotations"].append(
         {"id": 7, "image_id": 99, "joint_valid": [1] * 42, "hand_type": "right"}
     )
