@@ -110,7 +110,7 @@ class ConvolutionalPoseMachine(PoseModel):
         weights = torch.cat([weights, torch.ones_like(weights[:, :1])], dim=1)  # (B, J+1)
         per_stage = [heatmap_mse(stages[:, t], targets, weights) for t in range(stages.shape[1])]
         loss = torch.stack(per_stage).sum()
-        return loss, {f"stage{t + 1}": float(v) for t, v in enumerate(per_stage)}
+        return loss, {f"stage{t + 1}": float(v.detach()) for t, v in enumerate(per_stage)}
 
 
 @register_model("cpm")

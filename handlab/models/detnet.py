@@ -167,8 +167,12 @@ class DetNet(PoseModel):
         l_delta = delta_err.pow(2).sum((-1, -2, -3)).mean()
         mpjpe = (outputs["xyz"] - rel * self.config.xyz_unit_mm).norm(dim=-1).mean()
         loss = l_heat + l_loc + l_delta
-        logs = {"heatmap": float(l_heat), "location": float(l_loc), "delta": float(l_delta)}
-        return loss, {**logs, "mpjpe_mm": float(mpjpe)}
+        logs = {
+            "heatmap": float(l_heat.detach()),
+            "location": float(l_loc.detach()),
+            "delta": float(l_delta.detach()),
+        }
+        return loss, {**logs, "mpjpe_mm": float(mpjpe.detach())}
 
 
 @register_model("detnet")

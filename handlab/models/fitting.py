@@ -124,7 +124,7 @@ def fit_hand_model(
         K: (B, 3, 3) intrinsics for the 2D term.
         steps: Adam steps (each followed by the projection into the limits).
         weights: ``(w2d, w3d, wreg)``, seed 002's ``(1, 100, 10)`` by default.
-        lr: Adam step size (radians and shape units; the translation uses ``100 * lr`` mm).
+        lr: Adam step size (radians and shape units; the translation uses ``10 * lr`` mm).
         visibility: optional (B, 21) weights for the 2D term.
         fit_shape: optimise the 10 shape parameters too (else shape stays 0).
 
@@ -151,7 +151,7 @@ def fit_hand_model(
     translation = root.clone().requires_grad_(keypoints is not None)
     groups = [{"params": [pose], "lr": lr}]
     groups += [{"params": [shape], "lr": lr}] if fit_shape else []
-    groups += [{"params": [translation], "lr": 100 * lr}] if keypoints is not None else []
+    groups += [{"params": [translation], "lr": 10 * lr}] if keypoints is not None else []
     optimizer = torch.optim.Adam(groups)
 
     def objective() -> torch.Tensor:  # (B,)

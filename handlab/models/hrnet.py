@@ -137,7 +137,7 @@ class HRNetSmall(PoseModel):
         loss = hc.heatmap_loss(
             outputs["heatmaps"], batch, stride=self.stride, sigma=self.config.sigma
         )
-        return loss, {"heatmap": float(loss)}
+        return loss, {"heatmap": float(loss.detach())}
 
 
 @register_model("hrnet_small")

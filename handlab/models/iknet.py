@@ -118,14 +118,14 @@ class IKNet(PoseModel):
         rel = batch["xyz"] - batch["xyz"][:, :1]
         err = outputs["xyz"] - rel  # (B, 21, 3) mm
         l_xyz = (err / 10.0).pow(2).sum(-1).mean()
-        logs = {"xyz": float(l_xyz), "mpjpe_mm": float(err.norm(dim=-1).mean())}
+        logs = {"xyz": float(l_xyz.detach()), "mpjpe_mm": float(err.detach().norm(dim=-1).mean())}
         loss = l_xyz
         if "pose" in batch:
             check_batch(batch, {"pose": (None, 16, 3)})
             diff = axis_angle_to_matrix(outputs["pose"]) - axis_angle_to_matrix(batch["pose"])
             l_rot = diff.pow(2).sum((-1, -2)).mean()
             loss = loss + l_rot
-            logs["rotation"] = float(l_rot)
+            logs["rotation"] = float(l_rot.detach())
         return loss, logs
 
 

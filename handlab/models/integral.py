@@ -69,7 +69,7 @@ class IntegralRegression(PoseModel):
         diff = (outputs["keypoints"] - batch["keypoints"]).abs().sum(-1)  # (B, J) px
         loss = (diff * batch["visibility"]).mean() / self.stride
         epe = (outputs["keypoints"] - batch["keypoints"]).norm(dim=-1).mean()
-        return loss, {"l1": float(loss), "epe_px": float(epe)}
+        return loss, {"l1": float(loss.detach()), "epe_px": float(epe.detach())}
 
 
 @register_model("integral")

@@ -176,9 +176,9 @@ class LiftingNet(PoseModel):
         mpjpe = (xyz - rel).norm(dim=-1).mean()
         loss = l_pose + l_view
         return loss, {
-            "canonical": float(l_pose),
-            "viewpoint": float(l_view),
-            "mpjpe_mm": float(mpjpe),
+            "canonical": float(l_pose.detach()),
+            "viewpoint": float(l_view.detach()),
+            "mpjpe_mm": float(mpjpe.detach()),
         }
 
 

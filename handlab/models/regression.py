@@ -100,7 +100,7 @@ class DirectRegression(PoseModel):
         err = ((pred - target) ** 2).sum(-1)  # (B, J)
         loss = (err * batch["visibility"]).mean()
         epe = ((outputs["keypoints"] - batch["keypoints"]).norm(dim=-1)).mean()
-        return loss, {"l2": float(loss), "epe_px": float(epe)}
+        return loss, {"l2": float(loss.detach()), "epe_px": float(epe.detach())}
 
 
 @register_model("regression")

@@ -131,7 +131,7 @@ class SimpleBaseline(PoseModel):
         heatmaps = outputs["heatmaps"]
         check_batch(batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, 21)})
         loss = hc.heatmap_loss(heatmaps, batch, stride=self.stride, sigma=self.config.sigma)
-        return loss, {"heatmap": float(loss)}
+        return loss, {"heatmap": float(loss.detach())}
 
 
 @register_model("simplebaseline")
