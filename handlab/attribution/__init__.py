@@ -22,6 +22,11 @@ from handlab.attribution.paths import (
     make_baseline,
     quadrature,
 )
+from handlab.attribution.randomization import (
+    map_similarity,
+    randomization_test,
+    randomization_units,
+)
 from handlab.attribution.targets import ALPHA, JointLikelihood, joint_likelihood
 
 __all__ = [
@@ -45,9 +50,12 @@ __all__ = [
     "joint_likelihood",
     "localization_index",
     "make_baseline",
+    "map_similarity",
     "mcp_shortcut",
     "poseig",
     "quadrature",
+    "randomization_test",
+    "randomization_units",
     "relation_index",
     "relation_table",
 ]
