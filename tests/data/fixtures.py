@@ -6,7 +6,8 @@ handlab's conventions (canonical joint order, mm, camera frame with y down) so a
 what the loader returns. Joint orders are written from the datasets' joint *names* (as published),
 not from :mod:`handlab.skeleton`'s index maps, so the maps are tested rather than reused.
 
-Other tests may reuse these builders when they need a real-layout dataset.
+Other tests may reuse these builders when they need a real-layout dataset:
+``from data.fixtures import make_rhd`` (pytest puts ``tests/`` on ``sys.path``).
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from data.fixtures import make_freihand, make_rhd
 from handlab.data import DataError, dataset_class, list_datasets, open_data, open_dataset
 from handlab.data.schema import finish_sample, read_image, validate_sample
 from handlab.geometry import project
-from tests.data.fixtures import make_freihand, make_rhd
 
 NAMES = ["dexycb", "freihand", "ho3d", "interhand", "nyu", "panoptic", "rhd", "stb"]
 

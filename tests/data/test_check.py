@@ -1,8 +1,8 @@
 import pytest
 
+from data.fixtures import make_freihand, make_rhd
 from handlab.cli import main
 from handlab.data.check import check_dataset
-from tests.data.fixtures import make_freihand, make_rhd
 
 
 def test_cli_good_folder(tmp_path, capsys):

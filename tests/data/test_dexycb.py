@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import yaml
 
+from data.fixtures import DEXYCB_SERIAL, make_dexycb
 from handlab.data import DataError, open_dataset
 from handlab.geometry import project
-from tests.data.fixtures import DEXYCB_SERIAL, make_dexycb
 
 ONE = (DEXYCB_SERIAL,)
 

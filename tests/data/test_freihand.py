@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from data.fixtures import make_freihand
 from handlab.data import DataError, open_dataset
 from handlab.geometry import project
-from tests.data.fixtures import make_freihand
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from data.fixtures import make_ho3d
 from handlab.data import DataError, open_dataset
 from handlab.data.unpickle import UnsafePickleError
 from handlab.geometry import project
-from tests.data.fixtures import make_ho3d
 
 
 @pytest.fixture

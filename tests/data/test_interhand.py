@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
+from data.fixtures import make_interhand
 from handlab.data import DataError, open_dataset
 from handlab.geometry import project
-from tests.data.fixtures import make_interhand
 
 
 @pytest.fixture

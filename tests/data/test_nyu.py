@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import scipy.io
 
+from data.fixtures import make_nyu
 from handlab.data import DataError, open_dataset
 from handlab.geometry import project
-from tests.data.fixtures import make_nyu
 
 EVAL14 = [0, 3, 6, 9, 12, 15, 18, 21, 24, 25, 27, 30, 31, 32]  # published NYU benchmark subset
 

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
+from data.fixtures import make_panoptic
 from handlab.data import DataError, open_dataset
-from tests.data.fixtures import make_panoptic
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from data.fixtures import encode_rhd_depth, make_rhd
 from handlab.data import DataError, open_dataset
 from handlab.data.rhd import decode_depth
 from handlab.data.unpickle import UnsafePickleError
 from handlab.geometry import project
-from tests.data.fixtures import encode_rhd_depth, make_rhd
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import scipy.io
 
+from data.fixtures import make_stb
 from handlab.data import DataError, open_dataset
 from handlab.geometry import project
-from tests.data.fixtures import make_stb
 
 
 @pytest.fixture
