@@ -21,6 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from handlab.synth.draws import Draws, as_draws
+
 __all__ = ["SKIN_TONES", "render_background", "resize", "sample_background", "sample_skin"]
 
 # Linear RGB in [0, 1], light to dark (approximate Fitzpatrick I-VI, plus a very dark tone).
@@ -39,28 +41,30 @@ NUM_SHAPES = 8  # clutter shapes per background
 _NOISE_GRID = 6  # low-frequency colour noise, (6, 6) control points
 
 
-def sample_skin(n: int, generator: torch.Generator) -> torch.Tensor:
+def sample_skin(n: int, generator: torch.Generator | Draws) -> torch.Tensor:
     """Skin albedos (n, 3) in [0, 1]: a tone of :data:`SKIN_TONES` with small jitter.
 
     >>> sample_skin(3, torch.Generator().manual_seed(0)).shape
     torch.Size([3, 3])
     """
-    tone = torch.randint(len(SKIN_TONES), (n,), generator=generator)
-    jitter = 1.0 + 0.06 * torch.randn(n, 3, generator=generator)
+    d = as_draws(n, generator)
+    tone = d.randint(len(SKIN_TONES))
+    jitter = 1.0 + 0.06 * d.randn(3)
     return (SKIN_TONES[tone] * jitter).clamp(0.05, 1.0)
 
 
-def _colors(n: int, k: int, generator: torch.Generator, skin_share: float) -> torch.Tensor:
-    """(n, k, 3) colours: uniform random, or a skin tone with probability ``skin_share``."""
+def _colors(d: Draws, k: int, skin_share: float) -> torch.Tensor:
+    """(n, k, 3) colours: random hues, or a skin tone with probability ``skin_share``."""
     # random hues at moderate saturation: a grey level plus a colour offset
-    grey = 0.15 + 0.7 * torch.rand(n, k, 1, generator=generator)
-    uniform = (grey + 0.35 * (torch.rand(n, k, 3, generator=generator) - 0.5)).clamp(0, 1)
-    skin = sample_skin(n * k, generator).reshape(n, k, 3)
-    pick = torch.rand(n, k, 1, generator=generator) < skin_share
+    grey = 0.15 + 0.7 * d.rand(k, 1)
+    uniform = (grey + 0.35 * (d.rand(k, 3) - 0.5)).clamp(0, 1)
+    tone = d.randint(len(SKIN_TONES), k)
+    skin = (SKIN_TONES[tone] * (1.0 + 0.06 * d.randn(k, 3))).clamp(0.05, 1.0)
+    pick = d.rand(k, 1) < skin_share
     return torch.where(pick, skin, uniform)
 
 
-def sample_background(n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def sample_background(n: int, generator: torch.Generator | Draws) -> dict[str, torch.Tensor]:
     """Random background parameters for ``n`` images (normalised coordinates).
 
     Returns a dict of tensors with leading dim ``n``: ``bg_gradient`` (n, 3, 3) two colours and
@@ -69,28 +73,29 @@ def sample_background(n: int, generator: torch.Generator) -> dict[str, torch.Ten
     ``bg_shapes`` (n, 8, 6) centre x, y, half axes a, b, angle rad, kind (0 ellipse, 1 box);
     ``bg_shape_color`` (n, 8, 3).
     """
-    colors = _colors(n, 2, generator, skin_share=0.2)  # (n, 2, 3)
-    angle = torch.rand(n, generator=generator) * 2 * math.pi
+    d = as_draws(n, generator)
+    colors = _colors(d, 2, skin_share=0.2)  # (n, 2, 3)
+    angle = d.uniform(0, 2 * math.pi)
     gradient = torch.cat([colors, F.pad(angle[:, None, None], (0, 2))], dim=1)  # (n, 3, 3)
-    noise = 0.12 * torch.randn(n, 3, _NOISE_GRID, _NOISE_GRID, generator=generator)
+    noise = 0.12 * d.randn(3, _NOISE_GRID, _NOISE_GRID)
     stripes = torch.stack(
         [
-            2 + 14 * torch.rand(n, generator=generator),
-            torch.rand(n, generator=generator) * math.pi,
-            torch.rand(n, generator=generator) * 2 * math.pi,
-            (torch.rand(n, generator=generator) < 0.3) * torch.rand(n, generator=generator) * 0.5,
+            d.uniform(2, 16),
+            d.uniform(0, math.pi),
+            d.uniform(0, 2 * math.pi),
+            (d.rand() < 0.3) * d.uniform(0, 0.5),
         ],
         dim=-1,
     )
-    stripe_color = torch.rand(n, 3, generator=generator)
+    stripe_color = d.rand(3)
     shapes = torch.stack(
         [
-            torch.rand(n, NUM_SHAPES, generator=generator),
-            torch.rand(n, NUM_SHAPES, generator=generator),
-            0.03 + 0.25 * torch.rand(n, NUM_SHAPES, generator=generator),
-            0.03 + 0.25 * torch.rand(n, NUM_SHAPES, generator=generator),
-            torch.rand(n, NUM_SHAPES, generator=generator) * math.pi,
-            (torch.rand(n, NUM_SHAPES, generator=generator) < 0.5).float(),
+            d.rand(NUM_SHAPES),
+            d.rand(NUM_SHAPES),
+            d.uniform(0.03, 0.28, NUM_SHAPES),
+            d.uniform(0.03, 0.28, NUM_SHAPES),
+            d.uniform(0, math.pi, NUM_SHAPES),
+            (d.rand(NUM_SHAPES) < 0.5).float(),
         ],
         dim=-1,
     )
@@ -100,7 +105,7 @@ def sample_background(n: int, generator: torch.Generator) -> dict[str, torch.Ten
         "bg_stripes": stripes,
         "bg_stripe_color": stripe_color,
         "bg_shapes": shapes,
-        "bg_shape_color": _colors(n, NUM_SHAPES, generator, skin_share=0.2),
+        "bg_shape_color": _colors(d, NUM_SHAPES, skin_share=0.2),
     }
 
 

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from handlab._checks import check_range
+from handlab.synth.draws import Draws
 from handlab.synth.render import check_size, render
 from handlab.synth.scene import sample_params
 
@@ -124,14 +125,14 @@ class SyntheticHands(Dataset):
         return self.length
 
     def params(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        """The params of samples ``indices`` (each from its own seeded generator)."""
-        parts = []
+        """The params of samples ``indices``, each drawn from its own seeded generator (one row of
+        :class:`~handlab.synth.draws.Draws`), transformed for all indices at once."""
+        seeds = []
         for i in indices:
             if not isinstance(i, int) or not -self.length <= i < self.length:
                 raise IndexError(f"index: expected an int in [0, {self.length}), got {i!r}")
-            g = torch.Generator().manual_seed(split_seed(self.split, i % self.length))
-            parts.append(sample_params(1, g, **self.options))
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+            seeds.append(split_seed(self.split, i % self.length))
+        return sample_params(len(seeds), Draws.from_seeds(seeds), **self.options)
 
     def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
         """Render ``indices`` in one pass: a dict of batched tensors (the collated items)."""

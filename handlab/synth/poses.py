@@ -22,6 +22,7 @@ import math
 import torch
 
 from handlab._checks import check_range
+from handlab.synth.draws import Draws, as_draws
 from handlab.synth.hand_model import POSE_LIMITS, POSE_ROWS, SHAPE_LIMIT, clamp_pose
 
 __all__ = ["TEMPLATES", "TEMPLATE_WEIGHTS", "sample_pose", "sample_shape", "template_pose"]
@@ -100,13 +101,14 @@ _NOISE = torch.tensor([10.0, 2.0, 4.0]) * _D
 
 
 def sample_pose(
-    n: int, generator: torch.Generator, *, noise: float = 1.0
+    n: int, generator: torch.Generator | Draws, *, noise: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample ``n`` finger poses from the template mixture.
 
     Args:
         n: number of poses.
-        generator: the only source of randomness (STYLE rule 7).
+        generator: the only source of randomness (STYLE rule 7): a ``torch.Generator`` or
+            :class:`~handlab.synth.draws.Draws` with ``n`` rows.
         noise: scale of the per-joint noise around each template (0 = exact templates).
 
     Returns:
@@ -119,28 +121,29 @@ def sample_pose(
     """
     check_range("n", n, lo=1)
     check_range("noise", noise, lo=0.0)
-    kind = torch.multinomial(_WEIGHTS, n, replacement=True, generator=generator)  # (n,)
+    d = as_draws(n, generator)
+    kind = d.choice(_WEIGHTS)  # (n,)
     pose = _TEMPLATE_POSES[kind].clone()  # (n, 16, 3)
-    pose = pose + torch.randn(n, 16, 3, generator=generator) * _NOISE * noise
+    pose = pose + d.randn(16, 3) * _NOISE * noise
     # Free poses: uniform within the limits (global row excluded).
     lim = POSE_LIMITS[1:]
-    uniform = lim[..., 0] + (lim[..., 1] - lim[..., 0]) * torch.rand(n, 15, 3, generator=generator)
+    uniform = lim[..., 0] + (lim[..., 1] - lim[..., 0]) * d.rand(15, 3)
     free = kind == _FREE
     pose[:, 1:] = torch.where(free[:, None, None], uniform, pose[:, 1:])
     # Coupling: DIP flexion ~ 2/3 PIP flexion (+ noise) for every finger, templates and free.
-    coupling_noise = torch.randn(n, 4, generator=generator) * 6.0 * _D * noise
+    coupling_noise = d.randn(4) * 6.0 * _D * noise
     for k, finger in enumerate(("index", "middle", "ring", "little")):
         _, pip, dip = POSE_ROWS[finger]
         pose[:, dip, 0] = pose[:, pip, 0] * 2 / 3 + coupling_noise[:, k]
     # Abduction spreads together: a shared spread offset, opposite on the two sides of the middle.
-    spread = torch.randn(n, generator=generator) * 4.0 * _D * noise
+    spread = d.randn() * 4.0 * _D * noise
     for finger, sign in (("index", -1.0), ("ring", 0.5), ("little", 1.0)):
         pose[:, POSE_ROWS[finger][0], 2] += sign * spread
     pose[:, 0] = 0.0
     return clamp_pose(pose), kind
 
 
-def sample_shape(n: int, generator: torch.Generator, *, std: float = 1.0) -> torch.Tensor:
+def sample_shape(n: int, generator: torch.Generator | Draws, *, std: float = 1.0) -> torch.Tensor:
     """Sample shape parameters (n, 10), standard normal times ``std``, clipped to +-3.
 
     >>> sample_shape(2, torch.Generator().manual_seed(0)).shape
@@ -148,4 +151,4 @@ def sample_shape(n: int, generator: torch.Generator, *, std: float = 1.0) -> tor
     """
     check_range("n", n, lo=1)
     check_range("std", std, lo=0.0)
-    return (torch.randn(n, 10, generator=generator) * std).clamp(-SHAPE_LIMIT, SHAPE_LIMIT)
+    return (as_draws(n, generator).randn(10) * std).clamp(-SHAPE_LIMIT, SHAPE_LIMIT)

@@ -30,6 +30,7 @@ import torch
 from handlab._checks import check_finite, check_range, check_shape, check_tensor
 from handlab.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from handlab.synth.backgrounds import _colors, sample_background, sample_skin
+from handlab.synth.draws import Draws, as_draws
 from handlab.synth.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 from handlab.synth.poses import sample_pose, sample_shape
 
@@ -73,38 +74,32 @@ _BOOL = ("left", "occ_on", "depth_noise")
 _INT = ("occ_kind", "noise_seed")
 
 
-def _uniform(n: int, lo: float, hi: float, g: torch.Generator, *shape: int) -> torch.Tensor:
-    return lo + (hi - lo) * torch.rand(n, *shape, generator=g)
-
-
-def _global_rotation(n: int, g: torch.Generator) -> torch.Tensor:
+def _global_rotation(n: int, g: Draws) -> torch.Tensor:
     """Axis-angle (n, 3): fingers mostly up the image, any roll, forearm never at the camera."""
-    yz = _uniform(n, -0.75, 0.25, g)  # camera-z of the finger direction (forearm = -y)
-    phi = -math.pi / 2 + 1.0 * torch.randn(n, generator=g)  # image "up" is -y in the camera
+    yz = g.uniform(-0.75, 0.25)  # camera-z of the finger direction (forearm = -y)
+    phi = -math.pi / 2 + 1.0 * g.randn()  # image "up" is -y in the camera
     rxy = torch.sqrt(1 - yz * yz)
     y = torch.stack([rxy * torch.cos(phi), rxy * torch.sin(phi), yz], dim=-1)
     x0 = torch.nn.functional.normalize(
         torch.linalg.cross(y, torch.tensor([0.0, 0, 1]).expand_as(y)), dim=-1
     )
     z0 = torch.linalg.cross(x0, y)
-    roll = _uniform(n, 0, 2 * math.pi, g)[:, None]
+    roll = g.uniform(0, 2 * math.pi)[:, None]
     x = torch.cos(roll) * x0 + torch.sin(roll) * z0
     z = torch.linalg.cross(x, y)
     return matrix_to_axis_angle(torch.stack([x, y, z], dim=-1))
 
 
-def _occluders(
-    n: int, g: torch.Generator, share: float, xyz: torch.Tensor
-) -> dict[str, torch.Tensor]:
+def _occluders(n: int, g: Draws, share: float, xyz: torch.Tensor) -> dict[str, torch.Tensor]:
     """Spheres, capsule-cylinders and boxes between the camera and a random joint of the hand."""
     m = MAX_OCCLUDERS
-    has = torch.rand(n, generator=g) < share
-    count = torch.randint(1, m + 1, (n,), generator=g)
+    has = g.rand() < share
+    count = 1 + g.randint(m)
     on = has[:, None] & (torch.arange(m)[None] < count[:, None])
-    kind = torch.randint(0, 3, (n, m), generator=g)
-    sphere_r = _uniform(n, 8, 22, g, m)
-    cyl = torch.stack([_uniform(n, 5, 12, g, m), _uniform(n, 20, 50, g, m)], -1)
-    box = _uniform(n, 6, 25, g, m, 3)
+    kind = g.randint(3, m)
+    sphere_r = g.uniform(8, 22, m)
+    cyl = torch.stack([g.uniform(5, 12, m), g.uniform(20, 50, m)], -1)
+    box = g.uniform(6, 25, m, 3)
     size = torch.where(
         (kind == 2)[..., None],
         box,
@@ -117,25 +112,25 @@ def _occluders(
         ),
     )
     reach = size.norm(dim=-1)
-    target = xyz[torch.arange(n)[:, None], torch.randint(0, 21, (n, m), generator=g)]  # (n, m, 3)
+    target = xyz[torch.arange(n)[:, None], g.randint(21, m)]  # (n, m, 3)
     dist = target.norm(dim=-1)
-    ahead = torch.minimum(reach + _uniform(n, 15, 70, g, m), target[..., 2] - reach - 60)
+    ahead = torch.minimum(reach + g.uniform(15, 70, m), target[..., 2] - reach - 60)
     center = target * (1 - ahead / dist)[..., None]
-    center[..., :2] += torch.randn(n, m, 2, generator=g) * 0.5 * reach[..., None]
-    axis = torch.nn.functional.normalize(torch.randn(n, m, 3, generator=g), dim=-1)
+    center[..., :2] += g.randn(m, 2) * 0.5 * reach[..., None]
+    axis = torch.nn.functional.normalize(g.randn(m, 3), dim=-1)
     return {
         "occ_on": on,
         "occ_kind": kind,
         "occ_center": center,
         "occ_size": size,
-        "occ_rot": axis * _uniform(n, 0, math.pi, g, m)[..., None],
-        "occ_color": _colors(n, m, g, skin_share=0.2),
+        "occ_rot": axis * g.uniform(0, math.pi, m)[..., None],
+        "occ_color": _colors(g, m, skin_share=0.2),
     }
 
 
 def sample_params(
     n: int,
-    generator: torch.Generator,
+    generator: torch.Generator | Draws,
     *,
     occluders: float = 0.5,
     blur: float = 0.0,
@@ -146,7 +141,8 @@ def sample_params(
 
     Args:
         n: number of samples (>= 1).
-        generator: the only source of randomness.
+        generator: the only source of randomness: a ``torch.Generator``, or
+            :class:`~handlab.synth.draws.Draws` with ``n`` rows (one seeded row per sample).
         occluders: probability that a sample has 1-3 occluders in front of the hand.
         blur: probability of motion blur (2-8 px at 128 px, scaled with the size).
         depth_noise: add sensor noise, quantisation and holes to the depth.
@@ -163,17 +159,17 @@ def sample_params(
         if not isinstance(value, int | float):
             raise TypeError(f"{name}: expected a probability in [0, 1], got {value!r}")
         check_range(name, float(value), lo=0.0, hi=1.0)
-    g = generator
+    g = as_draws(n, generator)
     pose, _ = sample_pose(n, g)
     pose[:, 0] = _global_rotation(n, g)
     shape = sample_shape(n, g)
-    is_left = torch.rand(n, generator=g) < left
-    fx = _uniform(n, 1.1, 1.7, g)
+    is_left = g.rand() < left
+    fx = g.uniform(1.1, 1.7)
     camera = torch.stack(
         [
             fx,
-            fx * (1 + 0.005 * torch.randn(n, generator=g)),
-            *(0.01 * torch.randn(2, n, generator=g)),
+            fx * (1 + 0.005 * g.randn()),
+            *(0.01 * g.randn(2).T),
         ],
         -1,
     )
@@ -184,14 +180,14 @@ def sample_params(
     joints = (_MODEL(local, shape) * mirror[:, None]) @ axis_angle_to_matrix(pose[:, 0]).transpose(
         1, 2
     )
-    dist = fx * HAND_SPAN * (1 + 0.05 * shape[:, 0]) / _uniform(n, 0.5, 0.85, g)
-    jitter = _uniform(n, -0.08, 0.08, g, 2)
+    dist = fx * HAND_SPAN * (1 + 0.05 * shape[:, 0]) / g.uniform(0.5, 0.85)
+    jitter = g.uniform(-0.08, 0.08, 2)
     aim = torch.stack([jitter[:, 0] * dist / fx, jitter[:, 1] * dist / camera[:, 1], dist], -1)
     trans = aim - joints.mean(1)
     light = torch.stack(
         [
-            0.6 * torch.randn(n, generator=g),
-            -0.5 + 0.5 * torch.randn(n, generator=g),
+            0.6 * g.randn(),
+            -0.5 + 0.5 * g.randn(),
             -torch.ones(n),
         ],
         -1,
@@ -204,23 +200,21 @@ def sample_params(
         "camera": camera,
         "skin": sample_skin(n, g),
         "light": torch.nn.functional.normalize(light, dim=-1),
-        "light_color": _uniform(n, 0.85, 1.05, g, 3),
-        "ambient": _uniform(n, 0.25, 0.5, g),
-        "specular": _uniform(n, 0.03, 0.2, g),
+        "light_color": g.uniform(0.85, 1.05, 3),
+        "ambient": g.uniform(0.25, 0.5),
+        "specular": g.uniform(0.03, 0.2),
         **_occluders(n, g, float(occluders), joints + trans[:, None]),
         "blur": torch.stack(
             [
-                (torch.rand(n, generator=g) < blur) * _uniform(n, 2, 8, g) / 128,
-                _uniform(n, 0, math.pi, g),
+                (g.rand() < blur) * g.uniform(2, 8) / 128,
+                g.uniform(0, math.pi),
             ],
             -1,
         ),
         "depth_noise": torch.full((n,), bool(depth_noise)),
-        "grain": _uniform(n, 0.004, 0.015, g),
-        "noise_seed": torch.randint(0, 2**62, (n,), generator=g),
-        "bg_depth": torch.stack(
-            [dist + _uniform(n, 150, 700, g), *_uniform(n, -0.3, 0.3, g, 2).T], -1
-        ),
+        "grain": g.uniform(0.004, 0.015),
+        "noise_seed": g.randint(2**24) * 2**24 + g.randint(2**24),
+        "bg_depth": torch.stack([dist + g.uniform(150, 700), *g.uniform(-0.3, 0.3, 2).T], -1),
         **sample_background(n, g),
     }
     return params
