@@ -135,13 +135,19 @@ def predict(model: torch.nn.Module, inputs: torch.Tensor) -> dict[str, torch.Ten
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
+def _available(names: dict, args: argparse.Namespace) -> dict[str, torch.nn.Module]:
+    models = {name: load(name, args) for name in names}
+    return {name: model for name, model in models.items() if model is not None}
+
+
 def table_frames(args: argparse.Namespace) -> None:
+    models = _available(FRAME_MODELS, args)
+    if not models:
+        print("\n== table 1 (HandOccNet vs SimpleBaseline) skipped: no models")
+        return
     data = generate(args.test, seed=TEST_SEED, size=args.size, occluders=1.0, extras=True)
     kp, xyz = {}, {}
-    for name in FRAME_MODELS:
-        model = load(name, args)
-        if model is None:
-            continue
+    for name, model in models.items():
         out = predict(model, data["image"])
         kp[name] = out["keypoints"]
         if "xyz" in out:
@@ -157,6 +163,10 @@ def table_frames(args: argparse.Namespace) -> None:
 
 
 def table_clips(args: argparse.Namespace) -> None:
+    models = _available(CLIP_MODELS, args)
+    if not models:
+        print("\n== tables 2 and 3 (Deformer) skipped: no models")
+        return
     data = generate_sequence(
         args.test, args.T, seed=TEST_SEED, size=args.size, occluders=1.0, blur=0.5, extras=True
     )
@@ -164,10 +174,7 @@ def table_clips(args: argparse.Namespace) -> None:
     gt = data["xyz"][:, c] - data["xyz"][:, c, :1]
     occ = data["occlusion"][:, c]
     rows = {}
-    for name in CLIP_MODELS:
-        model = load(name, args)
-        if model is None:
-            continue
+    for name, model in models.items():
         out = predict(model, data["image"])
         rows[name] = out["xyz"]
         if name == "deformer_perframe":
