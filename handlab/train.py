@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -94,6 +95,10 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
     )
     command = shlex.join(["handlab", *sys.argv[1:]])
+    world = os.environ.get("WORLD_SIZE", "1")
+    if world != "1":  # launched by torchrun: record how
+        nproc = os.environ.get("LOCAL_WORLD_SIZE", world)
+        command = f"torchrun --nproc-per-node {nproc} -m handlab.cli {shlex.join(sys.argv[1:])}"
     metrics = fit(config, args.out, resume=not args.restart, command=command)
     if metrics:
         print(format_table(metrics))

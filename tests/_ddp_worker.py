@@ -1,7 +1,8 @@
-"""Run by ``torchrun`` from ``tests/test_ddp.py``: ``fit`` the tiny model, one process per rank.
+"""Run by ``torchrun`` from ``tests/test_ddp.py``: ``handlab train`` on the tiny model, per rank.
 
-Usage: ``python -m torch.distributed.run --nproc-per-node 2 tests/_ddp_worker.py OUT CONFIG_JSON``;
-each rank also writes its final weights to ``OUT/rank<R>.safetensors`` for comparison.
+Usage: ``python -m torch.distributed.run --nproc-per-node 2 tests/_ddp_worker.py OUT ARGS...``
+where ARGS are ``handlab train`` arguments; each rank also writes its final weights to
+``OUT/rank<R>.safetensors`` and what ``fit`` returned to ``OUT/rank<R>.json``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import torch
 from _tiny_model import TINY, ToyHands, build_tiny
 from safetensors.torch import save_file
 
+from handlab import cli
 from handlab.models import registry
 from handlab.training import loop
-from handlab.training.config import TrainConfig
 
 
 def main() -> None:
-    out, config = Path(sys.argv[1]), TrainConfig.from_dict(json.loads(sys.argv[2]))
+    out, argv = Path(sys.argv[1]), sys.argv[2:]
     torch.set_num_threads(1)
     registry._BUILDERS.setdefault(TINY, build_tiny)
     loop.open_split = lambda spec, split, size: ToyHands(split, size)
@@ -30,11 +31,14 @@ def main() -> None:
     def finish_and_dump(config, out_dir, info, model, elapsed, command):
         state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
         save_file(state, out / f"rank{info.rank}.safetensors")
-        return finish(config, out_dir, info, model, elapsed, command)
+        metrics = finish(config, out_dir, info, model, elapsed, command)
+        (out / f"rank{info.rank}.json").write_text(json.dumps(metrics))
+        return metrics
 
     loop._finish = finish_and_dump
-    metrics = loop.fit(config, out / "run", progress=False)
-    (out / f"rank{os.environ['RANK']}.json").write_text(json.dumps(metrics))
+    sys.argv = ["handlab", *argv]  # what the card records as the command
+    cli.main(argv)
+    assert (out / f"rank{os.environ['RANK']}.json").is_file()
 
 
 if __name__ == "__main__":
