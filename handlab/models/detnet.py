@@ -100,7 +100,7 @@ class DetNet(PoseModel):
         super().__init__()
         hc.check_method(config.decoder)
         self.config = config
-        self.num_joints = j = config.num_joints
+        j = self.num_joints  # 21: the bones (delta maps) are the canonical skeleton's
         w = config.head_width
         self.normalize = ImageNormalize()
         self.backbone, channels = resnet_trunk(config.backbone, stages=3)  # stride 16

@@ -133,7 +133,9 @@ class HRNetSmall(PoseModel):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Visibility-weighted heatmap MSE (as SimpleBaseline). Needs ``batch["keypoints"]``
         (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, 21)})
+        check_batch(
+            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
+        )
         loss = hc.heatmap_loss(
             outputs["heatmaps"], batch, stride=self.stride, sigma=self.config.sigma
         )

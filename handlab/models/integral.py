@@ -41,6 +41,8 @@ class IntegralRegression(PoseModel):
 
     def __init__(self, config: IntegralConfig) -> None:
         super().__init__()
+        if config.head_layers not in (0, 1, 2, 3):
+            raise ValueError(f"head_layers: expected 0-3 (stride 32-4), got {config.head_layers}")
         self.config = config
         self.num_joints = config.num_joints
         self.normalize = ImageNormalize()
@@ -65,7 +67,9 @@ class IntegralRegression(PoseModel):
         """Visibility-weighted L1 on coordinates in heatmap-cell units (Sun et al.'s L1 on
         normalised coordinates). Needs ``batch["keypoints"]`` (B, 21, 2) px and
         ``batch["visibility"]`` (B, 21)."""
-        check_batch(batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, 21)})
+        check_batch(
+            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
+        )
         diff = (outputs["keypoints"] - batch["keypoints"]).abs().sum(-1)  # (B, J) px
         loss = (diff * batch["visibility"]).mean() / self.stride
         epe = (outputs["keypoints"] - batch["keypoints"]).norm(dim=-1).mean()

@@ -93,7 +93,9 @@ class DirectRegression(PoseModel):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """L2 on coordinates in image-size units, visibility-weighted. Needs ``batch["keypoints"]``
         (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, 21)})
+        check_batch(
+            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
+        )
         size = self.config.input_size
         target = (batch["keypoints"] + 0.5) / size - 0.5  # (B, J, 2)
         pred = outputs["coords"].view(-1, self.num_joints, 2)  # (B, J, 2)

@@ -80,16 +80,17 @@ class DeconvHead(nn.Module):
 class SimpleBaseline(PoseModel):
     """PoseResNet: ``images (B, 3, H, W)`` in [0, 1], H and W multiples of 32.
 
-    ``forward`` returns ``heatmaps`` (B, 21, H/4, W/4) and ``keypoints`` (B, 21, 2) input pixels
-    (x, y) from the argmax + quarter-pixel decoder; ``decode`` is the differentiable
+    ``forward`` returns ``heatmaps`` (B, 21, H/4, W/4), ``keypoints`` (B, 21, 2) input pixels
+    (x, y) from the codec's ``config.decoder`` (argmax + quarter pixel by default) and ``scores``
+    (B, 21), each map's maximum; ``decode`` is the differentiable
     local soft-argmax around each peak.
     """
-
-    stride = 4
 
     def __init__(self, config: SimpleBaselineConfig) -> None:
         super().__init__()
         hc.check_method(config.decoder)
+        if config.head_layers not in (0, 1, 2, 3):
+            raise ValueError(f"head_layers: expected 0-3 (stride 32-4), got {config.head_layers}")
         self.config = config
         self.num_joints = config.num_joints
         self.normalize = ImageNormalize()
@@ -129,7 +130,9 @@ class SimpleBaseline(PoseModel):
         """Visibility-weighted heatmap MSE. Needs ``batch["keypoints"]`` (B, 21, 2) px and
         ``batch["visibility"]`` (B, 21)."""
         heatmaps = outputs["heatmaps"]
-        check_batch(batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, 21)})
+        check_batch(
+            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
+        )
         loss = hc.heatmap_loss(heatmaps, batch, stride=self.stride, sigma=self.config.sigma)
         return loss, {"heatmap": float(loss.detach())}
 

@@ -180,6 +180,8 @@ def test_configs_are_frozen_and_unknown_options_raise():
         create("simplebaseline", no_such_option=1)
     with pytest.raises(ValueError, match="backbone"):
         create("simplebaseline", backbone="resnet7")
+    with pytest.raises(ValueError, match="head_layers"):
+        create("simplebaseline", head_layers=4)
     with pytest.raises(ValueError, match="decoder"):
         create("hrnet_small", decoder="median")
     with pytest.raises(ValueError, match="input_size"):

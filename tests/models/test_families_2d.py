@@ -112,7 +112,7 @@ def test_cpm_supervises_every_stage_with_a_background_map():
     batch = _batch(9)
     loss, logs = model.loss(out, batch)
     assert set(logs) == {"stage1", "stage2", "stage3"}
-    assert abs(float(loss) - sum(logs.values())) < 1e-5
+    assert abs(float(loss.detach()) - sum(logs.values())) < 1e-5
     # The first stage's classifier learns from its own (intermediate) loss term alone.
     first = model.stages[0][-1].weight
     (grad,) = torch.autograd.grad(out["stages"][:, 0].sum(), first, retain_graph=True)
