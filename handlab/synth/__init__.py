@@ -16,7 +16,7 @@ from handlab.synth.hand_model import (
     limit_penalty,
 )
 from handlab.synth.poses import sample_pose, sample_shape
-from handlab.synth.render import KEYS, render
+from handlab.synth.renderer import KEYS, render
 from handlab.synth.scene import sample_params
 from handlab.synth.sequences import generate_sequence, sample_sequence_params
 

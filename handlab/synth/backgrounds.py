@@ -158,7 +158,6 @@ def render_background(params: dict[str, torch.Tensor], size: int) -> torch.Tenso
         ellipse = (torch.sqrt((u / a) ** 2 + (v / b) ** 2) - 1) * torch.minimum(a, b)
         box = torch.maximum(u.abs() - a, v.abs() - b)
         dist = torch.where(kind > 0.5, box, ellipse) * half  # signed distance, pixels
-        cover = (0.5 - dist).clamp(0, 1)[:, None]  # (n, 1, h, h), anti-aliased edge
-        shade = 1.0 - 0.25 * (v / b).clamp(-1, 1)[:, None]  # a little top-lit relief
-        img = img + cover * (colors[:, s, :, None, None] * shade - img)
+        cover = (0.5 - dist).clamp_(0, 1)[:, None]  # (n, 1, h, h), anti-aliased edge
+        img = img.addcmul_(cover, colors[:, s, :, None, None] - img)
     return resize(img.clamp(0, 1), size).reshape(n, 3, size, size).clamp(0, 1)

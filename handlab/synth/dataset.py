@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from handlab._checks import check_range
 from handlab.synth.draws import Draws
-from handlab.synth.render import check_size, render
+from handlab.synth.renderer import check_size, render
 from handlab.synth.scene import sample_params
 
 __all__ = ["SPLITS", "SyntheticHands", "generate", "split_seed"]

@@ -4,7 +4,7 @@ Taught in chapter 00 (``notebooks/00_tour.py``).
 
 Explicit randomness (STYLE rule 7): :func:`sample_params` draws pose, shape, handedness, global
 rotation, camera, lighting, skin, background, occluders, blur and noise seeds from one
-``torch.Generator``; :func:`handlab.synth.render.render` is deterministic in them, so any sample
+``torch.Generator``; :func:`handlab.synth.renderer.render` is deterministic in them, so any sample
 replays from its params (and renders at any size: the camera and background are stored in
 units of the image width).
 

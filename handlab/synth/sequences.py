@@ -22,7 +22,7 @@ import torch
 
 from handlab._checks import check_range
 from handlab.geometry import axis_angle_to_matrix, matrix_to_axis_angle
-from handlab.synth.render import check_size, render
+from handlab.synth.renderer import check_size, render
 from handlab.synth.scene import sample_params
 
 __all__ = ["generate_sequence", "sample_sequence_params"]

@@ -7,7 +7,7 @@ import torch
 
 from handlab.geometry import project
 from handlab.synth import KEYS, generate, render, sample_params
-from handlab.synth.render import _scene, camera_matrix, hand_geometry
+from handlab.synth.renderer import _scene, camera_matrix, hand_geometry
 from handlab.synth.scene import PARAM_SHAPES
 
 

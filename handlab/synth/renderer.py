@@ -182,16 +182,18 @@ def _raycast(scene: dict[str, torch.Tensor], K: torch.Tensor, size: int):
         group = torch.nonzero(bucket == level).flatten()
         s_idx, p_idx = sample[group], prim[group]
         width = int(ext[s_idx, p_idx].max())
+        # Shift patches left/up where they would leave the image: they still cover their box.
+        corner = lo[s_idx, p_idx].clamp(max=size - width)  # (g, 2)
         ar = torch.arange(width)
-        u = lo[s_idx, p_idx, 0, None, None] + ar[None, None, :]  # (g, 1, S)
-        v = lo[s_idx, p_idx, 1, None, None] + ar[None, :, None]  # (g, S, 1)
-        u, v = torch.broadcast_tensors(u, v)
-        dx, dy = _rays(K[s_idx], u.float(), v.float())
+        u = corner[:, 0, None, None] + ar[None, None, :]  # (g, 1, S)
+        v = corner[:, 1, None, None] + ar[None, :, None]  # (g, S, 1)
+        dx, dy = _rays(K[s_idx], u.float(), v.float())  # (g, 1, S), (g, S, 1)
         is_box = p_idx >= p
-        z = torch.full(u.shape, torch.inf)
-        cap = ~is_box
-        if cap.any():
+        if bool(is_box.any()):
+            z = torch.full((len(group), width, width), torch.inf)
+            cap = ~is_box
             ci, pi = s_idx[cap], p_idx[cap]
+            bi, qi = s_idx[is_box], p_idx[is_box] - p
             z[cap] = _hit_capsules(
                 dx[cap],
                 dy[cap],
@@ -199,8 +201,6 @@ def _raycast(scene: dict[str, torch.Tensor], K: torch.Tensor, size: int):
                 scene["cap_b"][ci, pi],
                 scene["cap_r"][ci, pi],
             )
-        if is_box.any():
-            bi, qi = s_idx[is_box], p_idx[is_box] - p
             z[is_box] = _hit_boxes(
                 dx[is_box],
                 dy[is_box],
@@ -208,13 +208,19 @@ def _raycast(scene: dict[str, torch.Tensor], K: torch.Tensor, size: int):
                 scene["box_rot"][bi, qi],
                 scene["box_half"][bi, qi],
             )
-        inside = (u < size) & (v < size)
-        z = torch.where(inside, z, torch.inf)
-        flat = (s_idx[:, None, None] * size + v.clamp(max=size - 1)) * size + u.clamp(max=size - 1)
-        flat, z = flat.reshape(-1), z.reshape(-1)
+        else:
+            z = _hit_capsules(
+                dx,
+                dy,
+                scene["cap_a"][s_idx, p_idx],
+                scene["cap_b"][s_idx, p_idx],
+                scene["cap_r"][s_idx, p_idx],
+            )
+        flat = ((s_idx[:, None, None] * size + v) * size + u).reshape(-1)  # (g * S * S,)
+        z = z.reshape(-1)
         keep = torch.isfinite(z)
         flat, z = flat[keep], z[keep]
-        ids = p_idx[:, None, None].expand(u.shape).reshape(-1)[keep]
+        ids = p_idx[:, None, None].expand(-1, width, width).reshape(-1)[keep]
         zbuf.scatter_reduce_(0, flat, z, reduce="amin")
         hits.append((flat, z, ids))
     winner = torch.full((n * size * size,), -1, dtype=torch.long)
@@ -295,12 +301,15 @@ def _shade(params, geo, scene, sample, pid, point, p: int) -> torch.Tensor:
 
 def _soften(image: torch.Tensor) -> torch.Tensor:
     """A camera's optics: a separable [1, 2, 1] / 4 blur (edges replicated) softens the aliased
-    silhouette; slicing is much faster than a depthwise ``conv2d`` on a CPU."""
+    silhouette; in-place slice arithmetic is much faster than a depthwise ``conv2d`` on a CPU."""
     for dim in (-1, -2):
-        first, last = image.narrow(dim, 0, 1), image.narrow(dim, image.shape[dim] - 1, 1)
-        padded = torch.cat([first, image, last], dim=dim)
         n = image.shape[dim]
-        image = 0.5 * image + 0.25 * (padded.narrow(dim, 0, n) + padded.narrow(dim, 2, n))
+        out = image * 0.5
+        out.narrow(dim, 1, n - 1).add_(image.narrow(dim, 0, n - 1), alpha=0.25)
+        out.narrow(dim, 0, n - 1).add_(image.narrow(dim, 1, n - 1), alpha=0.25)
+        out.narrow(dim, 0, 1).add_(image.narrow(dim, 0, 1), alpha=0.25)
+        out.narrow(dim, n - 1, 1).add_(image.narrow(dim, n - 1, 1), alpha=0.25)
+        image = out
     return image
 
 
