@@ -2,7 +2,7 @@
 :class:`~handlab.codecs.GaussianHeatmap` per map size, so every target and every decoder in the
 models is the codec's (no second decoder lives here).
 
-Taught in chapter 01 (SimpleBaseline), with :mod:`handlab.codecs`.
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``), with :mod:`handlab.codecs`.
 
 >>> maps, weights = encode(
 ...     {"keypoints": torch.tensor([[[21.0, 42.0]]]), "visibility": torch.ones(1, 1)},

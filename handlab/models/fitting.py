@@ -2,7 +2,7 @@
 and/or 3D joints by optimisation (Boukhayma, Bem & Torr, "3D Hand Shape and Pose from Images in
 the Wild", CVPR 2019; seminar seed 002's weighting ``L = L2D + 100 L3D + 10 Lreg``).
 
-Taught in chapter 03 (2D -> 3D).
+Taught in chapter 03 (``notebooks/03_lifting.py``, 2D -> 3D).
 
 Units, so that the seed's weights balance: ``L2D`` is the mean squared reprojection error in
 pixels, ``L3D`` the mean squared root-relative joint error in centimetres (mm / 10), ``Lreg`` the
@@ -87,8 +87,8 @@ def _initial_global(
     K: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Global axis-angle (B, 3) and root translation (B, 3) mm from a palm Kabsch alignment."""
-    batch = (xyz if xyz is not None else keypoints).shape[0]
-    rest = hand(torch.zeros(batch, 16, 3))[:, PALM]  # (B, 6, 3), wrist at the origin
+    like = xyz if xyz is not None else keypoints
+    rest = hand(like.new_zeros(like.shape[0], 16, 3))[:, PALM]  # (B, 6, 3), wrist at the origin
     if xyz is not None:
         root = xyz[:, :1]
         target = xyz[:, PALM] - root
@@ -138,16 +138,17 @@ def fit_hand_model(
     if len(weights) != 3:
         raise ValueError(f"weights: expected (w2d, w3d, wreg), got {tuple(weights)}")
     w2d, w3d, wreg = (float(w) for w in weights)
+    like = xyz if xyz is not None else keypoints
     if visibility is None:
-        visibility = torch.ones(batch, 21)
+        visibility = like.new_ones(batch, 21)
     check_shape("visibility", visibility, (batch, 21))
     hand = HandModel()
     with torch.no_grad():
         glob, root = _initial_global(hand, keypoints, xyz, K)
-    pose = torch.zeros(batch, 16, 3)
+    pose = like.new_zeros(batch, 16, 3)
     pose[:, 0] = glob
     pose.requires_grad_(True)
-    shape = torch.zeros(batch, 10, requires_grad=fit_shape)
+    shape = like.new_zeros(batch, 10).requires_grad_(fit_shape)
     translation = root.clone().requires_grad_(keypoints is not None)
     groups = [{"params": [pose], "lr": lr}]
     groups += [{"params": [shape], "lr": lr}] if fit_shape else []

@@ -2,7 +2,7 @@
 using Multi-modal Data", CVPR 2020, minimal-hand; seminar seed 002): an MLP from 3D joints to the
 joint rotations of handlab's articulated hand (:class:`handlab.synth.HandModel`).
 
-Taught in chapter 03 (2D -> 3D).
+Taught in chapter 03 (``notebooks/03_lifting.py``, 2D -> 3D).
 
 Input features follow minimal-hand: the joints normalised by the wrist -> middle-MCP length and
 the 20 unit bone directions. Outputs are the hand model's pose ``(B, 16, 3)`` axis-angle:
@@ -83,7 +83,8 @@ class IKNet(PoseModel):
             blocks += [nn.Linear(cin, config.hidden), nn.BatchNorm1d(config.hidden), act()]
         self.mlp = nn.Sequential(*blocks, nn.Linear(config.hidden, 6 + 15 * 3))
         self.hand = HandModel()
-        self.register_buffer("limits", POSE_LIMITS[1:].clone())  # (15, 3, 2) rad
+        limits = POSE_LIMITS[1:].clone()  # (15, 3, 2) rad, the hand model's (not state)
+        self.register_buffer("limits", limits, persistent=False)
 
     def check_input(self, xyz: torch.Tensor) -> None:
         check_tensor("xyz", xyz)

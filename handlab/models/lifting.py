@@ -1,7 +1,7 @@
 """2D -> 3D lifting with Zimmermann & Brox's canonical frame and viewpoint ("Learning to Estimate
 3D Hand Pose from Single RGB Images", ICCV 2017; seminar seed 002): the PosePrior stage.
 
-Taught in chapter 03 (2D -> 3D).
+Taught in chapter 03 (``notebooks/03_lifting.py``, 2D -> 3D).
 
 3D joints are factored into a *canonical* pose (root at the origin, scaled so that the reference
 bone, middle MCP -> middle PIP, has length 1, rotated so that the middle MCP lies on the +y axis
@@ -46,7 +46,10 @@ def _mirror_sign(mirror: torch.Tensor | bool | None, like: torch.Tensor) -> torc
     sign = torch.ones(like.shape[0], 1, 3, dtype=like.dtype, device=like.device)
     if mirror is None or mirror is False:
         return sign
-    flags = torch.as_tensor(mirror, device=like.device).reshape(-1).expand(like.shape[0])
+    flags = torch.as_tensor(mirror, device=like.device).reshape(-1)
+    if flags.numel() not in (1, like.shape[0]):
+        raise ValueError(f"mirror: expected one flag or {like.shape[0]}, got {flags.numel()}")
+    flags = flags.expand(like.shape[0])
     sign[:, 0, 2] = torch.where(flags.bool(), -1.0, 1.0)
     return sign
 

@@ -2,7 +2,7 @@
 Tracking", ECCV 2018; seminar seed 000): a ResNet trunk, three 4x4 transposed convolutions and a
 1x1 convolution to one heatmap per joint at output stride 4.
 
-Taught in chapter 01 (SimpleBaseline).
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``).
 
 Targets are unit-peak Gaussians (sigma 2 heatmap pixels) weighted by visibility, the loss is the
 mean over joints of ``0.5 * MSE`` (the paper's ``JointsMSELoss``), ``forward`` decodes by argmax

@@ -126,6 +126,8 @@ def test_canonical_frame_errors():
         canonical_frame(torch.zeros(2, 20, 3))
     with pytest.raises(ValueError, match="reference bone"):
         canonical_frame(torch.zeros(2, 21, 3))
+    with pytest.raises(ValueError, match="mirror: expected one flag or 2"):
+        canonical_frame(_hands(2, seed=8), mirror=torch.tensor([True, False, True]))
 
 
 def test_lifting_input_is_translation_and_scale_free():
