@@ -197,6 +197,12 @@ def test_fit_writes_run_folder(tiny, tmp_path):
     assert all(ln["train_loss"] > 0 and ln["val"]["epe_px"] > 0 for ln in lines)
     ckpt = sorted(p.name for p in (tmp_path / "checkpoint").iterdir())
     assert ckpt == ["latest.json", "model-00000006.safetensors", "train-00000006.pt"]
+    # a finished run is not trained further when its command is run again
+    weights = load_file(tmp_path / "model.safetensors")
+    assert loop.fit(tiny_config(), tmp_path, progress=False) == metrics
+    again = load_file(tmp_path / "model.safetensors")
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 2
 
 
 def test_training_reduces_the_error(tiny, tmp_path):
@@ -378,3 +384,29 @@ def test_fit_simplebaseline_on_synthetic_data(tmp_path):
     model = load_model(tmp_path)
     again = evaluate(model, SyntheticHands("test", size=64), batch_size=4, limit=8)
     assert again["epe_px"] == pytest.approx(metrics["epe_px"], rel=1e-4)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    from handlab.training import checkpoint
+
+    model = build_tiny(size=SIZE)
+    checkpoint.save_checkpoint(tmp_path, 3, model, {"elapsed_s": 1.0})
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.head.weight.add_(1.0)
+
+    def crash(obj, path):
+        open(path, "wb").write(b"partial")  # a half-written file, then the process dies
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_checkpoint(tmp_path, 6, model, {"elapsed_s": 2.0})
+    fresh = build_tiny(size=SIZE)
+    step, state = checkpoint.load_checkpoint(tmp_path, fresh)
+    assert step == 3 and state == {"elapsed_s": 1.0}
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in saved.items())
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    (tmp_path / "latest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="unreadable checkpoint"):
+        checkpoint.load_checkpoint(tmp_path, fresh)
