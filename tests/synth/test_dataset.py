@@ -62,3 +62,23 @@ def test_errors():
         SyntheticHands("test", occluders=2.0)
     with pytest.raises(IndexError, match="index"):
         SyntheticHands("test", size=64)[1000]
+
+
+def test_test_split_is_frozen():
+    """The test split's labels must never change between releases (numbers compare across
+    them): these values were recorded when the split was frozen. A deliberate change of the
+    sampler must say so in the changelog and re-record them."""
+    out = SyntheticHands("test", size=64).batch([0, 1, 999])
+    torch.testing.assert_close(
+        out["xyz"].sum(dim=(1, 2)),
+        torch.tensor([7864.625, 8867.730, 7176.637]),
+        rtol=1e-4,
+        atol=0.1,
+    )
+    assert out["visibility"].sum(1).tolist() == [9.0, 10.0, 17.0]
+    torch.testing.assert_close(
+        out["keypoints"][:, 8],
+        torch.tensor([[39.8638, 17.3186], [44.2429, 25.0788], [34.0040, 49.6214]]),
+        atol=1e-3,
+        rtol=0,
+    )

@@ -205,3 +205,15 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match=r"params\['skin'\]: expected shape \(2, 3\)"):
         render(bad, 64)
     assert set(PARAM_SHAPES) == set(params)
+
+
+def test_soften_equals_a_replicate_padded_conv():
+    from handlab.synth.renderer import _soften
+
+    x = torch.rand(2, 3, 9, 7, generator=torch.Generator().manual_seed(0))
+    k = torch.tensor([0.25, 0.5, 0.25])
+    kern = (k[:, None] * k[None]).expand(3, 1, 3, 3)
+    ref = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), kern, groups=3
+    )
+    torch.testing.assert_close(_soften(x), ref, atol=1e-6, rtol=0)
