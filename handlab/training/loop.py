@@ -89,7 +89,7 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
         lr_factor, steps=config.steps, schedule=config.schedule, warmup=config.warmup
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    start, elapsed = _restore(config, out, info, model, optimizer, scheduler, resume)
+    start, elapsed, running = _restore(config, out, info, model, optimizer, scheduler, resume)
     net = distributed.wrap(model, info)
     amp = (
         torch.autocast("cuda", dtype=torch.bfloat16)
@@ -98,7 +98,6 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
     )
     local = config.batch_size // info.world
     bar = tqdm(total=config.steps, initial=start, disable=not (progress and info.is_main))
-    running: list[tuple[float, float]] = []
     t0 = time.perf_counter()
     for step in range(start, config.steps):
         batch = _step_batch(config, train_data, step, info, local)
@@ -115,7 +114,7 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         scheduler.step()
-        running.append((value, mean_epe(outputs, batch)))
+        running.append([value, mean_epe(outputs, batch)])  # (loss, train EPE) since validation
         bar.update(1)
         bar.set_postfix(loss=f"{running[-1][0]:.4f}", epe=f"{running[-1][1]:.2f}px")
         done = step + 1
@@ -125,7 +124,7 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
         if done % config.ckpt_every == 0 or done == config.steps:
             now = elapsed + time.perf_counter() - t0
             if info.is_main:
-                state = _train_state(config, optimizer, scheduler, now)
+                state = _train_state(config, optimizer, scheduler, now, running)
                 save_checkpoint(out / "checkpoint", done, model, state)
             distributed.barrier(info)
     bar.close()
@@ -152,8 +151,9 @@ def _loss(model, outputs, batch) -> tuple[torch.Tensor, dict[str, float]]:
     return loss.float(), logs
 
 
-def _train_state(config, optimizer, scheduler, elapsed: float) -> dict[str, Any]:
+def _train_state(config, optimizer, scheduler, elapsed: float, running) -> dict[str, Any]:
     state = {
+        "running": running,  # so the next metrics line averages the same steps after a resume
         "config": config.to_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -165,17 +165,17 @@ def _train_state(config, optimizer, scheduler, elapsed: float) -> dict[str, Any]
     return state
 
 
-def _restore(config, out, info, model, optimizer, scheduler, resume) -> tuple[int, float]:
+def _restore(config, out, info, model, optimizer, scheduler, resume) -> tuple[int, float, list]:
     ckpt = out / "checkpoint"
     if not resume:
         if info.is_main:
             shutil.rmtree(ckpt, ignore_errors=True)
             (out / "metrics.jsonl").unlink(missing_ok=True)
         distributed.barrier(info)
-        return 0, 0.0
+        return 0, 0.0, []
     loaded = load_checkpoint(ckpt, model)
     if loaded is None:
-        return 0, 0.0
+        return 0, 0.0, []
     step, state = loaded
     _check_same_config(config, state["config"], ckpt)
     optimizer.load_state_dict(state["optimizer"])
@@ -186,7 +186,7 @@ def _restore(config, out, info, model, optimizer, scheduler, resume) -> tuple[in
     if info.is_main:  # validations after the checkpoint are replayed, so drop their lines
         _truncate_metrics(out / "metrics.jsonl", step)
     distributed.barrier(info)
-    return step, float(state["elapsed_s"])
+    return step, float(state["elapsed_s"]), [list(r) for r in state["running"]]
 
 
 def _check_same_config(config: TrainConfig, saved: dict[str, Any], where: Path) -> None:
