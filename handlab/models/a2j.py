@@ -46,7 +46,7 @@ from handlab.geometry import unproject
 from handlab.models._common import RESNETS, check_batch, resnet_trunk
 from handlab.models.base import PoseModel, check_images
 from handlab.models.registry import register_model
-from handlab.models.v2v import default_K
+from handlab.models.v2v import resolve_K
 from handlab.models.voxels import check_depth
 
 __all__ = ["A2J", "A2JConfig", "a2j_loss", "anchor_positions", "create_a2j", "weighted_joints"]
@@ -225,11 +225,7 @@ class A2J(PoseModel):
         if H % FEATURE_STRIDE or W % FEATURE_STRIDE:
             raise ValueError(f"depth: expected H and W multiples of 16, got ({H}, {W})")
         check_depth(depth)
-        K = (
-            default_K(depth, self.config.focal)
-            if K is None
-            else K.to(depth).expand(len(depth), 3, 3)
-        )
+        K = resolve_K(depth, K, self.config.focal)
         x, ref = self.normalize(depth)
         f3 = self.common(x)  # (B, c3, H/16, W/16)
         f4 = self.regression(f3)  # (B, c4, H/16, W/16)

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handlab._checks import check_range
+from handlab._checks import check_finite, check_range
 from handlab.codecs import GaussianVolume
 from handlab.geometry import project, unproject
 from handlab.models._common import check_batch
@@ -59,7 +59,7 @@ from handlab.models.voxels import (
 )
 from handlab.postprocess import DECODERS, decode_volume
 
-__all__ = ["V2VConfig", "V2VPoseNet", "create_v2v", "default_K"]
+__all__ = ["V2VConfig", "V2VPoseNet", "create_v2v", "default_K", "resolve_K"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,20 @@ class V2VConfig:
                 raise ValueError(
                     f"{name}: expected one of {list(allowed)}, got {getattr(self, name)!r}"
                 )
+
+
+def resolve_K(depth: torch.Tensor, K: torch.Tensor | None, focal: float) -> torch.Tensor:
+    """``K`` (3, 3) or (B, 3, 3) validated and expanded to (B, 3, 3); ``None`` gives
+    :func:`default_K`. Shared by the depth models (V2V, A2J)."""
+    if K is None:
+        return default_K(depth, focal)
+    if not isinstance(K, torch.Tensor):
+        raise TypeError(f"K: expected a torch.Tensor (3, 3) or (B, 3, 3), got {type(K).__name__}")
+    B = depth.shape[0]
+    if K.shape not in ((3, 3), (B, 3, 3)):
+        raise ValueError(f"K: expected shape (3, 3) or ({B}, 3, 3), got {tuple(K.shape)}")
+    check_finite("K", K)
+    return K.to(depth).expand(B, 3, 3)
 
 
 def default_K(depth: torch.Tensor, focal: float) -> torch.Tensor:
@@ -203,11 +217,7 @@ class V2VPoseNet(PoseModel):
     ) -> dict[str, torch.Tensor]:
         check_images(depth, channels=1, min_size=8, name="depth")
         check_depth(depth)
-        K = (
-            default_K(depth, self.config.focal)
-            if K is None
-            else K.to(depth).expand(len(depth), 3, 3)
-        )
+        K = resolve_K(depth, K, self.config.focal)
         com, ref = self.reference(depth, K)
         cfg, J, g = self.config, self.num_joints, self.out_grid
         x = voxelize(depth, K, ref.detach(), grid=cfg.grid, cube_mm=cfg.cube_mm)  # (B,1,G,G,G)

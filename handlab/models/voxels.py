@@ -202,6 +202,8 @@ def voxelize(
         )
     volume = torch.zeros(B * grid**3, dtype=depth.dtype, device=depth.device)
     volume[(_flat_index(idx.long().clamp(0, grid - 1), grid) + offsets)[inside]] = 1.0
+    if not (torch.is_grad_enabled() and coords.requires_grad):
+        return volume.view(B, 1, grid, grid, grid)
     # Straight-through gradient: the forward value is the binary occupancy above (x - x == 0
     # exactly); the backward pass sees each point splatted trilinearly onto its 8 neighbouring
     # voxel centres, so attribution can reach the depth values through the voxels.
@@ -252,6 +254,8 @@ def volume_depth_map(volume: torch.Tensor) -> torch.Tensor:
     z_first = occupied.to(torch.uint8).argmax(dim=1)  # (B, G, G) first True
     zc = (torch.arange(G, dtype=volume.dtype, device=volume.device) + 0.5) / G  # (G,)
     depth = torch.where(occupied.any(dim=1), zc[z_first], torch.ones_like(zc[z_first]))
+    if not (torch.is_grad_enabled() and volume.requires_grad):
+        return depth[:, None]
     # straight-through gradient: more occupancy in the front voxel pulls the surface nearer
     front = torch.nn.functional.one_hot(z_first, G).permute(0, 3, 1, 2).to(volume.dtype)
     soft = -(volume[:, 0] * front * (1 - zc)[:, None, None]).sum(1)  # (B, G, G)

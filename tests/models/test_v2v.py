@@ -197,7 +197,7 @@ def test_loss_falls_on_one_batch() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -225,6 +225,13 @@ def test_errors() -> None:
         V2VConfig(decoder="soft")
     with pytest.raises(TypeError):
         create("v2v", gird=16)
-    outputs = model(_hand_batch(2)["depth"])
+    batch = _hand_batch(2)
+    with pytest.raises(
+        ValueError, match=r"K: expected shape \(3, 3\) or \(2, 3, 3\), got \(3, 3, 3\)"
+    ):
+        model(batch["depth"], torch.eye(3).expand(3, 3, 3))
+    with pytest.raises(TypeError, match="K: expected a torch"):
+        model(batch["depth"], K.numpy())
+    outputs = model(batch["depth"])
     with pytest.raises(ValueError, match=r"batch: expected key 'xyz'"):
         model.loss(outputs, {"keypoints": torch.zeros(2, 21, 2)})
