@@ -70,7 +70,8 @@ def sample_background(n: int, generator: torch.Generator | Draws) -> dict[str, t
     Returns a dict of tensors with leading dim ``n``: ``bg_gradient`` (n, 3, 3) two colours and
     (angle rad, 0, 0); ``bg_noise`` (n, 3, 6, 6) colour noise; ``bg_stripes`` (n, 4) frequency
     (cycles per image), angle rad, phase rad, strength; ``bg_stripe_color`` (n, 3);
-    ``bg_shapes`` (n, 8, 6) centre x, y, half axes a, b, angle rad, kind (0 ellipse, 1 box);
+    ``bg_shapes`` (n, 8, 5) centre x, y, half axes a, b, angle rad (even slots are ellipses,
+    odd slots boxes);
     ``bg_shape_color`` (n, 8, 3).
     """
     d = as_draws(n, generator)
@@ -95,7 +96,6 @@ def sample_background(n: int, generator: torch.Generator | Draws) -> dict[str, t
             d.uniform(0.03, 0.28, NUM_SHAPES),
             d.uniform(0.03, 0.28, NUM_SHAPES),
             d.uniform(0, math.pi, NUM_SHAPES),
-            (d.rand(NUM_SHAPES) < 0.5).float(),
         ],
         dim=-1,
     )
@@ -146,18 +146,23 @@ def render_background(params: dict[str, torch.Tensor], size: int) -> torch.Tenso
     img = img + resize(params["bg_noise"], half)
     freq, s_angle, phase, strength = params["bg_stripes"].unbind(-1)
     proj = torch.cos(s_angle)[:, None, None] * x + torch.sin(s_angle)[:, None, None] * y
-    wave = torch.sin(2 * math.pi * freq[:, None, None] * proj + phase[:, None, None]) > 0
-    alpha = (wave * strength[:, None, None])[:, None]  # (n, 1, h, h)
+    wave = torch.sin(2 * math.pi * freq[:, None, None] * proj + phase[:, None, None])
+    alpha = ((3 * wave).clamp_(0, 1) * strength[:, None, None])[:, None]  # (n, 1, h, h), soft
+
     img = img + alpha * (params["bg_stripe_color"][:, :, None, None] - img)
     shapes, colors = params["bg_shapes"], params["bg_shape_color"]
+    xs, ys = t[None, None, :], t[None, :, None]  # (1, 1, h), (1, h, 1)
     for s in range(shapes.shape[1]):
-        cx, cy, a, b, rot, kind = (v[:, None, None] for v in shapes[:, s].unbind(-1))
-        du, dv = x - cx, y - cy
-        u = torch.cos(rot) * du + torch.sin(rot) * dv
-        v = -torch.sin(rot) * du + torch.cos(rot) * dv
-        ellipse = (torch.sqrt((u / a) ** 2 + (v / b) ** 2) - 1) * torch.minimum(a, b)
-        box = torch.maximum(u.abs() - a, v.abs() - b)
-        dist = torch.where(kind > 0.5, box, ellipse) * half  # signed distance, pixels
-        cover = (0.5 - dist).clamp_(0, 1)[:, None]  # (n, 1, h, h), anti-aliased edge
+        cx, cy, a, b, rot = (v[:, None, None] for v in shapes[:, s].unbind(-1))
+        c, si = torch.cos(rot), torch.sin(rot)
+        # shape-frame coordinates in units of the half axes; separable in x and y, so each is
+        # one broadcast add over the image
+        ua = (c / a) * xs + ((si / a) * ys - (c * cx + si * cy) / a)
+        vb = (c / b) * ys + (-(si / b) * xs + (si * cx - c * cy) / b)
+        if s % 2 == 0:  # even slots: ellipses (signed distance to first order)
+            dist = (ua * ua + vb * vb - 1) * (0.5 * half * torch.minimum(a, b))
+        else:  # odd slots: boxes
+            dist = torch.maximum((ua.abs() - 1) * (a * half), (vb.abs() - 1) * (b * half))
+        cover = (0.5 - dist).clamp_(0, 1)[:, None]  # (n, 1, h, h), anti-aliased edge, pixels
         img = img.addcmul_(cover, colors[:, s, :, None, None] - img)
     return resize(img.clamp(0, 1), size).reshape(n, 3, size, size).clamp(0, 1)

@@ -67,7 +67,7 @@ PARAM_SHAPES: dict[str, tuple[int, ...]] = {
     "bg_noise": (3, 6, 6),
     "bg_stripes": (4,),
     "bg_stripe_color": (3,),
-    "bg_shapes": (8, 6),
+    "bg_shapes": (8, 5),
     "bg_shape_color": (8, 3),
 }
 _BOOL = ("left", "occ_on", "depth_noise")
