@@ -35,7 +35,7 @@ from handlab.models._common import (
 )
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
-from handlab.models.simplebaseline import DeconvHead
+from handlab.models.simplebaseline import deconv_layers
 from handlab.skeleton import BONES
 
 __all__ = ["DetNet", "DetNetConfig", "create_detnet", "read_at_peaks"]
@@ -80,11 +80,15 @@ def read_at_peaks(heatmaps: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
 
 
 def _head(cin: int, width: int, out: int) -> nn.Sequential:
+    final = nn.Conv2d(width, out, 1)
+    # Start every map near 0, as SimpleBaseline's output layer (std 0.001, zero bias).
+    nn.init.normal_(final.weight, std=0.001)
+    nn.init.zeros_(final.bias)
     return nn.Sequential(
         nn.Conv2d(cin, width, 3, padding=1, bias=False),
         nn.BatchNorm2d(width),
         nn.ReLU(inplace=True),
-        nn.Conv2d(width, out, 1),
+        final,
     )
 
 
@@ -104,7 +108,7 @@ class DetNet(PoseModel):
         w = config.head_width
         self.normalize = ImageNormalize()
         self.backbone, channels = resnet_trunk(config.backbone, stages=3)  # stride 16
-        self.up = DeconvHead(channels, w, w, layers=2)  # stride 4
+        self.up = deconv_layers(channels, w, layers=2)  # stride 4, BN + ReLU features
         self.heat_head = _head(w + 2, w, j)
         self.delta_head = _head(w + 2 + j, w, 3 * len(BONES))
         self.location_head = _head(w + 2 + j + 3 * len(BONES), w, 3 * j)

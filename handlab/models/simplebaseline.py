@@ -27,7 +27,13 @@ from handlab.models._common import ImageNormalize, check_batch, check_size, resn
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 
-__all__ = ["DeconvHead", "SimpleBaseline", "SimpleBaselineConfig", "create_simplebaseline"]
+__all__ = [
+    "DeconvHead",
+    "SimpleBaseline",
+    "SimpleBaselineConfig",
+    "create_simplebaseline",
+    "deconv_layers",
+]
 
 
 @dataclass(frozen=True)
@@ -52,22 +58,28 @@ class SimpleBaselineConfig:
     num_joints: int = 21
 
 
+def deconv_layers(in_channels: int, width: int, layers: int) -> nn.Sequential:
+    """``layers`` x [ConvTranspose2d(4, stride 2, pad 1), BN, ReLU]: (B, C, h, w) ->
+    (B, width, h * 2**layers, w * 2**layers)."""
+    blocks: list[nn.Module] = []
+    for i in range(layers):
+        blocks += [
+            nn.ConvTranspose2d(in_channels if i == 0 else width, width, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
+    return nn.Sequential(*blocks)
+
+
 class DeconvHead(nn.Module):
-    """``layers`` x [ConvTranspose2d(4, stride 2, pad 1), BN, ReLU], then a 1x1 conv to ``out``.
+    """:func:`deconv_layers`, then a 1x1 conv to ``out`` maps.
 
     (B, C, h, w) -> (B, out, h * 2**layers, w * 2**layers).
     """
 
     def __init__(self, in_channels: int, width: int, out: int, layers: int = 3) -> None:
         super().__init__()
-        blocks: list[nn.Module] = []
-        for i in range(layers):
-            blocks += [
-                nn.ConvTranspose2d(in_channels if i == 0 else width, width, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(inplace=True),
-            ]
-        self.deconv = nn.Sequential(*blocks)
+        self.deconv = deconv_layers(in_channels, width, layers)
         self.final = nn.Conv2d(width if layers else in_channels, out, kernel_size=1)
         # The paper initialises the output layer with std 0.001 and zero bias.
         nn.init.normal_(self.final.weight, std=0.001)

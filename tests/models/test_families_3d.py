@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from handlab.codecs import GaussianHeatmap
-from handlab.geometry import axis_angle_to_matrix
+from handlab.geometry import axis_angle_to_matrix, project
 from handlab.models import create
 from handlab.models.detnet import read_at_peaks
 from handlab.models.lifting import canonical_frame, from_canonical, normalize_keypoints
@@ -70,6 +70,25 @@ def model_bones() -> list[tuple[int, int]]:
     from handlab.skeleton import BONES
 
     return list(BONES)
+
+
+def test_detnet_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    model = create("detnet", head_width=32, input_size=64)
+    xyz = _hands(2, seed=1)
+    K = torch.tensor([[250.0, 0.0, 32.0], [0.0, 250.0, 32.0], [0.0, 0.0, 1.0]])
+    batch = {"keypoints": project(xyz, K), "visibility": torch.ones(2, 21), "xyz": xyz}
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(12):
+        loss, logs = model.loss(model(images), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.4 * losses[0]
+    assert set(logs) == {"heatmap", "location", "delta", "mpjpe_mm"}
 
 
 def test_detnet_xyz_gradient_reaches_the_image():
