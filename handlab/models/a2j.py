@@ -19,10 +19,12 @@ joint informative), plus ``3 * (0.5 * SmoothL1(uv) + SmoothL1_beta3(depth))``; u
 mm. Targets are the batch's ``keypoints`` and joint depths ``xyz[..., 2]``: no ``K`` is needed.
 
 Input and K. ``forward(depth, K=None)``: depth ``(B, 1, H, W)`` mm (H, W multiples of 16),
-background 0 (``handlab.train`` applies the batch mask); depth is normalised inside the model to
-``(d - mean hand depth) / (cube_mm / 2)``, clipped to [-1, 1], background 1. ``K`` only turns
-``uvd`` into ``xyz``; without it ``focal * W`` px and the image centre are used. Works for the
-canonical 21 joints and NYU's 14 (``num_joints=14``); ``xyz`` is relative to joint 0.
+background 0 (``handlab.train`` applies the batch mask; for unmasked crops such as NYU's set
+``segment_mm``, e.g. 150, to threshold around the crop's central depth); depth is normalised
+inside the model to ``(d - mean hand depth) / (cube_mm / 2)``, clipped to [-1, 1], background 1.
+``K`` only turns ``uvd`` into ``xyz``; without it ``focal * W`` px and the image centre are used.
+Works for the canonical 21 joints and NYU's 14 (``num_joints=14``); ``xyz`` is relative to
+joint 0.
 
 >>> model = create_a2j(head_width=16, head_layers=1).eval()
 >>> depth = torch.zeros(1, 1, 64, 64)
@@ -47,7 +49,7 @@ from handlab.models._common import RESNETS, check_batch, resnet_trunk
 from handlab.models.base import PoseModel, check_images
 from handlab.models.registry import register_model
 from handlab.models.v2v import resolve_K
-from handlab.models.voxels import check_depth
+from handlab.models.voxels import check_depth, segment_depth
 
 __all__ = ["A2J", "A2JConfig", "a2j_loss", "anchor_positions", "create_a2j", "weighted_joints"]
 
@@ -63,6 +65,7 @@ class A2JConfig:
     head_layers: int = 2
     cube_mm: float = 250.0  # depth normalisation range around the mean hand depth
     focal: float = 1.4  # default focal length in image widths (see handlab.models.v2v)
+    segment_mm: float | None = None  # unsegmented crops (NYU): keep +-this around the centre depth
 
     def __post_init__(self) -> None:
         if self.backbone not in RESNETS:
@@ -77,6 +80,8 @@ class A2JConfig:
         check_range("head_layers", self.head_layers, lo=0)
         check_range("cube_mm", self.cube_mm, lo=1.0)
         check_range("focal", self.focal, lo=0.01)
+        if self.segment_mm is not None:
+            check_range("segment_mm", self.segment_mm, lo=1.0)
 
 
 def anchor_positions(height: int, width: int, stride: int = 4) -> torch.Tensor:
@@ -225,6 +230,8 @@ class A2J(PoseModel):
         if H % FEATURE_STRIDE or W % FEATURE_STRIDE:
             raise ValueError(f"depth: expected H and W multiples of 16, got ({H}, {W})")
         check_depth(depth)
+        if self.config.segment_mm is not None:
+            depth = segment_depth(depth, self.config.segment_mm)
         K = resolve_K(depth, K, self.config.focal)
         x, ref = self.normalize(depth)
         f3 = self.common(x)  # (B, c3, H/16, W/16)

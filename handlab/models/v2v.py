@@ -16,10 +16,13 @@ to millimetres. One family covers the paper's table 1 (seed 004, table (a)):
 
 K and segmentation. ``forward(depth, K=None)`` takes the hand's depth ``(B, 1, H, W)`` mm with
 background set to 0 (a segmented crop, as in the paper's pipeline; ``handlab.train`` applies the
-batch ``mask``). Without ``K`` the model uses ``focal * W`` pixels and the image centre
-(``config.focal``; the synthetic camera's focal lengths span 1.1-1.7 image widths). The loss
-builds its targets from the batch's ``keypoints`` (px) and joint depths with the *same* ``K`` the
-forward used, so training is consistent whatever ``K``; metric ``xyz`` needs the true ``K``.
+batch ``mask``). For crops without a mask (NYU) set ``segment_mm`` (e.g. 125, half the cube): the
+model keeps the pixels within that distance of the crop's central median depth
+(:func:`~handlab.models.voxels.segment_depth`). Without ``K`` the model uses ``focal * W`` pixels
+and the image centre (``config.focal``; the synthetic camera's focal lengths span 1.1-1.7 image
+widths). The loss builds its targets from the batch's ``keypoints`` (px) and joint depths with
+the *same* ``K`` the forward used, so training is consistent whatever ``K``; metric ``xyz`` needs
+the true ``K``.
 
 Outputs: ``keypoints`` (B, J, 2) px, ``xyz`` (B, J, 3) mm root-relative (joint 0 at the origin),
 ``xyz_cam`` (B, J, 3) mm camera frame, ``heatmaps`` (B, J, G/2, G/2, G/2) or ``coords`` (B, J, 3)
@@ -52,6 +55,7 @@ from handlab.models.voxels import (
     center_of_mass,
     check_depth,
     hand_center,
+    segment_depth,
     volume_depth_map,
     voxel_to_xyz,
     voxelize,
@@ -73,6 +77,7 @@ class V2VConfig:
     decoder: str = "subvoxel"  # forward's heatmap decoder: "argmax" | "subvoxel" | "gaussian"
     refine: bool = True  # reference point = centre of mass + RefineNet offset (else the CoM)
     focal: float = 1.4  # default focal length in image widths (middle of the synthetic range)
+    segment_mm: float | None = None  # unsegmented crops (NYU): keep +-this around the centre depth
     num_joints: int = 21
 
     def __post_init__(self) -> None:
@@ -82,6 +87,8 @@ class V2VConfig:
         check_range("width", self.width, lo=1)
         check_range("sigma", self.sigma, lo=0.1)
         check_range("focal", self.focal, lo=0.01)
+        if self.segment_mm is not None:
+            check_range("segment_mm", self.segment_mm, lo=1.0)
         for name, allowed in (
             ("input", ("voxels", "depthmap")),
             ("output", ("heatmap", "coords")),
@@ -217,6 +224,8 @@ class V2VPoseNet(PoseModel):
     ) -> dict[str, torch.Tensor]:
         check_images(depth, channels=1, min_size=8, name="depth")
         check_depth(depth)
+        if self.config.segment_mm is not None:
+            depth = segment_depth(depth, self.config.segment_mm)
         K = resolve_K(depth, K, self.config.focal)
         com, ref = self.reference(depth, K)
         cfg, J, g = self.config, self.num_joints, self.out_grid

@@ -41,6 +41,7 @@ __all__ = [
     "check_depth",
     "hand_center",
     "pixel_points",
+    "segment_depth",
     "volume_depth_map",
     "voxel_to_xyz",
     "voxelize",
@@ -111,6 +112,30 @@ def center_of_mass(depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     points, valid = pixel_points(depth, K)
     w = valid.to(depth.dtype)[..., None]  # (B, N, 1)
     return (points * w).sum(1) / w.sum(1)  # (B, 3)
+
+
+def segment_depth(depth: torch.Tensor, window_mm: float) -> torch.Tensor:
+    """Keep the hand of an unsegmented crop by depth thresholding, as A2J's and V2V's pipelines
+    do on NYU: pixels within ``window_mm`` of the median depth of the crop's central patch (the
+    middle half of each side, where a crop around the hand puts the hand) are kept, the rest set
+    to 0. ``depth`` (B, 1, H, W) mm -> same shape.
+
+    >>> depth = torch.full((1, 1, 8, 8), 900.0)
+    >>> depth[..., 2:6, 2:6] = 400.0
+    >>> segment_depth(depth, 150.0)[0, 0, :, 1:4].tolist()[2:4]
+    [[0.0, 400.0, 400.0], [0.0, 400.0, 400.0]]
+    """
+    check_depth(depth)
+    check_range("window_mm", window_mm, lo=1e-3)
+    H, W = depth.shape[-2:]
+    centre = depth[..., H // 4 : H - H // 4, W // 4 : W - W // 4].flatten(1)  # (B, n)
+    # median over the valid central pixels: invalid ones become NaN and nanmedian skips them
+    z0 = torch.where(centre > 0, centre, torch.full_like(centre, float("nan"))).nanmedian(1).values
+    if bool(torch.isnan(z0).any()):
+        empty = torch.isnan(z0).nonzero().flatten().tolist()
+        raise ValueError(f"depth: expected valid pixels in the central patch, got none in {empty}")
+    keep = (depth > 0) & ((depth - z0[:, None, None, None]).abs() <= window_mm)
+    return depth * keep.to(depth.dtype)
 
 
 def hand_center(xyz: torch.Tensor) -> torch.Tensor:

@@ -135,6 +135,17 @@ def test_loss_falls_on_one_batch() -> None:
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_segment_mm_on_an_unsegmented_crop_equals_the_masked_input() -> None:
+    hand = _batch(b=1)["depth"]
+    scene = torch.where(hand > 0, hand, torch.full_like(hand, 900.0))
+    torch.manual_seed(0)
+    plain = create("a2j", head_width=8, head_layers=0).eval()
+    torch.manual_seed(0)
+    segmenting = create("a2j", head_width=8, head_layers=0, segment_mm=150.0).eval()
+    assert torch.allclose(plain(hand)["uvd"], segmenting(scene)["uvd"])
+    assert not torch.allclose(plain(scene)["uvd"], segmenting(scene)["uvd"])
+
+
 def test_errors() -> None:
     model = create("a2j", head_width=8, head_layers=0)
     batch = _batch()

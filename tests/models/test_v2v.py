@@ -16,6 +16,7 @@ from handlab.models.voxels import (
     RefineNet,
     center_of_mass,
     hand_center,
+    segment_depth,
     volume_depth_map,
     voxel_to_xyz,
     voxelize,
@@ -199,6 +200,28 @@ def test_loss_falls_on_one_batch() -> None:
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_segment_depth_keeps_the_hand_of_an_unsegmented_crop() -> None:
+    batch = _hand_batch()
+    hand = batch["depth"]
+    scene = torch.where(hand > 0, hand, torch.full_like(hand, 800.0))  # a wall behind the hand
+    scene[..., 0, 0] = 0.0  # a hole stays a hole
+    assert torch.equal(segment_depth(scene, 125.0), hand)
+    torch.manual_seed(0)
+    plain = create("v2v", grid=16, width=4).eval()
+    torch.manual_seed(0)
+    segmenting = create("v2v", grid=16, width=4, segment_mm=125.0).eval()
+    a, b = plain(hand), segmenting(scene)
+    assert torch.allclose(a["xyz_cam"], b["xyz_cam"]) and torch.allclose(
+        a["heatmaps"], b["heatmaps"]
+    )
+    ring = torch.zeros(1, 1, 32, 32)
+    ring[..., :4, :] = 400.0  # nothing in the central patch
+    with pytest.raises(ValueError, match=r"depth: expected valid pixels in the central patch"):
+        segment_depth(ring, 125.0)
+    with pytest.raises(ValueError, match="segment_mm: expected a value >= 1"):
+        V2VConfig(segment_mm=0.0)
 
 
 def test_errors() -> None:
