@@ -305,6 +305,16 @@ class HandModel(nn.Module):
         >>> start.shape, radius.shape
         (torch.Size([1, 22, 3]), torch.Size([1, 22]))
         """
+        surface = self.surface(pose, shape)
+        return surface["start"], surface["end"], surface["radius"], surface["nail"]
+
+    def surface(self, pose: torch.Tensor, shape: torch.Tensor | None = None) -> dict:
+        """Joints and capsules in one kinematics pass: a dict with ``xyz`` (B, 21, 3) and the
+        four outputs of :meth:`capsules` (``start``, ``end``, ``radius``, ``nail``).
+
+        >>> sorted(HandModel().surface(torch.zeros(1, 16, 3)))
+        ['end', 'nail', 'radius', 'start', 'xyz']
+        """
         pose = _check_pose(pose)
         joints, frames = self._kinematics(pose, shape)
         b = pose.shape[0]
@@ -343,4 +353,4 @@ class HandModel(nn.Module):
         end = torch.cat([end, pe], dim=1)
         radius = torch.cat([radius, palm_r.to(pose)[None] * thick], dim=1)
         nail = -frames[:, :, 2, :, 2]  # (B, 5, 3): minus the distal bone's palmar z axis
-        return start, end, radius, nail
+        return {"xyz": joints, "start": start, "end": end, "radius": radius, "nail": nail}

@@ -63,8 +63,9 @@ def hand_geometry(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     pose = params["pose"]
     local = pose.clone()
     local[:, 0] = 0.0
-    joints = _MODEL(local, params["shape"])
-    start, end, radius, nail = _MODEL.capsules(local, params["shape"])
+    surface = _MODEL.surface(local, params["shape"])
+    joints, start, end = surface["xyz"], surface["start"], surface["end"]
+    radius, nail = surface["radius"], surface["nail"]
     mirror = torch.where(params["left"][:, None], _MIRROR, torch.ones(3))[:, None]  # (N, 1, 3)
     rot = axis_angle_to_matrix(pose[:, 0])  # (N, 3, 3)
     trans = params["trans"][:, None]
@@ -218,15 +219,14 @@ def _raycast(scene: dict[str, torch.Tensor], K: torch.Tensor, size: int):
             )
         flat = ((s_idx[:, None, None] * size + v) * size + u).reshape(-1)  # (g * S * S,)
         z = z.reshape(-1)
-        keep = torch.isfinite(z)
-        flat, z = flat[keep], z[keep]
-        ids = p_idx[:, None, None].expand(-1, width, width).reshape(-1)[keep]
+        # no compaction of the misses: inf is neutral for amin, and -1 below for amax
         zbuf.scatter_reduce_(0, flat, z, reduce="amin")
-        hits.append((flat, z, ids))
+        hits.append((flat, z, p_idx, width))
     winner = torch.full((n * size * size,), -1, dtype=torch.long)
-    for flat, z, ids in hits:
-        won = z == zbuf[flat]
-        winner.scatter_reduce_(0, flat[won], ids[won], reduce="amax")
+    for flat, z, p_idx, width in hits:
+        ids = p_idx[:, None, None].expand(-1, width, width).reshape(-1)
+        won = (z == zbuf.index_select(0, flat)) & (z < torch.inf)
+        winner.scatter_reduce_(0, flat, torch.where(won, ids, -1), reduce="amax")
     return zbuf.reshape(n, size * size), winner.reshape(n, size * size), q
 
 
