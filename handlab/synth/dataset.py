@@ -5,8 +5,9 @@ Taught in chapter 00 (``notebooks/00_tour.py``).
 Sample ``i`` of a split is drawn from its own generator, seeded from ``(split, i)``, so it never
 depends on the order or batch it is fetched in. The test split is frozen at 1000 samples with
 occluders (probability 0.5): its numbers compare across releases. :meth:`SyntheticHands.batch`
-renders many indices in one pass (full renderer speed, for a ``batch_sampler``); its samples equal
-the per-item ones to float rounding (vectorised kernels may round the last bit differently).
+renders many indices in one pass, and ``DataLoader(ds, batch_size=...)`` uses it through
+``__getitems__``, so training gets full renderer speed; batched samples equal the per-item ones
+to float rounding (vectorised kernels may round the last bit differently).
 
 >>> out = generate(2, seed=0, size=64)
 >>> out["image"].shape, out["keypoints"].shape
@@ -142,3 +143,9 @@ class SyntheticHands(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {k: v[0] for k, v in self.batch([int(index)]).items()}
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+        """Batched fetching for ``torch.utils.data.DataLoader`` (which calls it when defined):
+        a plain ``DataLoader(ds, batch_size=64)`` renders each batch in one pass."""
+        out = self.batch([int(i) for i in indices])
+        return [{k: v[j] for k, v in out.items()} for j in range(len(indices))]

@@ -44,7 +44,7 @@ def test_batch_equals_items_and_collates_like_a_dataloader():
     for key in (*KEYS, "occlusion"):
         stacked = torch.stack([it[key] for it in items])
         torch.testing.assert_close(batch[key], stacked, atol=1e-4, rtol=1e-5)
-        assert torch.equal(loaded[key], stacked)
+        assert torch.equal(loaded[key], batch[key])  # the DataLoader renders through batch()
     # a batch_sampler path: DataLoader over batches of indices with ds.batch
     bl = DataLoader([[0, 1], [2, 3]], batch_size=None, collate_fn=ds.batch)
     first = next(iter(bl))
