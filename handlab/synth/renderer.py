@@ -2,14 +2,11 @@
 
 Taught in chapter 00 (``notebooks/00_tour.py``).
 
-Why it is fast on a CPU: each primitive (a finger bone, a palm capsule, an occluder) is ray-cast
-analytically only inside its projected bounding box (a patch), never against the full frame.
-Patches are sorted by size and cut into a few groups, each padded to its largest patch, so the
-whole batch is a handful of vectorised tensor ops. The nearest hit per pixel is a
-``scatter_reduce(amin)`` (the z-buffer); the winner's id a second ``scatter_reduce(amax)`` among
-the hits at that depth (deterministic ties). Normals, shading, nails, depth and visibility are
-then computed once per foreground pixel. Ray-capsule intersection: I. Quilez, "Capsule -
-intersection" (iquilezles.org); ray-box: the slab method in the box's frame.
+The hand (:meth:`HandModel.surface`: 15 finger capsules, palm, thenar, wrist and forearm) and
+the occluders (spheres, capsule-cylinders, boxes) are ray-cast per primitive in its own patch
+(:mod:`handlab.synth.raycast`); normals, shading (wrapped Lambert, Blinn-Phong, a smooth
+ellipsoid normal on the palm, nails), depth and visibility are then computed once per foreground
+pixel, and the camera and sensor effects added (:mod:`handlab.synth.sensor`).
 
 Depth is the z coordinate (mm) of the surface, as depth cameras report it. Visibility of a joint
 is a real depth test: joint ``j`` is visible when its keypoint lies in the image, the pixel there
@@ -24,9 +21,6 @@ joint's own skin is ``r_j`` in front of its centre).
 
 from __future__ import annotations
 
-import functools
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -34,14 +28,15 @@ from handlab._checks import check_range
 from handlab.geometry import axis_angle_to_matrix, project
 from handlab.synth.backgrounds import render_background
 from handlab.synth.hand_model import HandModel
+from handlab.synth.raycast import raycast
+from handlab.synth.sensor import MAX_SIZE, motion_blur, sensor_noise, soften
 
 __all__ = ["KEYS", "hand_geometry", "render"]
 
 KEYS = ("image", "depth", "mask", "keypoints", "xyz", "K", "visibility")
-MIN_SIZE, MAX_SIZE = 64, 512
+MIN_SIZE = 64
+
 CHUNK = 64  # samples per rendering pass: bounds memory, keeps tensors in cache
-_MIN_PATCH = 8  # patches up to 8 px wide form the first size group
-_LOG_STEP = math.log(1.3)  # each further group is 1.3x wider
 _MODEL = HandModel()
 _NAIL_COLOR = torch.tensor([0.93, 0.80, 0.78])
 _MIRROR = torch.tensor([-1.0, 1.0, 1.0])
@@ -86,148 +81,6 @@ def hand_geometry(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         "nail": (nail * mirror) @ rot.transpose(1, 2),
         "palm_normal": ((palm * mirror) @ rot.transpose(1, 2))[:, 0],
     }
-
-
-def _boxes_2d(
-    center: torch.Tensor, reach: torch.Tensor, K: torch.Tensor, size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel boxes (x0, y0) and extents of spheres ``center`` (n, k, 3) mm, ``reach`` (n, k)."""
-    uv = project(center, K)  # (n, k, 2)
-    z = (center[..., 2] - reach).clamp(min=1.0)
-    r_px = K[:, None, 0, 0] * reach / z + 1.0  # conservative projected radius
-    lo = (uv - r_px[..., None]).floor().clamp(0, size - 1)
-    hi = (uv + r_px[..., None]).ceil().clamp(0, size - 1)
-    return lo.long(), (hi - lo).amax(-1).long() + 1
-
-
-def _rays(K: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ray directions (dx, dy, 1) through pixels u, v (g, S, S); K (g, 3, 3)."""
-    dx = (u - K[:, 0, 2, None, None]) / K[:, 0, 0, None, None]
-    dy = (v - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
-    return dx, dy
-
-
-def _dot(vec: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-    """vec (g, 3) . (dx, dy, 1) for each pixel: (g, S, S)."""
-    return vec[:, 0, None, None] * dx + vec[:, 1, None, None] * dy + vec[:, 2, None, None]
-
-
-def _hit_capsules(dx, dy, a: torch.Tensor, b: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """Depth z (g, S, S) mm where rays (dx, dy, 1) from the origin first hit capsules a-b (g, 3)
-    of radius r (g,); inf on a miss. Per-primitive terms are scalars, per-pixel terms scale the
-    unit ray by ``inv`` = 1 / |(dx, dy, 1)| (which is also the ray's z component)."""
-    inv = torch.rsqrt(dx * dx + dy * dy + 1)
-    ba, oa = b - a, -a
-    baba = (ba * ba).sum(-1)[:, None, None]
-    baoa = (ba * oa).sum(-1)[:, None, None]
-    oaoa = (oa * oa).sum(-1)[:, None, None]
-    r2 = (r * r)[:, None, None]
-    bard = _dot(ba, dx, dy) * inv
-    rdoa = _dot(oa, dx, dy) * inv
-    qa = baba - bard * bard
-    qb = baba * rdoa - baoa * bard
-    qc = baba * oaoa - baoa * baoa - r2 * baba
-    h = qb * qb - qa * qc
-    t_body = (-qb - h.clamp(min=0).sqrt()) / qa.clamp(min=1e-9)
-    y = baoa + t_body * bard
-    body = (h >= 0) & (y > 0) & (y < baba) & (qa > 1e-9)
-    # caps: the sphere at the nearer end of the segment (oc = oa, or oa - ba at the far end)
-    near = y <= 0
-    cb = torch.where(near, rdoa, rdoa - bard)
-    obob = oaoa - 2 * baoa + baba
-    cc = torch.where(near, oaoa, obob) - r2
-    ch = cb * cb - cc
-    t = torch.where(body, t_body, -cb - ch.clamp(min=0).sqrt())
-    hit = (body | (ch > 0)) & (t > 0)
-    return torch.where(hit, t * inv, torch.inf)
-
-
-def _hit_boxes(dx, dy, c: torch.Tensor, rot: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
-    """Depth z (g, S, S) of rays (dx, dy, 1) hitting oriented boxes (centre, rotation, half)."""
-    o = (-c[:, None, :] @ rot)[:, None]  # (g, 1, 1, 3): camera origin in the box frame
-    # ray in the box frame; its camera z is 1, so the slab parameter t is the depth
-    dl = torch.stack([_dot(rot[:, :, k], dx, dy) for k in range(3)], dim=-1)
-    inv = 1.0 / torch.where(dl.abs() < 1e-9, torch.full_like(dl, 1e-9), dl)
-    t1 = (-half[:, None, None] - o) * inv
-    t2 = (half[:, None, None] - o) * inv
-    near = torch.minimum(t1, t2).amax(-1)
-    far = torch.maximum(t1, t2).amin(-1)
-    return torch.where((near <= far) & (near > 0), near, torch.full_like(near, torch.inf))
-
-
-def _raycast(scene: dict[str, torch.Tensor], K: torch.Tensor, size: int):
-    """Z-buffer (n, H*W) mm (inf = no hit) and winner id (n, H*W) (-1 = none) of all primitives.
-
-    ``scene`` holds capsules ``cap_a``/``cap_b`` (n, P, 3), ``cap_r`` (n, P), ``cap_on`` (n, P)
-    and boxes ``box_c`` (n, Q, 3), ``box_rot`` (n, Q, 3, 3), ``box_half`` (n, Q, 3),
-    ``box_on`` (n, Q). Ids: capsules 0..P-1, boxes P..P+Q-1.
-    """
-    n, p = scene["cap_r"].shape
-    q = scene["box_on"].shape[1]
-    reach = torch.cat([scene["cap_r"], scene["box_half"].norm(dim=-1)], dim=1)  # (n, P+Q)
-    lo_a, ext_a = _boxes_2d(scene["cap_a"], torch.cat([reach[:, :p]], 1), K, size)
-    lo_b, ext_b = _boxes_2d(scene["cap_b"], reach[:, :p], K, size)
-    lo_c, ext_c = _boxes_2d(scene["box_c"], reach[:, p:], K, size)
-    lo_cap = torch.minimum(lo_a, lo_b)
-    hi_cap = torch.maximum(lo_a + ext_a[..., None], lo_b + ext_b[..., None])
-    lo = torch.cat([lo_cap, lo_c], dim=1)  # (n, P+Q, 2)
-    ext = torch.cat([(hi_cap - lo_cap).amax(-1), ext_c], dim=1).clamp(max=size)  # (n, P+Q)
-    on = torch.cat([scene["cap_on"], scene["box_on"]], dim=1)
-    sample, prim = torch.nonzero(on, as_tuple=True)  # active primitives, row-major: deterministic
-    zbuf = torch.full((n * size * size,), torch.inf)
-    hits = []
-    sizes = ext[sample, prim]
-    # Groups of similar patch size (each at most ~1.3x its smallest), so padding wastes little.
-    bucket = torch.ceil(torch.log(sizes.float().clamp(min=_MIN_PATCH) / _MIN_PATCH) / _LOG_STEP)
-    for level in torch.unique(bucket):
-        group = torch.nonzero(bucket == level).flatten()
-        s_idx, p_idx = sample[group], prim[group]
-        width = int(ext[s_idx, p_idx].max())
-        # Shift patches left/up where they would leave the image: they still cover their box.
-        corner = lo[s_idx, p_idx].clamp(max=size - width)  # (g, 2)
-        ar = torch.arange(width)
-        u = corner[:, 0, None, None] + ar[None, None, :]  # (g, 1, S)
-        v = corner[:, 1, None, None] + ar[None, :, None]  # (g, S, 1)
-        dx, dy = _rays(K[s_idx], u.float(), v.float())  # (g, 1, S), (g, S, 1)
-        is_box = p_idx >= p
-        if bool(is_box.any()):
-            z = torch.full((len(group), width, width), torch.inf)
-            cap = ~is_box
-            ci, pi = s_idx[cap], p_idx[cap]
-            bi, qi = s_idx[is_box], p_idx[is_box] - p
-            z[cap] = _hit_capsules(
-                dx[cap],
-                dy[cap],
-                scene["cap_a"][ci, pi],
-                scene["cap_b"][ci, pi],
-                scene["cap_r"][ci, pi],
-            )
-            z[is_box] = _hit_boxes(
-                dx[is_box],
-                dy[is_box],
-                scene["box_c"][bi, qi],
-                scene["box_rot"][bi, qi],
-                scene["box_half"][bi, qi],
-            )
-        else:
-            z = _hit_capsules(
-                dx,
-                dy,
-                scene["cap_a"][s_idx, p_idx],
-                scene["cap_b"][s_idx, p_idx],
-                scene["cap_r"][s_idx, p_idx],
-            )
-        flat = ((s_idx[:, None, None] * size + v) * size + u).reshape(-1)  # (g * S * S,)
-        z = z.reshape(-1)
-        # no compaction of the misses: inf is neutral for amin, and -1 below for amax
-        zbuf.scatter_reduce_(0, flat, z, reduce="amin")
-        hits.append((flat, z, p_idx, width))
-    winner = torch.full((n * size * size,), -1, dtype=torch.long)
-    for flat, z, p_idx, width in hits:
-        ids = p_idx[:, None, None].expand(-1, width, width).reshape(-1)
-        won = (z == zbuf.index_select(0, flat)) & (z < torch.inf)
-        winner.scatter_reduce_(0, flat, torch.where(won, ids, -1), reduce="amax")
-    return zbuf.reshape(n, size * size), winner.reshape(n, size * size), q
 
 
 def _take(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -322,86 +175,6 @@ def _shade(params, geo, scene, sample, pid, point, p: int) -> tuple[torch.Tensor
     return color.clamp(0, 1), cos_view.abs()
 
 
-def _soften(image: torch.Tensor) -> torch.Tensor:
-    """A camera's optics: a separable [1, 2, 1] / 4 blur (edges replicated) softens the aliased
-    silhouette; in-place slice arithmetic is much faster than a depthwise ``conv2d`` on a CPU."""
-    for dim in (-1, -2):
-        n = image.shape[dim]
-        out = image * 0.5
-        out.narrow(dim, 1, n - 1).add_(image.narrow(dim, 0, n - 1), alpha=0.25)
-        out.narrow(dim, 0, n - 1).add_(image.narrow(dim, 1, n - 1), alpha=0.25)
-        out.narrow(dim, 0, 1).add_(image.narrow(dim, 0, 1), alpha=0.25)
-        out.narrow(dim, n - 1, 1).add_(image.narrow(dim, n - 1, 1), alpha=0.25)
-        image = out
-    return image
-
-
-def _line_kernels(length: torch.Tensor, angle: torch.Tensor, k: int) -> torch.Tensor:
-    """Normalised motion-blur kernels (m, k, k): a line of ``length`` px at ``angle`` rad."""
-    r = torch.arange(k, dtype=torch.float32) - k // 2
-    y, x = torch.meshgrid(r, r, indexing="ij")
-    dx, dy = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
-    along = (x * dx + y * dy).clamp(-length[:, None, None] / 2, length[:, None, None] / 2)
-    dist = torch.sqrt((x - along * dx) ** 2 + (y - along * dy) ** 2)
-    w = (1 - dist).clamp(min=0)
-    return w / w.sum(dim=(1, 2), keepdim=True)
-
-
-def _motion_blur(image: torch.Tensor, length: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Blur images (n, 3, H, W) of samples with ``length`` > 0 px along ``angle``."""
-    idx = torch.nonzero(length > 0.5).flatten()
-    if len(idx) == 0:
-        return image
-    k = 2 * (int(length[idx].max().ceil()) // 2) + 3  # odd, covers the longest line
-    kern = _line_kernels(length[idx], angle[idx], k).repeat_interleave(3, 0)[:, None]
-    sub = image[idx].reshape(1, -1, *image.shape[-2:])
-    blurred = F.conv2d(F.pad(sub, (k // 2,) * 4, mode="replicate"), kern, groups=sub.shape[1])
-    out = image.clone()
-    out[idx] = blurred.reshape(len(idx), 3, *image.shape[-2:])
-    return out
-
-
-@functools.cache
-def _noise_texture() -> torch.Tensor:
-    """A frozen (6, 2 MAX, 2 MAX) noise texture (channels 0-3 normal, 4-5 uniform), seeded once:
-    each sample reads a window at its own offset, which is far cheaper than a generator per
-    sample and still depends on nothing but that sample's params."""
-    g = torch.Generator().manual_seed(20240601)
-    side = 2 * MAX_SIZE
-    return torch.cat(
-        [torch.randn(4, side, side, generator=g), torch.rand(2, side, side, generator=g)]
-    )
-
-
-def _sensor_noise(depth, cos_view, seeds, on, grain, size):
-    """Image grain (n, 3, H, W) and, where ``on``, depth noise, 1 mm quantisation and holes
-    (Kinect-like: sigma = 1 + 2.85e-6 z^2 mm; depth edges, grazing surfaces and random blobs
-    read 0). All noise is read from :func:`_noise_texture` at offsets set by ``seeds``."""
-    tex = _noise_texture()
-    span = tex.shape[-1] - size
-    n = len(seeds)
-    noise = torch.empty(n, 3, size, size)
-    depth = depth.clone()
-    for i in range(n):
-        seed = int(seeds[i])
-        oy, ox = (seed // span) % span, seed % span
-        window = tex[:, oy : oy + size, ox : ox + size]
-        noise[i] = window[:3] * grain[i]
-        if not bool(on[i]):
-            continue
-        z = depth[i, 0]
-        sigma = 1.0 + 2.85e-6 * z * z  # mm
-        z = torch.round(z + sigma * window[3])
-        pooled = F.max_pool2d(torch.stack([depth[i], -depth[i]]), 3, 1, 1)
-        edge = (pooled[0, 0] + pooled[1, 0]) > 15.0
-        u = window[4]
-        blob = tex[5, oy : oy + 8, ox : ox + 8][None, None]
-        blob = F.interpolate(blob, size=(size, size), mode="bilinear")[0, 0] < 0.08
-        hole = (edge & (u < 0.5)) | ((cos_view[i] < 0.25) & (u < 0.7)) | blob
-        depth[i, 0] = torch.where(hole, torch.zeros_like(z), z)
-    return noise, depth
-
-
 def camera_matrix(params: dict[str, torch.Tensor], size: int) -> torch.Tensor:
     """Intrinsics K (n, 3, 3) in pixels for an image of ``size`` from ``params["camera"]``
     (n, 4) = (fx, fy, cx offset, cy offset) in units of the image width; offsets are from the
@@ -431,7 +204,7 @@ def _render_chunk(params: dict[str, torch.Tensor], size: int, extras: bool):
     geo = hand_geometry(params)
     scene = _scene(params, geo)
     K = camera_matrix(params, size)
-    zbuf, winner, _ = _raycast(scene, K, size)  # (n, HW)
+    zbuf, winner = raycast(scene, K, size)  # (n, HW)
     p = scene["cap_r"].shape[1]
     n_hand = geo["radius"].shape[1]
     sample, pix = torch.nonzero(winner >= 0, as_tuple=True)
@@ -450,8 +223,8 @@ def _render_chunk(params: dict[str, torch.Tensor], size: int, extras: bool):
     flat_image = image.view(n, 3, -1)
     for c in range(3):
         flat_image[:, c][sample, pix] = color[c]  # writes through the view
-    image = _soften(image)
-    image = _motion_blur(image, params["blur"][:, 0] * size, params["blur"][:, 1])
+    image = soften(image)
+    image = motion_blur(image, params["blur"][:, 0] * size, params["blur"][:, 1])
     # Background depth: a tilted plane behind the hand.
     t = torch.arange(size, dtype=torch.float32) / size - 0.5
     bg = params["bg_depth"]
@@ -461,7 +234,7 @@ def _render_chunk(params: dict[str, torch.Tensor], size: int, extras: bool):
     depth = torch.where(torch.isfinite(zbuf), zbuf, plane.reshape(n, -1)).reshape(n, 1, size, size)
     cos_map = torch.ones(n, size * size)
     cos_map[sample, pix] = cos_view
-    grain, depth = _sensor_noise(
+    grain, depth = sensor_noise(
         depth,
         cos_map.reshape(n, size, size),
         params["noise_seed"],

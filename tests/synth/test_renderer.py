@@ -208,7 +208,7 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_soften_equals_a_replicate_padded_conv():
-    from handlab.synth.renderer import _soften
+    from handlab.synth.sensor import soften as _soften
 
     x = torch.rand(2, 3, 9, 7, generator=torch.Generator().manual_seed(0))
     k = torch.tensor([0.25, 0.5, 0.25])
