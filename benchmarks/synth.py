@@ -7,7 +7,9 @@ and with occluders (probability 1), with depth noise and motion blur, and the da
 CPU-second per thread (which hardly drops when other jobs share the cores). The bar is 300
 samples/s on 2 cores (a naive renderer testing every pixel against every capsule made ~58).
 
-Usage: ``python benchmarks/synth.py [--threads 2] [--batch 64] [--size 128] [--repeat 5]``
+Usage: ``python benchmarks/synth.py [--threads 1 2] [--batch 64] [--size 128] [--repeat 5]``.
+Data-loader workers run torch with one thread each, which is why 1 is measured too; several
+threads collapse when other jobs already load the cores (they wait on each other).
 Taught alongside chapter 00 (``notebooks/00_tour.py``).
 """
 
@@ -38,13 +40,20 @@ def rate(fn, batch: int, repeat: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts (default 1 2)"
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    b, size = args.batch, args.size
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        run(args.batch, args.size, args.repeat)
+
+
+def run(b: int, size: int, repeat: int) -> None:
+    """Print one table of rates at the current torch thread count."""
     seeds = iter(range(10**6))
     ds = SyntheticHands("train", size=size, occluders=0.5)
     starts = iter(range(0, 10**6, b))
@@ -61,10 +70,10 @@ def main() -> None:
         ),
         "SyntheticHands.batch (occluders 0.5)": loader_batch,
     }
-    print(f"handlab.synth: {size}x{size}, batch {b}, {args.threads} torch threads")
+    print(f"handlab.synth: {size}x{size}, batch {b}, {torch.get_num_threads()} torch threads")
     print(f"{'':45s} {'wall':>8s} {'cpu/thr':>8s}  samples/s")
     for name, fn in rows.items():
-        wall, cpu = rate(fn, b, args.repeat)
+        wall, cpu = rate(fn, b, repeat)
         print(f"{name:45s} {wall:8.0f} {cpu:8.0f}", flush=True)
 
 
