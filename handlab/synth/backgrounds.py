@@ -53,7 +53,7 @@ def sample_skin(n: int, generator: torch.Generator | Draws) -> torch.Tensor:
     return (SKIN_TONES[tone] * jitter).clamp(0.05, 1.0)
 
 
-def _colors(d: Draws, k: int, skin_share: float) -> torch.Tensor:
+def sample_colors(d: Draws, k: int, skin_share: float) -> torch.Tensor:
     """(n, k, 3) colours: random hues, or a skin tone with probability ``skin_share``."""
     # random hues at moderate saturation: a grey level plus a colour offset
     grey = 0.15 + 0.7 * d.rand(k, 1)
@@ -75,7 +75,7 @@ def sample_background(n: int, generator: torch.Generator | Draws) -> dict[str, t
     ``bg_shape_color`` (n, 8, 3).
     """
     d = as_draws(n, generator)
-    colors = _colors(d, 2, skin_share=0.2)  # (n, 2, 3)
+    colors = sample_colors(d, 2, skin_share=0.2)  # (n, 2, 3)
     angle = d.uniform(0, 2 * math.pi)
     gradient = torch.cat([colors, F.pad(angle[:, None, None], (0, 2))], dim=1)  # (n, 3, 3)
     noise = 0.12 * d.randn(3, _NOISE_GRID, _NOISE_GRID)
@@ -105,7 +105,7 @@ def sample_background(n: int, generator: torch.Generator | Draws) -> dict[str, t
         "bg_stripes": stripes,
         "bg_stripe_color": stripe_color,
         "bg_shapes": shapes,
-        "bg_shape_color": _colors(d, NUM_SHAPES, skin_share=0.2),
+        "bg_shape_color": sample_colors(d, NUM_SHAPES, skin_share=0.2),
     }
 
 

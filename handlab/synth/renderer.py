@@ -29,6 +29,7 @@ from handlab.geometry import axis_angle_to_matrix, project
 from handlab.synth.backgrounds import render_background
 from handlab.synth.hand_model import HandModel
 from handlab.synth.raycast import raycast
+from handlab.synth.scene import check_params
 from handlab.synth.sensor import MAX_SIZE, motion_blur, sensor_noise, soften
 
 __all__ = ["KEYS", "hand_geometry", "render"]
@@ -312,8 +313,6 @@ def render(
         ``xyz`` (N, 21, 3) mm, camera frame; ``K`` (N, 3, 3); ``visibility`` (N, 21) 0/1.
     """
     check_size(size)
-    from handlab.synth.scene import check_params
-
     check_params(params)
     n = len(params["pose"])
     parts = [

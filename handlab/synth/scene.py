@@ -17,7 +17,7 @@ principal point within 1% of the centre, the hand 25-65 cm away filling half to 
 The forearm never points at the camera (it would hide the hand).
 
 >>> params = sample_params(3, torch.Generator().manual_seed(0))
->>> params["pose"].shape, params["K"].shape if "K" in params else params["camera"].shape
+>>> params["pose"].shape, params["camera"].shape
 (torch.Size([3, 16, 3]), torch.Size([3, 4]))
 """
 
@@ -29,7 +29,7 @@ import torch
 
 from handlab._checks import check_finite, check_range, check_shape, check_tensor
 from handlab.geometry import axis_angle_to_matrix, matrix_to_axis_angle
-from handlab.synth.backgrounds import _colors, sample_background, sample_skin
+from handlab.synth.backgrounds import sample_background, sample_colors, sample_skin
 from handlab.synth.draws import Draws, as_draws
 from handlab.synth.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 from handlab.synth.poses import sample_pose, sample_shape
@@ -124,7 +124,7 @@ def _occluders(n: int, g: Draws, share: float, xyz: torch.Tensor) -> dict[str, t
         "occ_center": center,
         "occ_size": size,
         "occ_rot": axis * g.uniform(0, math.pi, m)[..., None],
-        "occ_color": _colors(g, m, skin_share=0.2),
+        "occ_color": sample_colors(g, m, skin_share=0.2),
     }
 
 
