@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "handlab.figures",
     "handlab.train",
     "handlab.data.check",
+    "handlab.attribution.runner",
 )
 
 

@@ -106,3 +106,64 @@ def targets(b: int = 2, joints: int = 4, size: int = 32, seed: int = 1, dtype=to
 def near_targets(model, x: torch.Tensor, offset: float = 2.0) -> torch.Tensor:
     """Targets ``offset`` px from the model's decoded joints (a likelihood that varies)."""
     return (model.decode(model.eval()(x))["keypoints"] + offset).detach()
+
+
+RUN_STEPS = 2
+
+
+class BlobHands(torch.utils.data.Dataset):
+    """A frozen stand-in dataset: item i is made from seed i only (image, mask, 21 keypoints)."""
+
+    def __len__(self) -> int:
+        return 5
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        image = images(b=1, size=48, seed=i, dtype=torch.float32)[0]
+        g = torch.Generator().manual_seed(100 + i)
+        keypoints = 8 + torch.rand(21, 2, generator=g) * 32
+        visibility = (torch.rand(21, generator=g) > 0.2).float()
+        mask = (image.mean(0, keepdim=True) > 0.4).float()  # (1, H, W)
+        return {"image": image, "keypoints": keypoints, "visibility": visibility, "mask": mask}
+
+
+def run_case():
+    """The tiny dataset-scale case shared by the runner tests and their subprocesses."""
+    from handlab.attribution.runner import RunConfig
+
+    model = TinyHeatmapNet(joints=21, width=4).eval()
+    data = BlobHands()
+    config = RunConfig(path="blur", method="gausslegendre", steps=RUN_STEPS, batch_size=2)
+    return model, data, config
+
+
+def kill_after_first_unit(out: str) -> None:
+    """Run in a subprocess: SIGKILL itself right after unit 1 is written."""
+    import os
+    import signal
+
+    from handlab.attribution.runner import run_attribution
+
+    torch.set_num_threads(1)
+    model, data, config = run_case()
+
+    def die(unit: int) -> None:
+        if unit == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    run_attribution(model, data, out, config=config, progress=False, on_unit=die)
+
+
+def distributed_worker(rank: int, world: int, port: int, out: str) -> None:
+    """One gloo rank of a 2-process CPU run (started by torch.multiprocessing.spawn)."""
+    import torch.distributed as dist
+
+    from handlab.attribution.runner import run_attribution
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    model, data, config = run_case()
+    done = run_attribution(model, data, out, config=config, progress=False)
+    assert done["computed"] == [u for u in range(3) if u % world == rank], done
+    dist.destroy_process_group()

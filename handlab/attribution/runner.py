@@ -1,0 +1,281 @@
+"""Dataset-scale PoseIG runs: resumable, shardable, stored as Parquet + chunked HDF5.
+
+Taught in chapter 11 (``notebooks/11_zoo.py``). Command line::
+
+    handlab attribute --model zoo:NAME|RUN_DIR --data synth|NAME:ROOT --path blur --out DIR
+    torchrun --nproc-per-node 2 -m handlab.cli attribute ...   # one shard per rank (gloo)
+
+The samples are cut into fixed *units* of ``batch_size`` consecutive samples. Each unit is
+explained on its own (PoseIG against the ground-truth keypoints, indices, relation index) and
+written atomically to ``DIR/parts/`` (HDF5 first, then the Parquet file that marks it done), so a
+killed run resumes with nothing recomputed, and rank ``r`` of ``W`` takes the units ``u % W == r``.
+A unit's result depends only on its samples and settings (never on the rank or on what ran
+before), so the merged output is identical to one uninterrupted process. When every unit is
+done, rank 0 merges them into:
+
+- ``indices.parquet``: one row per (sample, joint): the columns of
+  :func:`~handlab.attribution.indices.index_table` plus ``likelihood`` and ``delta``
+  (the completeness gap);
+- ``maps.h5``: ``maps`` (N, J, H, W) float16 chunked one sample per chunk, ``ri`` (N, J, J)
+  float32 relation index, ``sample`` (N,) ids;
+- ``manifest.json``: every setting, the model and data specs, versions, and ``complete``.
+
+Resuming with different settings raises instead of mixing results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from handlab.attribution.engine import DEFAULT_METHOD, DEFAULT_STEPS, poseig
+from handlab.attribution.indices import index_table, relation_index
+from handlab.attribution.targets import ALPHA
+
+__all__ = ["RunConfig", "register", "run_attribution"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    path: str = "blur"  # PoseIG's progressive blur; "straight" uses ``baseline``
+    method: str = DEFAULT_METHOD  # the cheaper quadrature (benchmarks/attribution.py)
+    steps: int = DEFAULT_STEPS
+    folds: int | None = None  # None: the continuous blur path; 50: the reference's folds
+    baseline: str = "black"
+    alpha: float = ALPHA  # 1/px
+    batch_size: int = 8  # samples per unit: the resume and sharding granularity
+    limit: int | None = None  # first ``limit`` samples only
+    seed: int = 0  # noise seed (unit u uses seed + u)
+    noise_samples: int = 0
+    max_batch: int = 32  # images per forward inside the engine (memory bound)
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _collate(dataset, indices: range) -> dict[str, torch.Tensor]:
+    items = [dataset[i] for i in indices]
+    for key in ("image", "keypoints", "visibility"):
+        if key not in items[0]:
+            raise ValueError(f"dataset: expected items with {key!r}, got keys {sorted(items[0])}")
+    batch = {
+        k: torch.stack([torch.as_tensor(it[k]) for it in items])
+        for k in ("image", "keypoints", "visibility")
+    }
+    if "mask" in items[0]:
+        batch["mask"] = torch.stack(
+            [torch.as_tensor(it["mask"]).reshape(it["image"].shape[-2:]) for it in items]
+        )
+    return batch
+
+
+def _manifest(out: Path, settings: dict) -> None:
+    path = out / "manifest.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        diff = sorted(k for k in settings if old.get(k) != settings[k])
+        if diff:
+            raise ValueError(
+                f"{path}: an earlier run used other settings for {diff}; "
+                "use a new --out or delete it"
+            )
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(settings, indent=1))
+    os.replace(tmp, path)
+
+
+def _explain_unit(model: nn.Module, batch: dict, config: RunConfig, unit: int, ids: list[int]):
+    images, vis = batch["image"].float(), batch["visibility"].float()
+    hidden = vis <= 0  # (B, J): no usable ground truth (datasets may store NaN there)
+    keypoints = batch["keypoints"].float().masked_fill(hidden[..., None], 0.0)
+    res = poseig(
+        model, images, keypoints, path=config.path, method=config.method, steps=config.steps,
+        folds=config.folds, baseline=config.baseline, alpha=config.alpha,
+        noise_samples=config.noise_samples, max_batch=config.max_batch, seed=config.seed + unit,
+    )  # fmt: skip
+    table = index_table(
+        res.maps, mask=batch.get("mask"), keypoints=keypoints, visibility=vis, sample_ids=ids
+    )
+    table.loc[hidden.flatten().numpy(), "LI"] = np.nan  # nothing to localise against
+    table["likelihood"] = res.likelihood.flatten().numpy()
+    table["delta"] = res.delta.flatten().numpy()
+    ri = relation_index(res.maps, keypoints)  # (B, J, J)
+    ri = ri.masked_fill(hidden[:, :, None] | hidden[:, None, :], torch.nan)
+    return table, res.maps.numpy().astype(np.float16), ri.numpy().astype(np.float32)
+
+
+def _write_unit(parts: Path, unit: int, table: pd.DataFrame, maps, ri, ids: list[int]) -> None:
+    stem = parts / f"unit-{unit:06d}"
+    tmp = stem.with_suffix(".h5.tmp")
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset("maps", data=maps)
+        f.create_dataset("ri", data=ri)
+        f.create_dataset("sample", data=np.asarray(ids))
+    os.replace(tmp, stem.with_suffix(".h5"))
+    tmp = stem.with_suffix(".parquet.tmp")
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, stem.with_suffix(".parquet"))  # the done marker: written last
+
+
+def _merge(out: Path, units: int) -> None:
+    parts = [out / "parts" / f"unit-{u:06d}" for u in range(units)]
+    tables = [pd.read_parquet(p.with_suffix(".parquet")) for p in parts]
+    pd.concat(tables, ignore_index=True).to_parquet(out / "indices.parquet.tmp", index=False)
+    os.replace(out / "indices.parquet.tmp", out / "indices.parquet")
+    with h5py.File(parts[0].with_suffix(".h5"), "r") as p:
+        j, h, w = p["maps"].shape[1:]
+    n = sum(t["sample"].nunique() for t in tables)
+    with h5py.File(out / "maps.h5.tmp", "w") as f:
+        maps = f.create_dataset("maps", (n, j, h, w), dtype="float16", chunks=(1, j, h, w))
+        ri = f.create_dataset("ri", (n, j, j), dtype="float32", chunks=(1, j, j))
+        ids = f.create_dataset("sample", (n,), dtype="int64")
+        start = 0
+        for part in parts:
+            with h5py.File(part.with_suffix(".h5"), "r") as p:
+                stop = start + len(p["sample"])
+                maps[start:stop], ri[start:stop], ids[start:stop] = p["maps"], p["ri"], p["sample"]
+            start = stop
+    os.replace(out / "maps.h5.tmp", out / "maps.h5")
+
+
+def run_attribution(
+    model: nn.Module,
+    dataset,
+    out_dir: str | Path,
+    *,
+    config: RunConfig = RunConfig(),
+    model_spec: str = "object",
+    data_spec: str = "object",
+    progress: bool = True,
+    on_unit: Callable[[int], None] | None = None,
+) -> dict[str, list[int]]:
+    """Explain ``dataset`` with PoseIG unit by unit into ``out_dir`` (resumable, shardable).
+
+    Args:
+        model: a handlab pose model (2D keypoints are explained against the ground truth).
+        dataset: map-style, items with ``image`` (3, H, W), ``keypoints`` (J, 2) px,
+            ``visibility`` (J,), optionally ``mask`` (1, H, W) for FI.
+        out_dir: output folder (see the module docstring for its layout).
+        config: the :class:`RunConfig`; model_spec, data_spec: recorded in the manifest.
+        on_unit: called with each unit index after it is written (progress hooks, tests).
+
+    Returns:
+        ``{"computed": [...], "skipped": [...]}``: this rank's unit indices.
+    """
+    if not isinstance(config, RunConfig):
+        raise TypeError(f"config: expected a RunConfig, got {type(config).__name__}")
+    if config.batch_size < 1 or (config.limit is not None and config.limit < 1):
+        raise ValueError(f"config: expected batch_size and limit >= 1, got {config}")
+    n = len(dataset) if config.limit is None else min(config.limit, len(dataset))
+    units = -(-n // config.batch_size)
+    out = Path(out_dir)
+    parts = out / "parts"
+    rank, world = _rank_world()
+    settings = asdict(config) | {
+        "model": model_spec,
+        "data": data_spec,
+        "samples": n,
+        "units": units,
+    }
+    if rank == 0:
+        parts.mkdir(parents=True, exist_ok=True)
+        _manifest(out, settings)
+    _barrier()
+    if rank != 0:
+        _manifest(out, settings)  # every rank checks the settings it resumes
+    done: dict[str, list[int]] = {"computed": [], "skipped": []}
+    mine = [u for u in range(units) if u % world == rank]
+    for u in tqdm(mine, desc=f"attribute (rank {rank})", disable=not progress):
+        if (parts / f"unit-{u:06d}.parquet").is_file():
+            done["skipped"].append(u)
+            continue
+        ids = list(range(u * config.batch_size, min(n, (u + 1) * config.batch_size)))
+        batch = _collate(dataset, range(ids[0], ids[-1] + 1))
+        _write_unit(parts, u, *_explain_unit(model, batch, config, u, ids), ids)
+        done["computed"].append(u)
+        if on_unit is not None:
+            on_unit(u)
+    _barrier()
+    if rank == 0:
+        _merge(out, units)
+        settings = json.loads((out / "manifest.json").read_text())
+        settings |= {"complete": True, "torch": torch.__version__, "world_size": world}
+        (out / "manifest.json").write_text(json.dumps(settings, indent=1))
+    _barrier()
+    return done
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``handlab attribute`` to the command line."""
+    p = subparsers.add_parser("attribute", help="PoseIG maps and indices over a dataset")
+    p.add_argument("--model", required=True, help="zoo:NAME or a handlab train run folder")
+    p.add_argument("--data", required=True, help="synth or NAME:ROOT (e.g. rhd:/data/RHD)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--size", type=int, default=128, help="image side (px)")
+    p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
+    defaults = RunConfig()
+    p.add_argument("--path", choices=["blur", "straight"], default=defaults.path)
+    p.add_argument(
+        "--baseline",
+        default=defaults.baseline,
+        help="straight path: black|mean|blur|uniform|gaussian",
+    )
+    p.add_argument("--method", default=defaults.method)
+    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument(
+        "--folds", type=int, default=None, help="blur path: reference folds (default continuous)"
+    )
+    p.add_argument("--alpha", type=float, default=defaults.alpha, help="likelihood decay, 1/px")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--limit", type=int, default=None, help="first N samples only")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--noise-samples", type=int, default=defaults.noise_samples)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from handlab.data import open_data  # lazy: the command line stays fast to start
+    from handlab.zoo import load_model
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")  # torchrun sets RANK, WORLD_SIZE, MASTER_ADDR/PORT
+    config = RunConfig(
+        path=args.path, method=args.method, steps=args.steps, folds=args.folds,
+        baseline=args.baseline, alpha=args.alpha, batch_size=args.batch_size, limit=args.limit,
+        seed=args.seed, noise_samples=args.noise_samples,
+    )  # fmt: skip
+    model = load_model(args.model)
+    dataset = open_data(args.data, args.split, size=args.size)
+    data_spec = f"{args.data} split={args.split} size={args.size}"
+    done = run_attribution(
+        model, dataset, args.out, config=config, model_spec=str(args.model),
+        data_spec=data_spec, progress=not args.no_progress,
+    )  # fmt: skip
+    rank, _ = _rank_world()
+    print(f"rank {rank}: computed {len(done['computed'])} units, skipped {len(done['skipped'])}")
+    if world > 1:
+        dist.destroy_process_group()
+    return 0
