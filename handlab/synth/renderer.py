@@ -220,6 +220,7 @@ def _render_chunk(params: dict[str, torch.Tensor], size: int, extras: bool):
         ]
     )  # (3, m) mm
     color, cos_view = _shade(params, geo, scene, sample, pid, point, p)
+    color = color * _crease_shadow(zbuf, size)[sample, pix]
     image = render_background(params, size)
     flat_image = image.view(n, 3, -1)
     for c in range(3):
@@ -262,6 +263,16 @@ def _render_chunk(params: dict[str, torch.Tensor], size: int, extras: bool):
         out["occluder_mask"] = occ_mask.float()
         out["occlusion"] = _occlusion(keypoints, xyz[..., 2], _joint_radius(geo), K, occ_mask)
     return out
+
+
+def _crease_shadow(zbuf: torch.Tensor, size: int) -> torch.Tensor:
+    """(n, H*W) factors in [0.6, 1]: a screen-space ambient occlusion. A pixel with a surface
+    much nearer within 2 px (a finger lying over another, an occluder in front) is darkened, up
+    to 40% at 25 mm; this draws the contact lines that separate overlapping fingers."""
+    z = torch.where(torch.isfinite(zbuf), zbuf, torch.full_like(zbuf, 1e4))
+    z = z.reshape(-1, 1, size, size)
+    nearest = -F.max_pool2d(-z, 5, stride=1, padding=2)  # (n, 1, H, W) min depth around
+    return (1 - 0.4 * ((z - nearest) / 25.0).clamp(0, 1)).reshape(-1, size * size)
 
 
 def _pixel(keypoints: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
