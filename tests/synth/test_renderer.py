@@ -217,3 +217,15 @@ def test_soften_equals_a_replicate_padded_conv():
         torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), kern, groups=3
     )
     torch.testing.assert_close(_soften(x), ref, atol=1e-6, rtol=0)
+
+
+def test_crease_shadow_equals_a_min_pool():
+    from handlab.synth.renderer import _crease_shadow
+
+    z = 300 + 100 * torch.rand(2, 24 * 24, generator=torch.Generator().manual_seed(0))
+    z[:, ::7] = float("inf")  # background pixels
+    zz = torch.where(torch.isfinite(z), z, torch.full_like(z, 1e4)).reshape(2, 1, 24, 24)
+    nearest = -torch.nn.functional.max_pool2d(-zz, 5, stride=1, padding=2)
+    ref = (1 - 0.4 * ((zz - nearest) / 25).clamp(0, 1)).reshape(2, -1)
+    torch.testing.assert_close(_crease_shadow(z, 24), ref)
+    assert float(ref.min()) < 0.7  # the test pattern does darken some pixels
