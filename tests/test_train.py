@@ -10,6 +10,7 @@ import torch
 from _tiny_model import TINY, ToyHands, build_tiny
 from safetensors.torch import load_file
 
+from handlab.geometry import project
 from handlab.models import registry
 from handlab.synth import SyntheticHands
 from handlab.training import loop
@@ -122,17 +123,17 @@ def test_known_rotation_moves_keypoint_analytically():
     assert torch.allclose(out["keypoints"][0, 0], torch.tensor([44.5, 23.5]), atol=1e-4)
 
 
-def test_xyz_rolls_with_the_image_when_centre_is_principal_point():
+@pytest.mark.parametrize("kw", [dict(angle=-40.0), dict(angle=25.0, scale=1.2, tx=3.0, ty=-5.0)])
+def test_xyz_and_K_move_with_the_image(kw):
     g = torch.Generator().manual_seed(1)
     s = 64
-    K = torch.tensor([[80.0, 0, s / 2 - 0.5], [0, 80.0, s / 2 - 0.5], [0, 0, 1]])
-    xyz = torch.randn(1, 21, 3, generator=g) * 30 + torch.tensor([0.0, 0.0, 400.0])
-    uv = (xyz @ K.T)[..., :2] / (xyz @ K.T)[..., 2:]
-    batch = {"image": torch.zeros(1, 3, s, s), "keypoints": uv, "xyz": xyz}
-    out = apply_augment(batch, _one(angle=-40.0))
-    proj = out["xyz"] @ K.T
-    assert torch.allclose(proj[..., :2] / proj[..., 2:], out["keypoints"], atol=1e-3)
+    K = torch.tensor([[[80.0, 0, 29.0], [0, 80.0, 35.5], [0, 0, 1]]])  # off-centre principal point
+    xyz = torch.randn(1, 21, 3, generator=g) * 30 + torch.tensor([5.0, -8.0, 400.0])
+    batch = {"image": torch.zeros(1, 3, s, s), "keypoints": project(xyz, K), "xyz": xyz, "K": K}
+    out = apply_augment(batch, _one(**kw))
+    assert torch.allclose(project(out["xyz"], out["K"]), out["keypoints"], atol=1e-3)
     assert torch.allclose(out["xyz"][..., 2], xyz[..., 2])
+    assert not torch.allclose(out["keypoints"], batch["keypoints"], atol=1.0)
 
 
 def test_out_of_frame_joints_lose_visibility_and_jitter_keeps_range():

@@ -10,8 +10,9 @@ through ``tv_tensors.KeyPoints``, to the keypoints: one affine serves pixels and
 torchvision treats a keypoint coordinate as continuous with pixel ``i`` spanning ``[i, i + 1)``;
 handlab puts pixel centres at integers (``handlab.geometry``), so points are shifted by +0.5
 before and -0.5 after the transform. Joints pushed out of the image get ``visibility`` 0. The
-``xyz`` target is rolled about the camera's optical axis by the same angle: exact when the image
-centre is the principal point (scale and shift are a weak-perspective approximation).
+``xyz`` target is rolled about the camera's optical axis by the same angle, and ``K`` gets the
+scaled focal length and moved principal point, so ``project(xyz, K) == keypoints`` still holds
+exactly (for ``fx == fy``); depth values are left unchanged.
 
 >>> g = torch.Generator().manual_seed(0)
 >>> params = sample_augment(2, g, AugmentConfig(), size=64)
@@ -77,7 +78,7 @@ def apply_augment(batch: dict[str, torch.Tensor], params: AugmentParams) -> dict
 
     Keys used: ``image`` (B, C, H, W) in [0, 1] (C = 3 gets colour jitter), ``keypoints``
     (B, J, 2) px, and if present ``visibility`` (B, J), ``depth`` (B, 1, H, W), ``mask``
-    (B, 1, H, W) or (B, H, W), ``xyz`` (B, J, 3) mm.
+    (B, 1, H, W) or (B, H, W), ``xyz`` (B, J, 3) mm, ``K`` (B, 3, 3).
     """
     images = batch["image"]
     check_shape("images", images, (None, None, None, None))
@@ -99,6 +100,8 @@ def apply_augment(batch: dict[str, torch.Tensor], params: AugmentParams) -> dict
         out["visibility"] = batch["visibility"] * inside.to(batch["visibility"].dtype)
     if "xyz" in batch:
         out["xyz"] = _roll_xyz(batch["xyz"], params.angle)
+    if "K" in batch:
+        out["K"] = _move_K(batch["K"], params, (h, w))
     if images.shape[1] == 3:
         out["image"] = torch.stack([_jitter(out["image"][i], params, i) for i in range(n)])
     return out
@@ -140,6 +143,23 @@ def _roll_xyz(xyz: torch.Tensor, angle_deg: torch.Tensor) -> torch.Tensor:
     x = c * xyz[..., 0] - s * xyz[..., 1]  # (B, J)
     y = s * xyz[..., 0] + c * xyz[..., 1]  # (B, J)
     return torch.stack([x, y, xyz[..., 2]], dim=-1)  # (B, J, 3)
+
+
+def _move_K(K: torch.Tensor, params: AugmentParams, hw: tuple[int, int]) -> torch.Tensor:
+    # uv' = c + s Rot(uv - c) + t with uv = f xy/z + p, and xyz' = Rot xyz, give
+    # uv' = s f xy'/z + (c + s Rot(p - c) + t): the focal scales by s, the principal point moves.
+    h, w = hw
+    a = torch.deg2rad(params.angle)
+    cos, sin = torch.cos(a), torch.sin(a)  # (B,)
+    centre = torch.tensor([(w - 1) / 2, (h - 1) / 2], dtype=torch.float64)  # handlab px
+    p = K[:, :2, 2].double() - centre  # (B, 2)
+    rot = torch.stack([cos * p[:, 0] - sin * p[:, 1], sin * p[:, 0] + cos * p[:, 1]], dim=1)
+    shift = torch.stack([params.tx, params.ty], dim=1)  # (B, 2)
+    out = K.clone()
+    out[:, 0, 0] = K[:, 0, 0] * params.scale.to(K.dtype)
+    out[:, 1, 1] = K[:, 1, 1] * params.scale.to(K.dtype)
+    out[:, :2, 2] = (centre + params.scale[:, None] * rot + shift).to(K.dtype)
+    return out
 
 
 def _jitter(img: torch.Tensor, params: AugmentParams, i: int) -> torch.Tensor:
