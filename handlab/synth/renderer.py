@@ -30,7 +30,7 @@ from handlab.synth.backgrounds import render_background
 from handlab.synth.hand_model import HandModel
 from handlab.synth.raycast import raycast
 from handlab.synth.scene import check_params
-from handlab.synth.sensor import MAX_SIZE, motion_blur, sensor_noise, soften
+from handlab.synth.sensor import MAX_SIZE, min_filter, motion_blur, sensor_noise, soften
 
 __all__ = ["KEYS", "hand_geometry", "render"]
 
@@ -270,13 +270,7 @@ def _crease_shadow(zbuf: torch.Tensor, size: int) -> torch.Tensor:
     much nearer within 2 px (a finger lying over another, an occluder in front) is darkened, up
     to 40% at 25 mm; this draws the contact lines that separate overlapping fingers."""
     z = torch.where(torch.isfinite(zbuf), zbuf, torch.full_like(zbuf, 1e4)).reshape(-1, size, size)
-    nearest = z
-    for dim in (-1, -2):  # separable 5x5 minimum by shifted slices (max_pool2d is slow on CPU)
-        src, nearest = nearest, nearest.clone()
-        for k in (1, 2):
-            head, tail = nearest.narrow(dim, k, size - k), nearest.narrow(dim, 0, size - k)
-            torch.minimum(head, src.narrow(dim, 0, size - k), out=head)
-            torch.minimum(tail, src.narrow(dim, k, size - k), out=tail)
+    nearest = min_filter(z, 2)
     return (1 - 0.4 * ((z - nearest) / 25.0).clamp(0, 1)).reshape(-1, size * size)
 
 

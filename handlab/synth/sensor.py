@@ -16,7 +16,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-__all__ = ["motion_blur", "sensor_noise", "soften"]
+__all__ = ["min_filter", "motion_blur", "sensor_noise", "soften"]
 
 MAX_SIZE = 512  # largest image side (the texture is twice that)
 
@@ -72,6 +72,24 @@ def _noise_texture() -> torch.Tensor:
     )
 
 
+def min_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Minimum over the (2 r + 1)^2 window of each pixel of x (..., H, W), edges replicated;
+    separable shifted slices, much faster on a CPU than ``max_pool2d``.
+
+    >>> min_filter(torch.tensor([[3.0, 1.0, 2.0, 5.0]]), 1).tolist()
+    [[1.0, 1.0, 1.0, 2.0]]
+    """
+    out = x
+    for dim in (-1, -2):
+        n = out.shape[dim]
+        src, out = out, out.clone()
+        for k in range(1, min(radius, n - 1) + 1):
+            head, tail = out.narrow(dim, k, n - k), out.narrow(dim, 0, n - k)
+            torch.minimum(head, src.narrow(dim, 0, n - k), out=head)
+            torch.minimum(tail, src.narrow(dim, k, n - k), out=tail)
+    return out
+
+
 def sensor_noise(depth, cos_view, seeds, on, grain, size):
     """Image grain (n, 3, H, W) and, where ``on``, depth noise, 1 mm quantisation and holes
     (Kinect-like: sigma = 1 + 2.85e-6 z^2 mm; depth edges, grazing surfaces and random blobs
@@ -81,6 +99,8 @@ def sensor_noise(depth, cos_view, seeds, on, grain, size):
     n = len(seeds)
     noise = torch.empty(n, 3, size, size)
     depth = depth.clone()
+    # depth edges: a jump of over 15 mm within the 3 x 3 neighbourhood
+    edges = (-min_filter(-depth, 1) - min_filter(depth, 1))[:, 0] > 15.0 if bool(on.any()) else None
     for i in range(n):
         seed = int(seeds[i])
         oy, ox = (seed // span) % span, seed % span
@@ -91,8 +111,7 @@ def sensor_noise(depth, cos_view, seeds, on, grain, size):
         z = depth[i, 0]
         sigma = 1.0 + 2.85e-6 * z * z  # mm
         z = torch.round(z + sigma * window[3])
-        pooled = F.max_pool2d(torch.stack([depth[i], -depth[i]]), 3, 1, 1)
-        edge = (pooled[0, 0] + pooled[1, 0]) > 15.0
+        edge = edges[i]
         u = window[4]
         blob = tex[5, oy : oy + 8, ox : ox + 8][None, None]
         blob = F.interpolate(blob, size=(size, size), mode="bilinear")[0, 0] < 0.08
