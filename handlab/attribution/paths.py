@@ -16,9 +16,9 @@ to every path (captum's IG only knows the straight line, captum issue 1284).
   ``folds=None`` sigma varies continuously and the velocity is the exact derivative (forward-mode
   autodiff through the kernel), which suits Gauss-Legendre.
 
-Quadrature nodes and weights (:func:`quadrature`) are captum's (``approximation_methods``) in
-float64, so a straight path here matches ``captum.attr.IntegratedGradients`` node for node, with
-one exception: captum's trapezoid weights are ``1/n`` with halved ends and sum to ``1 - 1/n``;
+Quadrature nodes and weights (:func:`quadrature`) are captum's (``approximation_methods``), so
+a straight path here matches ``captum.attr.IntegratedGradients`` node for node, with one
+exception: captum's trapezoid weights are ``1/n`` with halved ends and sum to ``1 - 1/n``;
 handlab's use ``1/(n-1)`` and sum to 1 (the trapezoid rule), i.e. captum's times ``n/(n-1)``.
 
 >>> s, w = quadrature("riemann_left", 4)
@@ -49,7 +49,7 @@ BASELINES = ("black", "mean", "blur", "uniform", "gaussian")
 
 
 def quadrature(method: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes ``s`` (steps,) in [0, 1] and weights (steps,) summing to 1, float64.
+    """Nodes ``s`` (steps,) in [0, 1] and weights (steps,) summing to 1 (float64 tensors).
 
     >>> s, w = quadrature("gausslegendre", 2)
     >>> [round(v, 4) for v in s.tolist()], w.tolist()
@@ -62,12 +62,16 @@ def quadrature(method: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     if method == "gausslegendre":
         x, w = np.polynomial.legendre.leggauss(steps)  # on [-1, 1]
         return torch.from_numpy(0.5 * (x + 1)), torch.from_numpy(0.5 * w)
+    # Riemann nodes from a float32 linspace, as captum builds them: identical evaluation points
+    # keep results identical to captum's even where the decoder's argmax window switches cells.
     if method == "riemann_trapezoid":
         weights = torch.full((steps,), 1 / (steps - 1), dtype=torch.float64)
         weights[[0, -1]] /= 2
-        return torch.linspace(0, 1, steps, dtype=torch.float64), weights
-    offset = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}[method]
-    nodes = (torch.arange(steps, dtype=torch.float64) + offset) / steps
+        return torch.linspace(0, 1, steps).double(), weights
+    lo, hi = {"riemann_left": (0, 1 - 1 / steps), "riemann_right": (1 / steps, 1)}.get(
+        method, (1 / (2 * steps), 1 - 1 / (2 * steps))
+    )
+    nodes = torch.linspace(lo, hi, steps).double()
     return nodes, torch.full((steps,), 1 / steps, dtype=torch.float64)
 
 
