@@ -37,7 +37,7 @@ __all__ = ["KEYS", "hand_geometry", "render"]
 KEYS = ("image", "depth", "mask", "keypoints", "xyz", "K", "visibility")
 MIN_SIZE = 64
 
-CHUNK = 64  # samples per rendering pass: bounds memory, keeps tensors in cache
+CHUNK = 64  # samples per rendering pass at 128 px (fewer at larger sizes): bounds memory
 _MODEL = HandModel()
 _NAIL_COLOR = torch.tensor([0.93, 0.80, 0.78])
 _MIRROR = torch.tensor([-1.0, 1.0, 1.0])
@@ -325,9 +325,10 @@ def render(
     check_size(size)
     check_params(params)
     n = len(params["pose"])
+    chunk = max(1, CHUNK * 128 * 128 // (size * size))  # same pixels per pass at any size
     parts = [
-        _render_chunk({k: v[i : i + CHUNK] for k, v in params.items()}, size, extras)
-        for i in range(0, n, CHUNK)
+        _render_chunk({k: v[i : i + chunk] for k, v in params.items()}, size, extras)
+        for i in range(0, n, chunk)
     ]
     out = {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
     if extras:
