@@ -229,3 +229,12 @@ def test_crease_shadow_equals_a_min_pool():
     ref = (1 - 0.4 * ((zz - nearest) / 25).clamp(0, 1)).reshape(2, -1)
     torch.testing.assert_close(_crease_shadow(z, 24), ref)
     assert float(ref.min()) < 0.7  # the test pattern does darken some pixels
+
+
+def test_largest_size_renders_and_agrees_with_the_smallest():
+    params = sample_params(1, torch.Generator().manual_seed(4))
+    small, big = render(params, 64), render(params, 512)
+    assert big["image"].shape == (1, 3, 512, 512)
+    # pixel centres at integers: x_512 = 8 x_64 + 3.5
+    torch.testing.assert_close(big["keypoints"], 8 * small["keypoints"] + 3.5, atol=1e-2, rtol=0)
+    assert abs(float(big["mask"].mean() - small["mask"].mean())) < 0.01
