@@ -197,3 +197,19 @@ def test_poseig_errors(model):
         poseig(model, x.numpy(), t)
     with pytest.raises(TypeError, match="target_keypoints"):
         poseig(model, x, t.numpy())
+
+
+def test_registered_simplebaseline_follows_the_engine():
+    from handlab.models import create
+
+    torch.manual_seed(0)
+    model = create("simplebaseline", backbone="resnet18", head_width=8, head_layers=1)
+    model = model.double().eval()  # float64: batch-size-dependent float32 conv rounding aside
+    x = images(b=1, size=64)
+    t = near_targets(model, x)
+    res = poseig(model, x, t, path="blur", steps=2, max_batch=2)
+    again = poseig(model, x, t, path="blur", steps=2, max_batch=1, vectorize=True)
+    assert res.attributions.shape == (1, 21, 3, 64, 64) and bool(
+        torch.isfinite(res.attributions).all()
+    )
+    _rel_close(again.attributions, res.attributions, 1e-10)

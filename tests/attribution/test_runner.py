@@ -61,6 +61,7 @@ def test_outputs(reference):
     assert manifest["path"] == "blur" and manifest["units"] == 3
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_recomputes_nothing(reference, tmp_path):
     code = (
         f"import sys; sys.path.insert(0, {str(HERE)!r}); import attr_models as m; "
@@ -77,6 +78,7 @@ def test_resume_after_a_kill_recomputes_nothing(reference, tmp_path):
     _assert_same(tmp_path, reference)
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_equal_one_process(reference, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
