@@ -33,15 +33,17 @@ _OPEN = (0.0, 0.0)
 _THUMB_IN = (40.0, 5.0, 45.0, 50.0)  # thumb folded over the fingers
 
 # name -> ((mcp, pip) flexion degrees for index, middle, ring, little),
-#         (thumb cmc flexion, cmc abduction, mcp flexion, ip flexion), spread degrees
+#         (thumb cmc flexion, cmc abduction, mcp flexion, ip flexion), spread degrees.
+# Thumb abduction is positive towards the fingers (negative: the thumb spread away). In "pinch"
+# and "ok" the thumb angles were solved through HandModel so that thumb and index tips meet.
 TEMPLATES: dict[str, tuple[tuple[tuple[float, float], ...], tuple[float, ...], float]] = {
-    "open": ((_OPEN, _OPEN, _OPEN, _OPEN), (0.0, 20.0, 0.0, 0.0), 12.0),
-    "relaxed": (((15, 25), (20, 30), (25, 35), (30, 40)), (10.0, 15.0, 10.0, 15.0), 5.0),
+    "open": ((_OPEN, _OPEN, _OPEN, _OPEN), (0.0, -20.0, 0.0, 0.0), 12.0),
+    "relaxed": (((15, 25), (20, 30), (25, 35), (30, 40)), (10.0, 0.0, 10.0, 15.0), 5.0),
     "fist": ((_CLOSED, _CLOSED, _CLOSED, _CLOSED), _THUMB_IN, 0.0),
     "point": ((_OPEN, _CLOSED, _CLOSED, _CLOSED), _THUMB_IN, 0.0),
-    "pinch": (((45, 50), (15, 20), (15, 25), (20, 25)), (35.0, 30.0, 20.0, 30.0), 4.0),
-    "ok": (((50, 70), (5, 5), (5, 5), (5, 5)), (30.0, 25.0, 25.0, 35.0), 12.0),
-    "grasp": (((50, 60), (55, 60), (55, 60), (55, 60)), (20.0, 40.0, 15.0, 20.0), 3.0),
+    "pinch": (((45, 50), (15, 20), (15, 25), (20, 25)), (14.0, 9.0, 19.0, 35.0), 4.0),
+    "ok": (((50, 70), (5, 5), (5, 5), (5, 5)), (-5.0, 7.0, 50.0, 62.0), 12.0),
+    "grasp": (((50, 60), (55, 60), (55, 60), (55, 60)), (25.0, -10.0, 15.0, 20.0), 3.0),
     "two": ((_OPEN, _OPEN, _CLOSED, _CLOSED), _THUMB_IN, 12.0),
     "three": ((_OPEN, _OPEN, _OPEN, _CLOSED), (45.0, 0.0, 50.0, 40.0), 10.0),
     "four": ((_OPEN, _OPEN, _OPEN, _OPEN), (45.0, 0.0, 50.0, 40.0), 10.0),

@@ -196,7 +196,7 @@ def _joint_radius(geo: dict[str, torch.Tensor]) -> torch.Tensor:
     r = geo["radius"]  # (n, 22): 15 finger bones, then palm capsules
     fingers = r[:, :15].reshape(-1, 5, 3)
     per = torch.cat([fingers, fingers[:, :, 2:]], dim=2)  # (n, 5, 4): tip takes the distal r
-    per[:, :, 0] = torch.maximum(per[:, :, 0], r[:, 15:20].amax(1, keepdim=True))  # palm
+    per[:, :, 0] = torch.maximum(per[:, :, 0], r[:, 15:21].amax(1, keepdim=True))  # palm, wrist
     return torch.cat([r[:, 21:22], per.reshape(-1, 20)], dim=1)
 
 

@@ -82,3 +82,7 @@ def test_test_split_is_frozen():
         atol=1e-3,
         rtol=0,
     )
+    first = SyntheticHands("test", size=64).batch(list(range(32)))
+    assert float(first["xyz"].double().sum()) == pytest.approx(263168.53, abs=1.0)
+    assert float(first["keypoints"].double().sum()) == pytest.approx(43002.28, abs=0.1)
+    assert float(first["visibility"].sum()) == 396.0

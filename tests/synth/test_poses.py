@@ -60,3 +60,14 @@ def test_shape_is_clipped_and_errors_are_clear():
         template_pose("thumbs-up")
     with pytest.raises(ValueError, match="noise"):
         sample_pose(2, torch.Generator(), noise=-1.0)
+
+
+def test_pinch_and_ok_bring_thumb_and_index_tips_together():
+    from handlab.synth.hand_model import HandModel
+
+    model = HandModel()
+    for name in ("pinch", "ok"):
+        xyz = model(template_pose(name)[None])[0]
+        assert float((xyz[4] - xyz[8]).norm()) < 5.0, name  # mm
+    open_hand = model(template_pose("open")[None])[0]
+    assert float((open_hand[4] - open_hand[8]).norm()) > 50.0  # the open thumb is spread

@@ -238,3 +238,30 @@ def test_largest_size_renders_and_agrees_with_the_smallest():
     # pixel centres at integers: x_512 = 8 x_64 + 3.5
     torch.testing.assert_close(big["keypoints"], 8 * small["keypoints"] + 3.5, atol=1e-2, rtol=0)
     assert abs(float(big["mask"].mean() - small["mask"].mean())) < 0.01
+
+
+def _posed(template: str, global_rot: list[float]) -> dict:
+    from handlab.synth.poses import template_pose
+
+    params = sample_params(1, torch.Generator().manual_seed(0), occluders=0.0)
+    params["pose"] = template_pose(template)[None].clone()
+    params["pose"][0, 0] = torch.tensor(global_rot)
+    params["shape"] = torch.zeros(1, 10)
+    params["left"] = torch.zeros(1, dtype=torch.bool)
+    params["trans"] = torch.tensor([[0.0, -90.0, 500.0]])
+    params["camera"] = torch.tensor([[1.4, 1.4, 0.0, 0.0]])
+    return params
+
+
+def test_self_occlusion_follows_the_anatomy():
+    import math
+
+    # a flat open hand is fully visible from the back (identity: palm faces away) and the front
+    for rot in ([0.0, 0.0, 0.0], [0.0, math.pi, 0.0]):
+        out = render(_posed("open", rot), 128)
+        assert out["visibility"].sum() == 21, rot
+    # a fist seen from the back hides the four fingertips curled under the palm
+    out = render(_posed("fist", [0.0, 0.0, 0.0]), 128)
+    tips = [8, 12, 16, 20]
+    assert out["visibility"][0, tips].sum() == 0
+    assert out["visibility"][0, [5, 9, 13, 17]].sum() == 4  # the knuckles face the camera
