@@ -21,6 +21,13 @@ import torch
 __all__ = ["SampleExplorer"]
 
 
+def _in_kernel() -> bool:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
 class SampleExplorer:
     """Browse a batch of samples (the generator's or a loader's keys): a sample slider and
     toggles for depth, mask and keypoints; ``.widget`` is the box to display.
@@ -72,8 +79,9 @@ class SampleExplorer:
                 vis = self.data.get("visibility", torch.ones(kp.shape[0]))[i].cpu() > 0
                 ax.scatter(kp[vis, 0], kp[vis, 1], s=8, c="yellow")
                 ax.scatter(kp[~vis, 0], kp[~vis, 1], s=8, facecolors="none", edgecolors="red")
-        self.output.clear_output(wait=True)
-        with self.output:
-            plt.show()
+        if _in_kernel():  # outside a kernel (tests, scripts) there is nothing to display into
+            self.output.clear_output(wait=True)
+            with self.output:
+                plt.show()
         plt.close(fig)
         self.rendered = {"index": i, "panels": panels, "keypoints": self.show_keypoints.value}
