@@ -234,6 +234,10 @@ def check_params(params: object) -> None:
         check_tensor(f"params[{key!r}]", value)
         n = len(value) if n is None else n
         check_shape(f"params[{key!r}]", value, (n, *tail))
+        if key in _BOOL and value.dtype != torch.bool:
+            raise TypeError(f"params[{key!r}]: expected a bool tensor, got {value.dtype}")
+        if key in _INT and (value.is_floating_point() or value.dtype == torch.bool):
+            raise TypeError(f"params[{key!r}]: expected an integer tensor, got {value.dtype}")
         if key not in _BOOL + _INT:
             check_finite(f"params[{key!r}]", value)
     pose = params["pose"]

@@ -204,6 +204,9 @@ def test_bad_inputs_raise_clear_errors():
     bad = {k: v[:1] if k == "skin" else v for k, v in params.items()}
     with pytest.raises(ValueError, match=r"params\['skin'\]: expected shape \(2, 3\)"):
         render(bad, 64)
+    bad = {k: v.float() if k == "left" else v for k, v in params.items()}
+    with pytest.raises(TypeError, match=r"params\['left'\]: expected a bool tensor"):
+        render(bad, 64)
     assert set(PARAM_SHAPES) == set(params)
 
 
