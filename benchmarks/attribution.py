@@ -12,7 +12,7 @@ Same model and inputs for all three (SimpleBaseline ResNet-18 and ResNet-50 at 1
 It checks that the three agree (max difference <= 1e-5 of the largest attribution), prints
 seconds per image and the ratios, then, at equal accuracy, how many points left-Riemann and
 Gauss-Legendre need for a completeness delta under 1 % of F(x) - F(baseline) on the straight and
-the (continuous) blur path, and handlab's speed with the cheaper rule against (a) at 50 points.
+PoseIG's 50-fold blur path, and handlab's speed with the cheaper rule against (a) at 50 points.
 
 The models are untrained (randomly initialised, seeded): the zoo ships no weights in this
 session; speed does not depend on the weights, convergence does somewhat.
@@ -89,7 +89,7 @@ def points_needed(model, images, target, path_kind, method, candidates):
     seen = []
     for n in candidates:
         if path_kind == "blur":
-            kw = {"path": "blur", "folds": None}
+            kw = {"path": "blur"}
         else:
             kw = {"path": "straight", "baseline": "blur"}
         r = poseig(model, images, target, method=method, steps=n, **kw)
@@ -148,7 +148,7 @@ def bench_accuracy(backbone, args, ref_per_point):
         n = need["gausslegendre"]
         if n is None or ref_per_point is None:
             continue
-        kw = {"path": "blur", "folds": None} if kind == "blur" else {
+        kw = {"path": "blur"} if kind == "blur" else {
             "path": "straight", "baseline": "blur"
         }  # fmt: skip
         t_g, _ = timed(

@@ -208,7 +208,7 @@ def poseig(
     space: str = "2d",
     kernel_size: int = 31,
     sigma: float = 19.0,
-    folds: int | None = None,
+    folds: int | None = 50,
     noise_samples: int = 0,
     noise_level: float = 0.01,
     noise_aggregate: str = "mean",
@@ -222,10 +222,10 @@ def poseig(
         model: a handlab pose model; ``model.decode`` gives the explained joints.
         images: (B, C, H, W) model input (RGB in [0, 1]).
         target_keypoints: (B, J, 2) input px (x, y), or (B, J, 3) mm with ``space="3d"``.
-        path: ``"blur"`` (progressive blur, ``kernel_size`` 31, ``sigma`` 19 -> 0; ``folds`` 50
-            for the reference's discrete path, None for the continuous one), ``"straight"``
-            (``baseline``: "black", "mean", "blur", "uniform", "gaussian" or a tensor), or a
-            prebuilt path object for these images.
+        path: ``"blur"`` (progressive blur, ``kernel_size`` 31, ``sigma`` 19 -> 0 over ``folds``
+            50 as in the reference, linear between folds; None for a continuous sigma),
+            ``"straight"`` (``baseline``: "black", "mean", "blur", "uniform", "gaussian" or a
+            tensor), or a prebuilt path object for these images.
         method, steps: quadrature (riemann_left/right/middle/trapezoid, gausslegendre).
         alpha: likelihood decay, 1/px (2D) or 1/mm (3D).
         noise_samples: SmoothGrad over the path: average over this many noisy copies of the

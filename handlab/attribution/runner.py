@@ -52,7 +52,7 @@ class RunConfig:
     path: str = "blur"  # PoseIG's progressive blur; "straight" uses ``baseline``
     method: str = DEFAULT_METHOD  # the cheaper quadrature (benchmarks/attribution.py)
     steps: int = DEFAULT_STEPS
-    folds: int | None = None  # None: the continuous blur path; 50: the reference's folds
+    folds: int | None = 50  # the reference's 50 blur levels; None: a continuous sigma
     baseline: str = "black"
     alpha: float = ALPHA  # 1/px
     batch_size: int = 8  # samples per unit: the resume and sharding granularity
@@ -244,7 +244,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default=defaults.method)
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument(
-        "--folds", type=int, default=None, help="blur path: reference folds (default continuous)"
+        "--folds", type=int, default=defaults.folds, help="blur path: number of blur levels"
     )
     p.add_argument("--alpha", type=float, default=defaults.alpha, help="likelihood decay, 1/px")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
