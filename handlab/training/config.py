@@ -64,7 +64,7 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 32
     lr: float = 1e-3  # peak lr; Adam at 1e-3 is the usual SimpleBaseline setting
-    schedule: str = "onecycle"  # warmup then cosine decay: fastest of the three in our probe
+    schedule: str = "onecycle"  # warmup then cosine decay; lets short CPU runs use a higher lr
     warmup: float = 0.1  # fraction of steps spent warming up (cosine/onecycle)
     weight_decay: float = 1e-4  # AdamW, decoupled
     grad_clip: float | None = 5.0  # global norm; guards the first steps of heatmap losses
