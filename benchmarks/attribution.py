@@ -119,7 +119,7 @@ def bench_speed(backbone, args):
     print(f"\n== SimpleBaseline {backbone}, 128 x 128, 21 joints, batch {b}, {steps} left points")
     # warm-up: one-time oneDNN/autograd set-up costs must not count against the first method
     reference_pattern(model, path, target, 1)
-    captum_per_joint(model, images, baseline, target, 1)
+    captum_per_joint(model, images, baseline, target, 2)  # captum needs >= 2 steps
     t_a, a = timed(lambda: reference_pattern(model, path, target, steps))
     t_b, c_ = timed(lambda: captum_per_joint(model, images, baseline, target, steps))
     run = {"path": path, "method": "riemann_left", "steps": steps, "max_batch": args.max_batch}

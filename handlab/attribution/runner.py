@@ -50,7 +50,7 @@ __all__ = ["RunConfig", "register", "run_attribution"]
 @dataclass(frozen=True)
 class RunConfig:
     path: str = "blur"  # PoseIG's progressive blur; "straight" uses ``baseline``
-    method: str = DEFAULT_METHOD  # the cheaper quadrature (benchmarks/attribution.py)
+    method: str = DEFAULT_METHOD  # the reference's left Riemann sum at the fold points
     steps: int = DEFAULT_STEPS
     folds: int | None = 50  # the reference's 50 blur levels; None: a continuous sigma
     baseline: str = "black"

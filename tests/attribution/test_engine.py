@@ -174,7 +174,10 @@ def test_3d_space(model):
     m3 = TinyRegression3D().double()
     x = images()
     xyz = m3(x)["xyz"].detach() + 2.0
-    res = poseig(m3, x, xyz, space="3d", path="straight", baseline="mean", steps=8, alpha=0.05)
+    res = poseig(
+        m3, x, xyz, space="3d", path="straight", baseline="mean", steps=8, alpha=0.05,
+        method="gausslegendre",
+    )  # fmt: skip
     assert res.attributions.shape == (2, 3, 3, 32, 32)
     assert float(res.delta.abs().max()) < 1e-3 * float(
         (res.likelihood - res.baseline_likelihood).abs().max()
