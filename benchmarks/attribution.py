@@ -17,7 +17,8 @@ PoseIG's 50-fold blur path, and handlab's speed with the cheaper rule against (a
 The models are untrained (randomly initialised, seeded): the zoo ships no weights in this
 session; speed does not depend on the weights, convergence does somewhat.
 
-Run: ``python benchmarks/attribution.py`` (about 15 min on 2 CPU cores) or ``--quick``.
+Run: ``python benchmarks/attribution.py`` (the full setting: about an hour on 2 CPU cores) or
+``--quick`` (ResNet-18, batch 1, 4 points: about 2 min).
 Taught alongside chapter 08 (``notebooks/08_poseig.py``).
 """
 

@@ -1,4 +1,5 @@
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -78,12 +79,15 @@ def test_resume_after_a_kill_recomputes_nothing(reference, tmp_path):
     _assert_same(tmp_path, reference)
 
 
-@pytest.mark.slow
-def test_two_gloo_ranks_equal_one_process(reference, tmp_path):
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(distributed_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_equal_one_process(reference, tmp_path):
+    mp.spawn(distributed_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     _assert_same(tmp_path, reference)
     assert json.loads((tmp_path / "manifest.json").read_text())["world_size"] == 2
 
@@ -106,7 +110,7 @@ def test_resume_with_other_settings_raises(reference):
         )
 
 
-def test_command_line_on_a_saved_run(tmp_path):
+def _saved_run(tmp_path: Path) -> Path:
     from handlab.models import create
 
     torch.manual_seed(0)
@@ -118,9 +122,34 @@ def test_command_line_on_a_saved_run(tmp_path):
     (run / "card.json").write_text(
         json.dumps({"model": "simplebaseline", "model_config": model_config})
     )
+    return run
+
+
+def _argv(run: Path, out: Path) -> list[str]:
+    return ["attribute", "--model", str(run), "--data", "synth", "--size", "64", "--limit", "3",
+            "--steps", "2", "--batch-size", "1", "--out", str(out), "--no-progress"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_equal_one_process(tmp_path):
+    run = _saved_run(tmp_path)
+    assert cli.main(_argv(run, tmp_path / "one")) == 0
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+           "--master-port", str(_free_port()), "-m", "handlab.cli",
+           *_argv(run, tmp_path / "two")]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert b"rank 1: computed 1 units" in proc.stdout
+    _assert_same(tmp_path / "two", tmp_path / "one")
+
+
+def test_command_line_on_a_saved_run(tmp_path):
+    run = _saved_run(tmp_path)
     out = tmp_path / "out"
-    argv = ["attribute", "--model", str(run), "--data", "synth", "--size", "64", "--limit", "2",
-            "--steps", "2", "--batch-size", "2", "--out", str(out), "--no-progress"]  # fmt: skip
+    argv = _argv(run, out)
+    argv[argv.index("--limit") + 1] = "2"
+    argv[argv.index("--batch-size") + 1] = "2"
     assert cli.main(argv) == 0
     table, arrays, _ = _read(out)
     assert arrays["maps"].shape == (2, 21, 64, 64) and len(table) == 42
