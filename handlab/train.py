@@ -94,11 +94,13 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
     )
-    command = shlex.join(["handlab", *sys.argv[1:]])
+    # The words this command was given (cli.main records them; sys.argv when called otherwise).
+    words = getattr(args, "argv", None) or sys.argv[1:]
+    command = shlex.join(["handlab", *words])
     world = os.environ.get("WORLD_SIZE", "1")
     if world != "1":  # launched by torchrun: record how
         nproc = os.environ.get("LOCAL_WORLD_SIZE", world)
-        command = f"torchrun --nproc-per-node {nproc} -m handlab.cli {shlex.join(sys.argv[1:])}"
+        command = f"torchrun --nproc-per-node {nproc} -m handlab.cli {shlex.join(words)}"
     metrics = fit(config, args.out, resume=not args.restart, command=command)
     if metrics:
         print(format_table(metrics))
