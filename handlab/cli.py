@@ -19,6 +19,7 @@ __all__ = ["build_parser", "main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "handlab.report",
     "handlab.figures",
+    "handlab.zoo",
     "handlab.train",
     "handlab.data.check",
     "handlab.attribution.runner",

@@ -102,3 +102,17 @@ def test_zoo_errors(tiny_run, tmp_path):
     (tiny_run / "card.json").write_text(json.dumps(card))
     with pytest.raises(ValueError, match="do not fit"):
         zoo.load_run(tiny_run)
+
+
+def test_results_table_is_generated_from_the_cards(tiny_run, tmp_path):
+    zdir = tmp_path / "zoo"
+    zoo.save_to_zoo(tiny_run, "tiny", zoo_dir=zdir)
+    card = json.loads((zdir / "tiny.json").read_text())
+    lines = zoo.results_table(zdir).splitlines()
+    assert len(lines) == 3 and lines[2].startswith("| `tiny` |")
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert float(cells[header.index("EPE px")]) == pytest.approx(
+        card["metrics"]["epe_px"], abs=0.01
+    )
+    assert cells[header.index("steps")] == str(card["steps"])

@@ -29,7 +29,16 @@ from torch import nn
 
 from handlab.models import create
 
-__all__ = ["ZOO_DIR", "list", "load", "load_model", "load_run", "reevaluate", "save_to_zoo"]
+__all__ = [
+    "ZOO_DIR",
+    "list",
+    "load",
+    "load_model",
+    "load_run",
+    "reevaluate",
+    "results_table",
+    "save_to_zoo",
+]
 
 ZOO_DIR = Path(__file__).parent / "weights"
 
@@ -150,3 +159,61 @@ def reevaluate(model: nn.Module, *, batch_size: int = 32) -> dict[str, Any]:
     ev = card["eval"]
     data = open_split(ev["data"], ev["split"], ev["size"])
     return evaluate(model, data, batch_size=batch_size, limit=ev["limit"])
+
+
+# Columns of the README results table: (header, card metric key, format).
+_TABLE_COLUMNS = (
+    ("EPE px", "epe_px", "{:.2f}"),
+    ("PCK@10px", "pck@10px", "{:.3f}"),
+    ("AUC 0-30px", "auc_0-30px", "{:.3f}"),
+    ("MPJPE mm", "mpjpe_mm", "{:.1f}"),
+    ("PA-MPJPE mm", "pa_mpjpe_mm", "{:.1f}"),
+    ("AUC 20-50mm", "auc_20-50mm", "{:.3f}"),
+)
+
+
+def results_table(zoo_dir: Path | None = None) -> str:
+    """A markdown table of every shipped model's card: config, training and test metrics.
+
+    Generated from the cards only (the README's results table is this output), so a number in
+    the README is always the number measured when the model was trained and re-checked by the
+    zoo test. Metrics a model does not have (3D for a 2D model) are left blank.
+
+    >>> results_table(Path("/nonexistent")).splitlines()[0].startswith("| model")
+    True
+    """
+    d = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    head = "| model | family | config | steps | train time | test n | "
+    head += " | ".join(h for h, _, _ in _TABLE_COLUMNS) + " |"
+    rows = [head, "|" + "---|" * (6 + len(_TABLE_COLUMNS))]
+    for name in list(d):
+        card = json.loads((d / f"{name}.json").read_text())
+        metrics = card.get("metrics", {})
+        config = ", ".join(f"{k}={v}" for k, v in sorted(card.get("model_config", {}).items()))
+        minutes = card.get("wall_time_s", 0.0) / 60
+        cells = [
+            f"`{name}`",
+            card["model"],
+            config or "defaults",
+            str(card.get("steps", "")),
+            f"{minutes:.0f} min",
+            str(metrics.get("n", "")),
+        ]
+        cells += [fmt.format(metrics[k]) if k in metrics else "" for _, k, fmt in _TABLE_COLUMNS]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _main(args: Any) -> int:
+    if args.action == "list":
+        print("\n".join(list()))
+    else:
+        print(results_table())
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``handlab zoo list|table`` to the command line."""
+    p = subparsers.add_parser("zoo", help="list the shipped models or print their results table")
+    p.add_argument("action", choices=("list", "table"))
+    p.set_defaults(func=_main)
