@@ -74,3 +74,14 @@ def heatmap_loss(
     with Gaussian targets and ``w`` the codec's weights (visibility, 0 off the map)."""
     target, weight = encode(batch, heatmaps.shape[-2:], stride, sigma)
     return heatmap_mse(heatmaps, target, weight)
+
+
+class SoftDecodeMixin:
+    """``decode`` shared by the heatmap families (SimpleBaseline, HRNet, CPM): the codec's
+    differentiable local soft-argmax of ``outputs["heatmaps"]`` (B, J, h, w) -> ``keypoints``
+    (B, J, 2) input pixels, at the model's ``stride`` and ``config.sigma``."""
+
+    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Differentiable: ``heatmaps`` (B, J, h, w) -> ``keypoints`` (B, J, 2) input pixels."""
+        heatmaps = outputs["heatmaps"]
+        return {"keypoints": decode_soft(heatmaps, stride=self.stride, sigma=self.config.sigma)}

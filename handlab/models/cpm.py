@@ -47,7 +47,7 @@ def _conv(cin: int, cout: int, kernel: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, kernel, padding=kernel // 2), nn.BatchNorm2d(cout), nn.ReLU(True)]
 
 
-class ConvolutionalPoseMachine(PoseModel):
+class ConvolutionalPoseMachine(hc.SoftDecodeMixin, PoseModel):
     """``images (B, 3, H, W)`` in [0, 1] (multiples of 8) -> ``stages`` (B, T, J+1, H/8, W/8),
     ``heatmaps`` (B, J, H/8, W/8) (last stage, joints only) and ``keypoints`` (B, J, 2) px."""
 
@@ -87,14 +87,6 @@ class ConvolutionalPoseMachine(PoseModel):
             heatmaps, stride=self.stride, sigma=self.config.sigma, method=self.config.decoder
         )
         return {"stages": stages, "heatmaps": heatmaps, "keypoints": keypoints, "scores": scores}
-
-    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Differentiable: last-stage ``heatmaps`` (B, J, h, w) -> ``keypoints`` (B, J, 2) px."""
-        return {
-            "keypoints": hc.decode_soft(
-                outputs["heatmaps"], stride=self.stride, sigma=self.config.sigma
-            )
-        }
 
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]

@@ -76,7 +76,7 @@ class _Exchange(nn.Module):
         return [self.relu(sum(p(x) for p, x in zip(row, xs, strict=True))) for row in self.paths]
 
 
-class HRNetSmall(PoseModel):
+class HRNetSmall(hc.SoftDecodeMixin, PoseModel):
     """``images (B, 3, H, W)`` in [0, 1] -> ``heatmaps`` (B, 21, H/4, W/4) and ``keypoints``
     (B, 21, 2) input pixels (argmax + quarter pixel); ``decode`` is the local soft-argmax."""
 
@@ -119,14 +119,6 @@ class HRNetSmall(PoseModel):
             heatmaps, stride=self.stride, sigma=self.config.sigma, method=self.config.decoder
         )
         return {"heatmaps": heatmaps, "keypoints": keypoints, "scores": scores}
-
-    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Differentiable: ``heatmaps`` (B, J, h, w) -> ``keypoints`` (B, J, 2) input pixels."""
-        return {
-            "keypoints": hc.decode_soft(
-                outputs["heatmaps"], stride=self.stride, sigma=self.config.sigma
-            )
-        }
 
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]

@@ -89,7 +89,7 @@ class DeconvHead(nn.Module):
         return self.final(self.deconv(features))
 
 
-class SimpleBaseline(PoseModel):
+class SimpleBaseline(hc.SoftDecodeMixin, PoseModel):
     """PoseResNet: ``images (B, 3, H, W)`` in [0, 1], H and W multiples of 32.
 
     ``forward`` returns ``heatmaps`` (B, 21, H/4, W/4), ``keypoints`` (B, 21, 2) input pixels
@@ -127,14 +127,6 @@ class SimpleBaseline(PoseModel):
             heatmaps, stride=self.stride, sigma=self.config.sigma, method=self.config.decoder
         )  # (B, J, 2), (B, J)
         return {"heatmaps": heatmaps, "keypoints": keypoints, "scores": scores}
-
-    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Differentiable: ``heatmaps`` (B, J, h, w) -> ``keypoints`` (B, J, 2) input pixels."""
-        return {
-            "keypoints": hc.decode_soft(
-                outputs["heatmaps"], stride=self.stride, sigma=self.config.sigma
-            )
-        }
 
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
