@@ -60,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--splits", default="train,val,test", help="train,val,test split names")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--no-amp", action="store_true", help="float32 only (default: bfloat16 where native)"
+    )
     p.add_argument("--restart", action="store_true", help="discard a checkpoint in --out")
     p.add_argument("--model-config", nargs="*", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_train)
@@ -93,6 +96,7 @@ def _train(args: argparse.Namespace) -> int:
         test_limit=args.test_limit,
         seed=args.seed,
         device=args.device,
+        amp=not args.no_amp,
     )
     # The words this command was given (cli.main records them; sys.argv when called otherwise).
     words = getattr(args, "argv", None) or sys.argv[1:]

@@ -25,7 +25,10 @@ from handlab.training.config import TrainConfig
 TESTS = Path(__file__).parent
 ARGS = ["train", "--model", TINY, "--model-config", "size=32", "--size", "32", "--steps", "4",
         "--batch-size", "4", "--lr", "3e-3", "--val-every", "2", "--ckpt-every", "2",
-        "--test-limit", "8", "--seed", "11", "--device", "cpu"]  # fmt: skip
+        "--test-limit", "8", "--seed", "11", "--device", "cpu",
+        # float32: under bfloat16 autocast a half batch per process rounds differently from the
+        # whole batch in one, so only float32 runs can be compared at 1e-5.
+        "--no-amp"]  # fmt: skip
 
 
 @pytest.mark.slow

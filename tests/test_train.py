@@ -411,3 +411,16 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     (tmp_path / "latest.json").write_text("{not json")
     with pytest.raises(ValueError, match="unreadable checkpoint"):
         checkpoint.load_checkpoint(tmp_path, fresh)
+
+
+def test_cpu_autocast_only_where_bfloat16_is_native():
+    from handlab.training.loop import autocast, bf16_native
+
+    cpu = torch.device("cpu")
+    layer = torch.nn.Linear(4, 4)
+    with autocast(True, cpu):
+        out = layer(torch.ones(2, 4))
+    assert out.dtype == (torch.bfloat16 if bf16_native(cpu) else torch.float32)
+    with autocast(False, cpu):
+        assert layer(torch.ones(2, 4)).dtype == torch.float32
+    assert bf16_native(torch.device("cuda")) and not bf16_native(torch.device("meta"))

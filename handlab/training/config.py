@@ -75,7 +75,7 @@ class TrainConfig:
     ckpt_every: int = 100  # steps between checkpoints
     seed: int = 0
     device: str = "auto"
-    amp: bool = True  # bfloat16 autocast, on CUDA only (CPU runs stay in float32)
+    amp: bool = True  # bfloat16 autocast on CUDA and on CPUs with native bf16 (loss in fp32)
     num_workers: int = 0  # kept for the record: batches are built in-process by step index
 
     def __post_init__(self) -> None:

@@ -74,6 +74,35 @@ def fit(
         distributed.shutdown(info)
 
 
+def bf16_native(device: torch.device) -> bool:
+    """Whether bfloat16 autocast pays on ``device``: CUDA, or a CPU with AVX512-BF16 or AMX.
+
+    Measured on the 2-core AMD EPYC (Zen 4) CI machine, SimpleBaseline ResNet-18 at 128 px, batch
+    32: 1.32 -> 0.45 s per step with the paper's 256-filter head, 0.64 -> 0.36 s with 64 filters.
+    On CPUs without native bfloat16 it would be slower, so it stays off there.
+    """
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast on ``device`` when ``enabled`` and :func:`bf16_native`, else a no-op."""
+    if enabled and bf16_native(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _float(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.float()
+    if isinstance(value, list | tuple):
+        return type(value)(_float(v) for v in value)
+    return value
+
+
 def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
     if config.batch_size % info.world:
         raise ValueError(
@@ -91,11 +120,7 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     start, elapsed, running = _restore(config, out, info, model, optimizer, scheduler, resume)
     net = distributed.wrap(model, info)
-    amp = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if (config.amp and info.device.type == "cuda")
-        else contextlib.nullcontext()
-    )
+    amp = autocast(config.amp, info.device)
     local = config.batch_size // info.world
     bar = tqdm(total=config.steps, initial=start, disable=not (progress and info.is_main))
     t0 = time.perf_counter()
@@ -104,7 +129,9 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
         model.train()
         with amp:
             outputs = net(model_inputs(model, batch))
-            loss, _ = _loss(model, outputs, batch)
+        # Losses in float32: bfloat16 keeps ~3 digits, too few for heatmap MSE.
+        outputs = {k: _float(v) for k, v in outputs.items()}
+        loss, _ = _loss(model, outputs, batch)
         value = float(loss.detach())
         if not math.isfinite(value):
             raise FloatingPointError(f"loss is {value} at step {step}: lower the lr or clip grads")

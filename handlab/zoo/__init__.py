@@ -1,4 +1,4 @@
-"""The model zoo: handlab's own trained weights (safetensors, fp16) with a JSON card each.
+"""The model zoo: handlab's own trained weights (safetensors, int8/fp16) with a JSON card each.
 
 Taught in chapter 01 (``notebooks/01_simplebaseline.py``) and chapter 02.
 
@@ -6,7 +6,14 @@ Each shipped model is ``weights/NAME.safetensors`` + ``weights/NAME.json``, made
 ``handlab train`` and copied here by :func:`save_to_zoo`. The card records the model name and
 config (so :func:`load` rebuilds it with ``handlab.models.create``), the exact command, seed,
 steps, wall time, machine, and the metrics on the fixed synthetic test split. Nothing here
-touches the network.
+touches the network. ``HANDLAB_ZOO_DIR`` points every function at another folder (a user's own
+zoo, or stand-ins while developing a chapter).
+
+Storage: ``"int8"`` keeps every conv/linear weight as int8 with one float16 scale per output
+channel (symmetric, ``scale = max|w| / 127``) and everything else as float16; it halves fp16's
+size, which is what lets ResNet-50 and ResNet-34 ship inside the 80 MB budget. Loading
+dequantises to float32. Written by hand: torch's quantisation APIs quantise activations too and
+are not stored by safetensors; this is weight-only storage, nothing more.
 
 >>> isinstance(list(), builtins.list)
 True
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +49,60 @@ __all__ = [
 ]
 
 ZOO_DIR = Path(__file__).parent / "weights"
+STORAGES = ("int8", "float16", "float32")
+_SCALE = ".__int8_scale"  # suffix of the per-channel scale stored beside an int8 weight
+
+
+def _dir(zoo_dir: str | Path | None) -> Path:
+    if zoo_dir is not None:
+        return Path(zoo_dir)
+    env = os.environ.get("HANDLAB_ZOO_DIR")
+    return Path(env) if env else ZOO_DIR
+
+
+def quantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weight-only int8 storage: each float tensor of >= 2 dims and >= 1024 values becomes int8
+    plus a float16 scale per output channel (``NAME`` + ``.__int8_scale``); other floats fp16.
+
+    >>> w = torch.randn(8, 16, 3, 3)
+    >>> q = quantize_int8({"w": w})
+    >>> q["w"].dtype, q["w.__int8_scale"].shape
+    (torch.int8, torch.Size([8]))
+    >>> bool((dequantize(q)["w"] - w).abs().max() <= w.abs().max() / 127)
+    True
+    """
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        if v.is_floating_point() and v.dim() >= 2 and v.numel() >= 1024:
+            flat = v.detach().float().reshape(v.shape[0], -1)
+            scale = (flat.abs().amax(dim=1) / 127).clamp_min(1e-12)
+            scale = scale.half().float().clamp_min(6e-8)  # the scale as stored
+            q = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
+            out[k] = q.reshape(v.shape).contiguous()
+            out[k + _SCALE] = scale.half()
+        else:
+            out[k] = v.half() if v.is_floating_point() else v
+    return out
+
+
+def dequantize(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`quantize_int8` (float32 out; also accepts fp16/fp32 states)."""
+    out = {}
+    for k, v in state.items():
+        if k.endswith(_SCALE):
+            continue
+        scale = state.get(k + _SCALE)
+        if scale is not None:
+            shape = (-1,) + (1,) * (v.dim() - 1)
+            out[k] = v.float() * scale.float().reshape(shape)
+        else:
+            out[k] = v.float() if v.is_floating_point() else v
+    return out
 
 
 def list(zoo_dir: Path | None = None) -> builtins.list[str]:
     """Names of the shipped models (those with both weights and a card), sorted."""
-    d = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    d = _dir(zoo_dir)
     if not d.is_dir():
         return []
     return sorted(p.stem for p in d.glob("*.safetensors") if p.with_suffix(".json").is_file())
@@ -55,7 +112,7 @@ def load(
     name: str, *, device: str | torch.device = "cpu", zoo_dir: Path | None = None
 ) -> nn.Module:
     """The shipped model ``name`` in eval mode (float32), its card dict as ``model.card``."""
-    d = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    d = _dir(zoo_dir)
     names = list(d)
     if name not in names:
         raise ValueError(f"name: expected one of the shipped models {names}, got {name!r}")
@@ -93,7 +150,7 @@ def _build(weights: Path, card_path: Path, device: str | torch.device) -> nn.Mod
         if key not in card:
             raise ValueError(f"{card_path}: card lacks {key!r}; expected a handlab train card")
     model = create(card["model"], **card["model_config"])
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(weights).items()}
+    state = dequantize(load_file(weights))
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
@@ -111,25 +168,47 @@ def _build(weights: Path, card_path: Path, device: str | torch.device) -> nn.Mod
 
 
 def save_to_zoo(
-    run_dir: str | Path, name: str, *, fp16: bool = True, zoo_dir: Path | None = None
+    run_dir: str | Path,
+    name: str,
+    *,
+    storage: str = "int8",
+    zoo_dir: Path | None = None,
 ) -> Path:
-    """Copy a finished run's weights (as float16 if ``fp16``) and card into the zoo as ``name``.
+    """Copy a finished run's weights (stored as ``storage``, one of :data:`STORAGES`) and card
+    into the zoo as ``name``.
 
-    Returns the weights path. The card gains ``name`` and ``storage`` (``"float16"``/
-    ``"float32"``); its metrics stay those measured on the float32 run (the zoo test
-    re-evaluates the stored weights against them within 2 %).
+    Returns the weights path. The card gains ``name``, ``storage``, ``size_mb`` and
+    ``storage_metrics`` (the test metrics recomputed from the stored weights, which is what
+    ships); ``metrics`` stay those measured on the float32 run. The zoo test re-evaluates the
+    shipped weights against ``metrics`` within 2 %.
     """
+    if storage not in STORAGES:
+        raise ValueError(f"storage: expected one of {STORAGES}, got {storage!r}")
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"name: expected letters, digits, '-' or '_', got {name!r}")
     src = Path(run_dir)
     model = load_run(src)  # validates the folder and that the weights fit
-    d = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    d = _dir(zoo_dir)
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in _unique_state(model).items()}
-    if fp16:
+    if storage == "int8":
+        state = quantize_int8(state)
+    elif storage == "float16":
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    save_file(state, d / f"{name}.safetensors")
-    card = dict(model.card, name=name, storage="float16" if fp16 else "float32")
+    weights = d / f"{name}.safetensors"
+    tmp = weights.with_suffix(".safetensors.tmp")
+    save_file(state, tmp)
+    stored = create(model.card["model"], **model.card["model_config"])
+    stored.load_state_dict(dequantize(load_file(tmp)), strict=False)
+    stored.card = model.card
+    card = dict(
+        model.card,
+        name=name,
+        storage=storage,
+        size_mb=round(tmp.stat().st_size / 2**20, 2),
+        storage_metrics=reevaluate(stored.eval()) if "eval" in model.card else {},
+    )
+    tmp.replace(weights)
     (d / f"{name}.json").write_text(json.dumps(card, indent=1))
     curves = src / "metrics.jsonl"  # the training curves chapter 01 draws
     if curves.is_file():
@@ -182,7 +261,7 @@ def results_table(zoo_dir: Path | None = None) -> str:
     >>> results_table(Path("/nonexistent")).splitlines()[0].startswith("| model")
     True
     """
-    d = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+    d = _dir(zoo_dir)
     head = "| model | family | config | steps | train time | test n | "
     head += " | ".join(h for h, _, _ in _TABLE_COLUMNS) + " |"
     rows = [head, "|" + "---|" * (6 + len(_TABLE_COLUMNS))]
@@ -207,13 +286,25 @@ def results_table(zoo_dir: Path | None = None) -> str:
 def _main(args: Any) -> int:
     if args.action == "list":
         print("\n".join(list()))
-    else:
+    elif args.action == "table":
         print(results_table())
+    else:
+        if not args.run or not args.name:
+            raise SystemExit("handlab zoo add: expected RUN_DIR and NAME")
+        path = save_to_zoo(args.run, args.name, storage=args.storage)
+        card = json.loads(path.with_suffix(".json").read_text())
+        print(f"{path} ({card['size_mb']} MB, {args.storage})")
+        print(json.dumps({"metrics": card.get("metrics"), "stored": card["storage_metrics"]}))
     return 0
 
 
 def register(subparsers: Any) -> None:
-    """Add ``handlab zoo list|table`` to the command line."""
-    p = subparsers.add_parser("zoo", help="list the shipped models or print their results table")
-    p.add_argument("action", choices=("list", "table"))
+    """Add ``handlab zoo list|table|add RUN_DIR NAME`` to the command line."""
+    p = subparsers.add_parser(
+        "zoo", help="list the shipped models, print their results table, or add a finished run"
+    )
+    p.add_argument("action", choices=("list", "table", "add"))
+    p.add_argument("run", nargs="?", help="add: a finished handlab train folder")
+    p.add_argument("name", nargs="?", help="add: the zoo name")
+    p.add_argument("--storage", choices=STORAGES, default="int8")
     p.set_defaults(func=_main)
