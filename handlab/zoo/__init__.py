@@ -29,7 +29,7 @@ import builtins
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -37,8 +37,12 @@ from torch import nn
 
 from handlab.models import create
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "ZOO_DIR",
+    "curves",
     "list",
     "load",
     "load_model",
@@ -117,6 +121,33 @@ def load(
     if name not in names:
         raise ValueError(f"name: expected one of the shipped models {names}, got {name!r}")
     return _build(d / f"{name}.safetensors", d / f"{name}.json", device)
+
+
+def curves(name: str, *, zoo_dir: Path | None = None) -> pd.DataFrame:
+    """The training curves of shipped model ``name`` as a ``pandas.DataFrame``, one row per
+    validation: ``step``, ``lr``, ``train_loss``, ``train_epe`` (px) and the validation metrics
+    prefixed ``val_`` (``val_epe_px``, ``val_pck@10px``, ``val_auc_0-30px``, ...).
+
+    Read from ``NAME.curves.json`` beside the weights (written by :func:`save_to_zoo`).
+
+    >>> curves("no_such_model", zoo_dir=Path("/nonexistent"))
+    Traceback (most recent call last):
+    ...
+    ValueError: name: expected one of the shipped models [], got 'no_such_model'
+    """
+    import pandas as pd  # imported late: loading a model does not need pandas
+
+    d = _dir(zoo_dir)
+    names = list(d)
+    if name not in names:
+        raise ValueError(f"name: expected one of the shipped models {names}, got {name!r}")
+    path = d / f"{name}.curves.json"
+    if not path.is_file():
+        raise ValueError(f"{path}: missing file (training curves of {name!r})")
+    lines = json.loads(path.read_text())
+    if not lines:
+        raise ValueError(f"{path}: no validation lines (training curves of {name!r})")
+    return pd.json_normalize(lines, sep="_")
 
 
 def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
