@@ -424,3 +424,14 @@ def test_cpu_autocast_only_where_bfloat16_is_native():
     with autocast(False, cpu):
         assert layer(torch.ones(2, 4)).dtype == torch.float32
     assert bf16_native(torch.device("cuda")) and not bf16_native(torch.device("meta"))
+
+
+def test_lifting_gets_no_2d_metrics_for_its_own_input():
+    from handlab.models import create
+    from handlab.synth import SyntheticHands
+    from handlab.training.evaluation import evaluate
+
+    torch.manual_seed(0)
+    metrics = evaluate(create("lifting"), SyntheticHands("val", size=64), batch_size=2, limit=2)
+    assert "epe_px" not in metrics and metrics["mpjpe_mm"] > 0
+    assert set(metrics["per_joint"][0]) == {"joint", "mpjpe_mm"}

@@ -36,7 +36,8 @@ def predict(
 ) -> dict[str, torch.Tensor]:
     """Run ``model`` over the first ``limit`` samples of ``data`` (all if ``None``), in order.
 
-    Returns CPU tensors: ``pred_keypoints``/``keypoints`` (N, J, 2) px, ``visibility`` (N, J)
+    Returns CPU tensors: ``pred_keypoints`` (not for models whose input is 2D keypoints)
+    /``keypoints`` (N, J, 2) px, ``visibility`` (N, J)
     and, for 3D models with ``xyz`` in the data, ``pred_xyz``/``xyz`` (N, J, 3) mm root-relative.
     """
     if not isinstance(model, nn.Module):
@@ -55,7 +56,8 @@ def predict(
         out = model(model_inputs(model, batch).to(device))
         rows = {"keypoints": batch["keypoints"]}
         rows["visibility"] = batch.get("visibility", torch.ones(batch["keypoints"].shape[:2]))
-        if "keypoints" in out:
+        # A lifting network's 2D keypoints are its input passed through: no 2D metrics for it.
+        if "keypoints" in out and getattr(model, "input_kind", "rgb") != "keypoints":
             rows["pred_keypoints"] = out["keypoints"]
         if "xyz" in out and "xyz" in batch:
             rows["pred_xyz"] = out["xyz"] - out["xyz"][:, :1]
