@@ -4,6 +4,7 @@ Taught in chapter 01 (``notebooks/01_simplebaseline.py``, training curves) and c
 work is done in :mod:`handlab.training`; this module is the public face and the command line::
 
     handlab train --model simplebaseline --data synth --steps 600 --out runs/sb
+    handlab train --model deformer --data synth-clips --batch-size 16 --steps 600 --out runs/df
     torchrun --nproc-per-node 2 -m handlab.cli train --model simplebaseline --out runs/sb2
     handlab evaluate --model runs/sb --data synth --split test --json runs/sb/eval.json
     handlab evaluate --model zoo:simplebaseline --data synth
@@ -46,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` and ``evaluate`` subcommands."""
     p = subparsers.add_parser("train", help="train a model (resumes if --out has a checkpoint)")
     p.add_argument("--model", required=True, help="registered model name")
-    p.add_argument("--data", default="synth", help="synth or NAME:ROOT (default synth)")
+    p.add_argument(
+        "--data", default="synth", help="synth, synth-clips[:T=N] or NAME:ROOT (default synth)"
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=32)
@@ -69,7 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     e = subparsers.add_parser("evaluate", help="evaluate a run folder or zoo:NAME on a data set")
     e.add_argument("--model", required=True, help="run folder or zoo:NAME")
-    e.add_argument("--data", default="synth", help="synth or NAME:ROOT (default synth)")
+    e.add_argument(
+        "--data", default="synth", help="synth, synth-clips[:T=N] or NAME:ROOT (default synth)"
+    )
     e.add_argument("--split", default="test")
     e.add_argument("--size", type=int, default=128)
     e.add_argument("--limit", type=int, default=None)

@@ -88,8 +88,12 @@ def open_dataset(name: str, root: str | Path, split: str, **options: Any) -> Dat
 
 
 def open_data(spec: str, split: str, *, size: int = 128) -> Dataset:
-    """Open ``"synth"`` (the embedded generator) or a real dataset given as ``"NAME:ROOT"``.
+    """Open ``"synth"`` (the embedded generator), ``"synth-clips"`` (its 7-frame clips for clip
+    models; ``"synth-clips:T=N"`` for N frames: :class:`handlab.synth.clips.SyntheticClips`) or
+    a real dataset given as ``"NAME:ROOT"``.
 
+    >>> open_data("synth-clips:T=3", "val", size=64).T
+    3
     >>> open_data("nyu", "test")
     Traceback (most recent call last):
     ...
@@ -101,9 +105,25 @@ def open_data(spec: str, split: str, *, size: int = 128) -> Dataset:
         from handlab.synth import SyntheticHands  # lazy: the generator is a separate layer
 
         return SyntheticHands(split, size=size)
+    if spec == "synth-clips" or spec.startswith("synth-clips:"):
+        return _open_clips(spec, split, size)
     name, sep, root = spec.partition(":")
     if not sep or not root:
         raise ValueError(
             f"spec: expected 'synth' or 'NAME:ROOT' (e.g. 'rhd:/data/RHD'), got {spec!r}"
         )
     return open_dataset(name, root, split, size=size)
+
+
+def _open_clips(spec: str, split: str, size: int) -> Dataset:
+    from handlab.synth.clips import SyntheticClips  # lazy, as for "synth"
+
+    option = spec.removeprefix("synth-clips").removeprefix(":")
+    key, _, value = option.partition("=")
+    if not option:
+        return SyntheticClips(split, size=size)
+    if key != "T" or not value.isdigit():
+        raise ValueError(
+            f"spec: expected 'synth-clips' or 'synth-clips:T=N' (N frames), got {spec!r}"
+        )
+    return SyntheticClips(split, size=size, T=int(value))

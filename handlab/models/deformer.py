@@ -150,6 +150,7 @@ class Deformer(PoseModel):
     (B, T) logits. A pose row is (x, y) / input_size, then xyz / xyz_unit_mm.
     """
 
+    input_kind = "clip"  # handlab train feeds it ``clip`` from ``--data synth-clips``
     is_3d = True
 
     def __init__(self, config: DeformerConfig) -> None:
@@ -278,12 +279,16 @@ class Deformer(PoseModel):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss on every frame's pose, the fused poses and the deltas (temporal only).
 
-        Needs ``batch["keypoints"]`` (B, T, 21, 2) px and ``batch["xyz"]`` (B, T, 21, 3) mm.
-        All joints count, occluded ones too.
+        Needs every frame's labels: ``batch["clip_keypoints"]`` (B, T, 21, 2) px and
+        ``batch["clip_xyz"]`` (B, T, 21, 3) mm (a ``synth-clips`` batch, whose ``keypoints`` are
+        the centre frame's), or else ``keypoints``/``xyz`` with that time axis (a
+        :func:`handlab.synth.generate_sequence` output). All joints count, occluded ones too.
         """
         t, j = self.config.T, self.num_joints
-        check_batch(batch, {"keypoints": (None, t, j, 2), "xyz": (None, t, j, 3)})
-        target = self.joints_to_pose(batch["keypoints"], batch["xyz"])  # (B, T, J, 5)
+        prefix = "clip_" if "clip_keypoints" in batch else ""
+        kp, xyz = f"{prefix}keypoints", f"{prefix}xyz"
+        check_batch(batch, {kp: (None, t, j, 2), xyz: (None, t, j, 3)})
+        target = self.joints_to_pose(batch[kp], batch[xyz])  # (B, T, J, 5)
         logs = {"frame": self.joint_loss(outputs["frame_poses"], target)}
         if self.config.temporal:
             logs["fused"] = self.joint_loss(outputs["fused_poses"], target)

@@ -1,6 +1,6 @@
 """Augmentation that moves keypoints with pixels: random affine + colour jitter.
 
-Taught in chapter 01 (``notebooks/01_simplebaseline.py``).
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``); clips in chapter 07.
 
 Randomness is explicit (STYLE rule 7): ``sample_augment(n, generator, config, size)`` draws the
 parameters, ``apply_augment(batch, params)`` applies them deterministically with
@@ -32,7 +32,7 @@ from torchvision.transforms.v2 import functional as F
 from handlab._checks import check_shape
 from handlab.training.config import AugmentConfig
 
-__all__ = ["AugmentParams", "apply_augment", "sample_augment"]
+__all__ = ["AugmentParams", "apply_augment", "apply_clip_augment", "sample_augment"]
 
 _PIXEL_SHIFT = 0.5  # handlab pixel centres (integers) -> torchvision's continuous coordinates
 
@@ -104,6 +104,41 @@ def apply_augment(batch: dict[str, torch.Tensor], params: AugmentParams) -> dict
         out["K"] = _move_K(batch["K"], params, (h, w))
     if images.shape[1] == 3:
         out["image"] = torch.stack([_jitter(out["image"][i], params, i) for i in range(n)])
+    return out
+
+
+def apply_clip_augment(
+    batch: dict[str, torch.Tensor], params: AugmentParams
+) -> dict[str, torch.Tensor]:
+    """:func:`apply_augment` for a batch of clips: one affine and jitter per clip, all frames.
+
+    Keys used: ``clip`` (B, T, 3, H, W), ``clip_keypoints`` (B, T, J, 2) px and if present
+    ``clip_visibility`` (B, T, J), ``clip_xyz`` (B, T, J, 3), ``K`` (B, 3, 3); the centre-frame
+    ``keypoints``/``visibility``/``xyz`` are then re-read from frame ``T // 2`` (the layout of
+    :class:`handlab.synth.clips.SyntheticClips`). ``params`` has one row per clip.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> batch = {"clip": torch.rand(2, 3, 3, 64, 64), "clip_keypoints": torch.rand(2, 3, 21, 2)}
+    >>> apply_clip_augment(batch, sample_augment(2, g, AugmentConfig(), 64))["keypoints"].shape
+    torch.Size([2, 21, 2])
+    """
+    clip = batch["clip"]
+    check_shape("clip", clip, (None, None, None, None, None))
+    b, t, _, h, w = clip.shape
+    check_shape("clip_keypoints", batch["clip_keypoints"], (b, t, None, 2))
+    if params.angle.shape[0] != b:
+        raise ValueError(f"params: expected {b} clips, got {params.angle.shape[0]}")
+    per_frame = params[torch.arange(b).repeat_interleave(t)]  # clip i's row for its T frames
+    names = {"image": "clip", "keypoints": "clip_keypoints"}
+    names |= {k: f"clip_{k}" for k in ("visibility", "xyz") if f"clip_{k}" in batch}
+    moved = apply_augment({k: batch[v].flatten(0, 1) for k, v in names.items()}, per_frame)
+    out = dict(batch)
+    for k, v in names.items():
+        out[v] = moved[k].unflatten(0, (b, t))  # (B, T, ...)
+        if k != "image":
+            out[k] = out[v][:, t // 2]
+    if "K" in batch:
+        out["K"] = _move_K(batch["K"], params, (h, w))
     return out
 
 

@@ -1,6 +1,6 @@
 """Batches by step index: which samples step ``s`` trains on is a pure function of (seed, s).
 
-Taught in chapter 01 (``notebooks/01_simplebaseline.py``).
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``); clip batches in chapter 07.
 
 Making the data position a function of the step (instead of an iterator's hidden state) is what
 lets a resumed run see exactly the batches an uninterrupted run would have seen, and lets each
@@ -21,6 +21,7 @@ import torch
 
 __all__ = [
     "INPUT_KEYS",
+    "check_data",
     "load_batch",
     "model_inputs",
     "open_split",
@@ -30,7 +31,8 @@ __all__ = [
 
 
 def open_split(spec: str, split: str, size: int) -> Any:
-    """Open ``spec`` (``"synth"`` or ``"NAME:ROOT"``) at ``split`` with ``size`` px crops.
+    """Open ``spec`` (``"synth"``, ``"synth-clips[:T=N]"`` or ``"NAME:ROOT"``) at ``split`` with
+    ``size`` px crops (see :func:`handlab.data.open_data`).
 
     Returns a dataset: ``__len__`` and ``__getitem__`` giving sample dicts.
     """
@@ -76,8 +78,43 @@ def load_batch(data: Any, indices: Sequence[int]) -> dict[str, torch.Tensor]:
     return {k: torch.stack([torch.as_tensor(s[k]) for s in samples]) for k in keys}
 
 
-# model.input_kind -> the batch field its forward reads (lifting takes 2D keypoints, IK takes xyz)
-INPUT_KEYS = {"rgb": "image", "depth": "depth", "keypoints": "keypoints", "xyz": "xyz"}
+# model.input_kind -> the batch field its forward reads (lifting takes 2D keypoints, IK takes
+# xyz, clip models such as the Deformer take (B, T, 3, S, S) clips from ``synth-clips``)
+INPUT_KEYS = {
+    "rgb": "image",
+    "depth": "depth",
+    "keypoints": "keypoints",
+    "xyz": "xyz",
+    "clip": "clip",
+}
+
+
+def check_data(model: Any, data: Any, spec: str) -> None:
+    """Fail before training if ``data`` (opened from ``spec``) cannot feed ``model``.
+
+    A clip model (``input_kind == "clip"``) needs clip data (``synth-clips``) with as many
+    frames per clip as ``model.config.T``; a frame model cannot read clips. The error names the
+    option that fixes it.
+    """
+    kind = getattr(model, "input_kind", "rgb")
+    data_t = getattr(data, "T", None)  # frames per clip; None for single-frame data
+    name = type(model).__name__
+    if kind == "clip" and data_t is None:
+        raise ValueError(
+            f"data: {name} reads clips (input_kind 'clip'), but {spec!r} gives single frames; "
+            "use --data synth-clips"
+        )
+    if kind != "clip" and data_t is not None:
+        raise ValueError(
+            f"data: {spec!r} gives clips of {data_t} frames, but {name} reads single inputs "
+            f"(input_kind {kind!r}); use --data synth"
+        )
+    model_t = getattr(getattr(model, "config", None), "T", None)
+    if kind == "clip" and model_t is not None and model_t != data_t:
+        raise ValueError(
+            f"data: {spec!r} gives clips of T={data_t} frames, but {name} expects T={model_t}; "
+            f"use --data synth-clips:T={model_t} or --model-config T={data_t}"
+        )
 
 
 def model_inputs(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:

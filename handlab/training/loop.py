@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from handlab.models import create
 from handlab.training import distributed
-from handlab.training.augment import apply_augment, sample_augment
+from handlab.training.augment import apply_augment, apply_clip_augment, sample_augment
 from handlab.training.checkpoint import (
     atomic_save_model,
     atomic_write_text,
@@ -36,6 +36,7 @@ from handlab.training.checkpoint import (
 )
 from handlab.training.config import TrainConfig, lr_factor
 from handlab.training.data import (
+    check_data,
     load_batch,
     model_inputs,
     open_split,
@@ -111,6 +112,7 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     model = create(config.model, **config.model_config).to(info.device)
     train_data = open_split(config.data, config.splits[0], config.size)
+    check_data(model, train_data, config.data)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -167,7 +169,8 @@ def _step_batch(config, data, step, info, local) -> dict[str, torch.Tensor]:
     if config.augment.enabled:
         gen = step_generator(config.seed, step, stream=2)
         params = sample_augment(config.batch_size, gen, config.augment, config.size)
-        batch = apply_augment(batch, params[lo:hi])
+        augment = apply_clip_augment if "clip" in batch else apply_augment
+        batch = augment(batch, params[lo:hi])
     return {k: v.to(info.device, non_blocking=True) for k, v in batch.items()}
 
 

@@ -44,7 +44,7 @@ def example_input(model: torch.nn.Module, generator: torch.Generator) -> torch.T
         return torch.randn(B, 21, 3, generator=generator) * 40 + torch.tensor([0.0, 0.0, 500.0])
     if kind == "depth":
         return 300 + 400 * torch.rand(B, 1, size, size, generator=generator)
-    if kind == "rgb" and hasattr(model.config, "T"):  # a clip model (Deformer)
+    if kind == "clip":  # a clip model (Deformer): (B, T, 3, S, S)
         return torch.rand(B, model.config.T, 3, size, size, generator=generator)
     if kind == "rgb":
         return torch.rand(B, 3, size, size, generator=generator)
@@ -70,7 +70,7 @@ def test_contract(name):
     for key, value in out.items():
         assert torch.isfinite(value).all(), f"{name}: {key} has NaN/inf"
         assert value.shape[0] == B, f"{name}: {key} batch {value.shape[0]}"
-    if model.input_kind in ("rgb", "depth", "keypoints"):
+    if model.input_kind in ("rgb", "depth", "keypoints", "clip"):
         assert out["keypoints"].shape == (B, 21, 2)
     if model.is_3d:
         assert out["xyz"].shape == (B, 21, 3)
@@ -90,7 +90,7 @@ def test_contract(name):
 def test_decode_is_consistent_and_differentiable(name):
     model = _build(name).eval()
     x = example_input(model, torch.Generator().manual_seed(2))
-    if model.input_kind in ("rgb", "depth"):
+    if model.input_kind in ("rgb", "depth", "clip"):
         x.requires_grad_(True)
     out = model(x)
     dec = model.decode(out)
