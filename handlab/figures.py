@@ -3,8 +3,8 @@
 Each figure is a function ``(path) -> None`` listed in :data:`FIGURES`; ``make figures`` runs them
 all, ``handlab figures --only synth_gallery`` one.
 
->>> sorted(FIGURES)[:1]
-['synth_gallery']
+>>> "synth_gallery" in FIGURES
+True
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ __all__ = ["FIGURES", "make_figures"]
 # name -> "module:function" taking the output path (imported lazily: figures pull in matplotlib).
 FIGURES: dict[str, str] = {
     "synth_gallery": "handlab.viz.gallery:synth_gallery",
+    "attribution_by_family": "handlab.viz.figures_attr:attribution_by_family",
+    "indices_by_group": "handlab.viz.figures_attr:indices_by_group",
 }
 
 

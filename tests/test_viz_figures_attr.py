@@ -1,0 +1,101 @@
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from handlab.attribution.paths import BlurPath, StraightPath
+from handlab.models import create
+from handlab.viz import figures_attr as fa
+
+
+@pytest.fixture(scope="module")
+def tiny_models():
+    torch.manual_seed(0)
+    return {
+        "hrnet": create("hrnet_small", width=8).eval(),
+        "regression": create("regression", backbone="resnet18", input_size=64).eval(),
+    }
+
+
+def _nonempty(path):
+    return path.is_file() and path.stat().st_size > 1000
+
+
+def test_attribution_by_family_writes_a_png(tiny_models, tmp_path):
+    out = fa.attribution_by_family(tmp_path / "f.png", models=tiny_models, steps=2, size=64)
+    assert out == tmp_path / "f.png" and _nonempty(out)
+
+
+def test_indices_by_group_writes_a_png(tiny_models, tmp_path):
+    out = fa.indices_by_group(tmp_path / "g.png", models=tiny_models, n=2, steps=2, size=64)
+    assert _nonempty(out)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"joint": 21}, "joint"), ({"steps": 0}, "steps"), ({"models": "cpm"}, "models"),
+     ({"models": {}}, "models"), ({"sample": -1}, "sample")],
+)  # fmt: skip
+def test_attribution_by_family_bad_args(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fa.attribution_by_family(tmp_path / "f.png", **kwargs)
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_missing_zoo_models_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDLAB_ZOO_DIR", str(tmp_path / "empty_zoo"))
+    with pytest.raises(ValueError, match=r"'simplebaseline_r18'.*'integral_r18'"):
+        fa.indices_by_group(tmp_path / "g.png")
+    with pytest.raises(ValueError, match="'cpm'"):
+        fa.load_models(["cpm"])
+    with pytest.raises(ValueError, match="n"):
+        fa.indices_by_group(tmp_path / "g.png", n=0)
+
+
+def test_plot_paths_and_bad_nodes():
+    x = torch.rand(1, 3, 32, 32)
+    paths = {"black": StraightPath(x, torch.zeros_like(x)), "blur": BlurPath(x, folds=4)}
+    fig = fa.plot_paths(paths, nodes=(0, 1))
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    # s = 0 of the black path is black, s = 1 of any path is the image
+    assert fig.axes[0].images[0].get_array().max() == 0
+    assert torch.allclose(torch.tensor(fig.axes[3].images[0].get_array()), x[0].permute(1, 2, 0))
+    with pytest.raises(ValueError, match="nodes"):
+        fa.plot_paths(paths, nodes=(0, 2))
+    with pytest.raises(ValueError, match="paths"):
+        fa.plot_paths({})
+
+
+def test_plot_completeness_one_line_per_path_and_method():
+    t = pd.DataFrame(
+        {"path": ["a", "a", "a", "a"], "method": ["l", "l", "g", "g"], "steps": [2, 4, 2, 4],
+         "rel_delta": [0.5, 0.2, 0.1, 0.0]}
+    )  # fmt: skip
+    assert len(fa.plot_completeness(t).axes[0].lines) == 2
+    with pytest.raises(ValueError, match="rel_delta"):
+        fa.plot_completeness(t.drop(columns="rel_delta"))
+
+
+def test_plot_overlays_checks_shapes():
+    fig = fa.plot_overlays(torch.rand(3, 8, 8), {"m": torch.rand(8, 8)}, target=torch.ones(2))
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="maps"):
+        fa.plot_overlays(torch.rand(3, 8, 8), {"m": torch.rand(4, 8)})
+    with pytest.raises(ValueError, match="image"):
+        fa.plot_overlays(torch.rand(1, 8, 8), {"m": torch.rand(8, 8)})
+
+
+def test_plot_relation_and_group_indices():
+    assert len(fa.plot_relation(torch.rand(21, 21)).axes) == 2
+    with pytest.raises(ValueError, match="ri"):
+        fa.plot_relation(torch.rand(20, 21))
+    t = pd.DataFrame(
+        {"model": ["a"] * 5 + ["b"] * 5, "group": list(fa.GROUP_ORDER) * 2, "index": "FI",
+         "value": range(10)}
+    )  # fmt: skip
+    fig = fa.plot_group_indices(t, indices=["FI"])
+    assert len(fig.axes[0].patches) == 10
+    with pytest.raises(ValueError, match="indices"):
+        fa.plot_group_indices(t, indices=["LI"])
+    with pytest.raises(ValueError, match="model"):
+        fa.plot_group_indices(t.drop(columns="model"))
