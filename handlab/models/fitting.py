@@ -80,19 +80,50 @@ def _check_inputs(
     return int(batch)
 
 
+def _root_from_2d(keypoints: torch.Tensor, rel: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Translation (B, 3) mm that best projects root-relative joints ``rel`` (B, 21, 3) onto
+    ``keypoints`` (B, 21, 2): ``(u - cx)(Z + tz) = fx (X + tx)`` (and the same in v) is linear in
+    ``t``, so it is one least-squares solve (42 equations, 3 unknowns).
+
+    >>> K = torch.tensor([[[500.0, 0, 64], [0, 500, 64], [0, 0, 1]]])
+    >>> rel = torch.randn(1, 21, 3) * 30
+    >>> t = torch.tensor([[10.0, -5.0, 450.0]])
+    >>> torch.allclose(_root_from_2d(project(rel + t[:, None], K), rel, K), t, atol=1e-2)
+    True
+    """
+    fx, fy = K[:, 0, 0, None], K[:, 1, 1, None]  # (B, 1)
+    du, dv = keypoints[..., 0] - K[:, 0, 2, None], keypoints[..., 1] - K[:, 1, 2, None]  # (B, 21)
+    zero = torch.zeros_like(du)
+    A = torch.cat(
+        [
+            torch.stack([fx.expand_as(du), zero, -du], -1),
+            torch.stack([zero, fy.expand_as(dv), -dv], -1),
+        ],
+        dim=1,
+    )  # (B, 42, 3)
+    b = torch.cat([du * rel[..., 2] - fx * rel[..., 0], dv * rel[..., 2] - fy * rel[..., 1]], 1)
+    return torch.linalg.lstsq(A.double(), b.double()[..., None]).solution[..., 0].to(rel.dtype)
+
+
 def _initial_global(
     hand: HandModel,
     keypoints: torch.Tensor | None,
     xyz: torch.Tensor | None,
     K: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Global axis-angle (B, 3) and root translation (B, 3) mm from a palm Kabsch alignment."""
+    """Global axis-angle (B, 3) and root translation (B, 3) mm from a palm Kabsch alignment.
+
+    The rotation aligns the rest palm to the 3D palm when ``xyz`` is given, else to the
+    keypoints back-projected as a flat hand. The translation is ``xyz``'s root where that root is
+    in front of the camera (z > 0). Root-relative predictions put the root at z = 0, which cannot
+    be projected: with keypoints, their translation is the least-squares one that projects the
+    3D joints onto the keypoints (:func:`_root_from_2d`), or, where that is not in front of the
+    camera either (degenerate joints), the back-projected wrist of the flat hand.
+    """
     like = xyz if xyz is not None else keypoints
     rest = hand(like.new_zeros(like.shape[0], 16, 3))[:, PALM]  # (B, 6, 3), wrist at the origin
-    if xyz is not None:
-        root = xyz[:, :1]
-        target = xyz[:, PALM] - root
-    else:
+    root = None
+    if keypoints is not None:
         # Depth at which the rest palm (wrist -> middle MCP) has the keypoints' 2D length.
         length_2d = (keypoints[:, 9] - keypoints[:, 0]).norm(dim=-1).clamp(min=1e-3)  # (B,)
         depth = K[:, 0, 0] * rest[:, 3].norm(dim=-1) / length_2d  # (B,) mm
@@ -100,6 +131,15 @@ def _initial_global(
         points = unproject(uvd, K)  # (B, 21, 3) mm, a flat hand at that depth
         root = points[:, :1]
         target = points[:, PALM] - root
+    if xyz is not None:
+        rel = xyz - xyz[:, :1]
+        if root is not None:
+            solved = _root_from_2d(keypoints, rel, K)[:, None]  # (B, 1, 3)
+            root = torch.where(solved[..., 2:] > 1.0, solved, root)
+            root = torch.where(xyz[:, :1, 2:] > 0, xyz[:, :1], root)
+        else:
+            root = xyz[:, :1]
+        target = rel[:, PALM]
     rotation = kabsch(rest, target)  # (B, 3, 3)
     return matrix_to_axis_angle(rotation), root[:, 0]
 
@@ -119,8 +159,10 @@ def fit_hand_model(
 
     Args:
         keypoints: optional (B, 21, 2) pixels; needs ``K`` (B, 3, 3).
-        xyz: optional (B, 21, 3) mm, camera frame (only root-relative positions enter ``L3D``;
-            the root fixes the translation when there are no keypoints).
+        xyz: optional (B, 21, 3) mm, camera frame or root-relative as 3D models predict them
+            (only root-relative positions enter ``L3D``; the root fixes the translation when
+            there are no keypoints, and with keypoints a root at z <= 0 is replaced by the 2D
+            estimate).
         K: (B, 3, 3) intrinsics for the 2D term.
         steps: Adam steps (each followed by the projection into the limits).
         weights: ``(w2d, w3d, wreg)``, seed 002's ``(1, 100, 10)`` by default.

@@ -71,6 +71,18 @@ def test_2d_and_3d_terms_together_fit_both():
     assert (rel_error.norm(dim=-1).mean(-1) < 1.0).all()
 
 
+def test_root_relative_xyz_with_keypoints_takes_the_translation_from_2d():
+    # A 3D model's root-relative xyz has its root at z = 0: starting the translation there made
+    # the 2D term project through the camera centre (NaN pose after the first step).
+    pose, shape = _known(6)  # sample 1's palm faces the camera: a flat-hand start is 350 mm off
+    xyz = HandModel()(pose, shape) + ROOT
+    keypoints = project(xyz, K)
+    fit = fit_hand_model(keypoints=keypoints, xyz=xyz - xyz[:, :1], K=K, steps=200)
+    assert torch.isfinite(fit["pose"]).all()
+    assert ((fit["keypoints"] - keypoints).norm(dim=-1).mean(-1) < 1.5).all()
+    assert ((fit["translation"] - ROOT).norm(dim=-1) < 10.0).all(), fit["translation"]
+
+
 def test_kabsch_recovers_a_rotation_and_refuses_reflections():
     g = torch.Generator().manual_seed(4)
     a = torch.randn(3, 6, 3, generator=g)
