@@ -1,0 +1,152 @@
+"""Reading a randomisation test: joint subsets, index trends, and seed 000's claim checked.
+
+Taught in chapters 10 (``notebooks/10_sanity_checks.py``) and 11 (``notebooks/11_compare_zoo.py``).
+
+- :class:`JointSubset` restricts a pose model's *decode* to some joints, so PoseIG explains only
+  those (the engine explains every decoded joint: one backward pass each). Chapters 10 and 11
+  explain a few joints per group to fit the CPU budget of a report.
+- :func:`randomization_trends` summarises a cascading
+  :func:`~handlab.attribution.randomization_test` table: for every metric, the Spearman rank
+  correlation of its value with the number of randomised units, and whether the sign agrees with
+  the expectation. Seed 000 (PoseIG supplement A.4, SimpleBaseline-ResNet-50, 54 conv layers
+  randomised nine at a time) reports that FI and LI fall and DI rises as layers are randomised;
+  Adebayo et al. (2018) expect every similarity to the original maps to fall.
+
+>>> table = pd.DataFrame({"step": [0, 1, 2] * 2, "randomized": [0, 1, 2] * 2,
+...                       "metric": ["FI"] * 3 + ["DI"] * 3,
+...                       "value": [2.0, 1.5, 1.1, 40.0, 55.0, 70.0]})
+>>> randomization_trends(table)[["metric", "rho", "agrees"]].values.tolist()
+[['FI', -1.0, True], ['DI', 1.0, True]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+from torch import nn
+
+__all__ = ["EXPECTED_TRENDS", "JointSubset", "randomization_trends"]
+
+# +1: should rise with the number of randomised units, -1: should fall. Indices: seed 000 (A.4,
+# Tab. B); similarities to the original maps: Adebayo et al. 2018 (a sane map changes).
+EXPECTED_TRENDS: dict[str, int] = {
+    "spearman_abs": -1,
+    "spearman_signed": -1,
+    "ssim": -1,
+    "spearman_hog": -1,
+    "DI": 1,
+    "FI": -1,
+    "LI": -1,
+}
+
+
+class JointSubset(nn.Module):
+    """A pose model whose ``decode`` keeps only ``joints`` (PoseIG then explains only those).
+
+    ``forward`` is the wrapped model's, unchanged (all joints, every raw output), because
+    ``decode`` needs the raw outputs; ``decode`` returns ``keypoints`` (B, len(joints), 2) px and,
+    for 3D models, ``xyz`` (B, len(joints), 3) mm. The wrapped model is a submodule, so
+    :func:`~handlab.attribution.randomization_units` sees its layers (named ``model.<name>``).
+
+    Args:
+        model: a handlab pose model (``forward`` -> dict, ``decode``).
+        joints: indices into the model's joints, at least one, no repeats.
+
+    >>> class Two(nn.Module):
+    ...     def forward(self, images):
+    ...         return {"raw": images.mean((1, 2, 3))}
+    ...     def decode(self, outputs):
+    ...         k = outputs["raw"][:, None, None].expand(-1, 3, 2) * torch.tensor([1.0, 2.0])
+    ...         return {"keypoints": k * torch.arange(3.0)[None, :, None]}
+    >>> sub = JointSubset(Two(), [2, 0])
+    >>> sub.decode(sub(torch.ones(1, 3, 4, 4)))["keypoints"].tolist()
+    [[[2.0, 4.0], [0.0, 0.0]]]
+    """
+
+    def __init__(self, model: nn.Module, joints: Sequence[int]) -> None:
+        super().__init__()
+        if not isinstance(model, nn.Module) or not callable(getattr(model, "decode", None)):
+            raise TypeError(
+                f"model: expected a handlab pose model with decode, got {type(model).__name__}"
+            )
+        joints = [int(j) for j in joints]
+        total = getattr(model, "num_joints", None)
+        bad = [j for j in joints if j < 0 or (total is not None and j >= total)]
+        if not joints or bad or len(set(joints)) != len(joints):
+            raise ValueError(
+                f"joints: expected distinct indices in [0, {total}), at least one, got {joints}"
+            )
+        self.model = model
+        self.joints = joints
+        self.num_joints = len(joints)
+        self.is_3d = getattr(model, "is_3d", False)
+        self.input_kind = getattr(model, "input_kind", "rgb")
+        # A new Module is in training mode; poseig restores the wrapper's mode on exit, which
+        # would switch a model in eval mode to training (BatchNorm statistics then drift).
+        self.train(model.training)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(images)
+
+    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        decoded = self.model.decode(outputs)
+        index = torch.tensor(self.joints, device=decoded["keypoints"].device)
+        return {
+            k: v.index_select(1, index) for k, v in decoded.items() if k in ("keypoints", "xyz")
+        }
+
+
+def _rho(x: np.ndarray, y: np.ndarray) -> float:
+    ok = np.isfinite(y)
+    if ok.sum() < 3 or np.ptp(y[ok]) == 0 or np.ptp(x[ok]) == 0:
+        return np.nan  # fewer than three points or a constant: no trend to rank
+    return float(spearmanr(x[ok], y[ok]).statistic)
+
+
+def randomization_trends(
+    table: pd.DataFrame, expected: Mapping[str, int] = EXPECTED_TRENDS
+) -> pd.DataFrame:
+    """Does each metric move the expected way as more units are randomised (cascading order)?
+
+    Args:
+        table: one cascading :func:`~handlab.attribution.randomization_test` table (columns
+            step, randomized, metric, value), step 0 the original model.
+        expected: metric -> +1 (should rise) or -1 (should fall); metrics not named are skipped.
+
+    Returns:
+        one row per metric found in both: metric, expected ("rises"/"falls"), rho (Spearman of
+        value against the number of randomised units; NaN with fewer than three finite steps or
+        a constant value), original (value at step 0), final (at the last step), agrees
+        (``sign(rho) == expected``; False where rho is NaN).
+    """
+    missing = {"step", "randomized", "metric", "value"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table: expected a randomization_test table, missing {sorted(missing)}")
+    if table.loc[table.step > 0, "randomized"].nunique() < 2:
+        raise ValueError(
+            "table: expected a cascading run (top_down or bottom_up, two or more steps); an "
+            "independent run randomises one unit per step and has no trend"
+        )
+    rows = []
+    for metric, part in table.groupby("metric", sort=False):
+        if metric not in expected:
+            continue
+        part = part.sort_values("step")
+        x = part["randomized"].to_numpy(float)
+        y = part["value"].to_numpy(float)
+        rho = _rho(x, y)
+        rows.append(
+            {
+                "metric": metric,
+                "expected": "rises" if expected[metric] > 0 else "falls",
+                "rho": rho,
+                "original": float(y[0]),
+                "final": float(y[-1]),
+                "agrees": bool(np.isfinite(rho) and np.sign(rho) == np.sign(expected[metric])),
+            }
+        )
+    return pd.DataFrame(rows, columns=["metric", "expected", "rho", "original", "final", "agrees"])
