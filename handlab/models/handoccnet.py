@@ -3,7 +3,8 @@ Network", CVPR 2022; seminar seed 003), a small faithful version.
 
 Taught in chapter 06 (HandOccNet).
 
-Pipeline (one line per stage of :meth:`HandOccNet.forward`):
+Pipeline (one line per stage of :meth:`HandOccNet.forward`; :meth:`HandOccNet.stages` returns the
+intermediate tensors of stages 1-4):
 
 1. ResNet trunk + a small FPN (torchvision's ``FeaturePyramidNetwork`` on strides 8-32, the
    levels upsampled and summed) -> features ``F`` (B, C, H/8, W/8), plus a learned embedding of
@@ -269,18 +270,36 @@ class HandOccNet(PoseModel):
         )  # (B, C, H/8, W/8)
         return feats + self.position(coordinate_grid(b, h, w, feats.device))
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def stages(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The intermediate tensors of :meth:`forward`, as chapter 06 shows them.
+
+        Returns ``features`` F (B, C, h, w), ``necessity`` M (B, 1, h, w) in [0, 1],
+        ``primary`` F_p = F * M and ``secondary`` F_s = F * (1 - M) as tokens (B, h * w, C),
+        ``injected`` F_FIT (B, h * w, C), ``correlation`` (B, heads, h * w, h * w) and
+        ``enhanced`` F_SET (B, h * w, C), tokens in row-major cell order.
+        """
         check_size(images, multiple=32)
         feats = self.features(images)  # (B, C, h, w)
-        b, c, h, w = feats.shape
         necessity = torch.sigmoid(self.necessity(feats))  # (B, 1, h, w)
         primary, secondary = split_features(feats, necessity)  # (B, N, C) each
         injected, corr = self.fit(secondary, primary)  # (B, N, C), (B, heads, N, N)
-        enhanced = self.set(injected)  # (B, N, C)
-        grid = enhanced.transpose(1, 2).reshape(b, c, h, w)
+        return {
+            "features": feats,
+            "necessity": necessity,
+            "primary": primary,
+            "secondary": secondary,
+            "injected": injected,
+            "correlation": corr,
+            "enhanced": self.set(injected),  # (B, N, C)
+        }
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        s = self.stages(images)
+        b, c, h, w = s["features"].shape
+        grid = s["enhanced"].transpose(1, 2).reshape(b, c, h, w)
         heatmaps = self.heatmap_head(grid)  # (B, J, h, w)
-        raw = {"heatmaps": heatmaps, "necessity": necessity, "correlation": corr}
-        raw.update(self._regress(heatmaps, enhanced))
+        raw = {"heatmaps": heatmaps, "necessity": s["necessity"], "correlation": s["correlation"]}
+        raw.update(self._regress(heatmaps, s["enhanced"]))
         return raw | self.decode(raw)
 
     def _regress(self, heatmaps: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
