@@ -19,6 +19,7 @@ __all__ = ["FIGURES", "make_figures"]
 # name -> "module:function" taking the output path (imported lazily: figures pull in matplotlib).
 FIGURES: dict[str, str] = {
     "synth_gallery": "handlab.viz.gallery:synth_gallery",
+    "randomization_curve": "handlab.viz.sanity:randomization_curve",
     "attribution_by_family": "handlab.viz.figures_attr:attribution_by_family",
     "indices_by_group": "handlab.viz.figures_attr:indices_by_group",
 }

@@ -5,6 +5,8 @@ Taught in chapters 10 (``notebooks/10_sanity_checks.py``) and 11 (``notebooks/11
 - :class:`JointSubset` restricts a pose model's *decode* to some joints, so PoseIG explains only
   those (the engine explains every decoded joint: one backward pass each). Chapters 10 and 11
   explain a few joints per group to fit the CPU budget of a report.
+- :class:`MapRecorder` is an ``explain`` for :func:`~handlab.attribution.randomization_test`
+  that keeps every step's maps (the table holds only scores): the seed's Fig. C, maps per step.
 - :func:`randomization_trends` summarises a cascading
   :func:`~handlab.attribution.randomization_test` table: for every metric, the Spearman rank
   correlation of its value with the number of randomised units, and whether the sign agrees with
@@ -21,7 +23,8 @@ Taught in chapters 10 (``notebooks/10_sanity_checks.py``) and 11 (``notebooks/11
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +32,9 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-__all__ = ["EXPECTED_TRENDS", "JointSubset", "randomization_trends"]
+from handlab.attribution.engine import PoseIGResult, poseig
+
+__all__ = ["EXPECTED_TRENDS", "JointSubset", "MapRecorder", "randomization_trends"]
 
 # +1: should rise with the number of randomised units, -1: should fall. Indices: seed 000 (A.4,
 # Tab. B); similarities to the original maps: Adebayo et al. 2018 (a sane map changes).
@@ -98,6 +103,33 @@ class JointSubset(nn.Module):
         return {
             k: v.index_select(1, index) for k, v in decoded.items() if k in ("keypoints", "xyz")
         }
+
+
+class MapRecorder:
+    """An ``explain`` that records the maps of every call (one call per randomisation step).
+
+    ``randomization_test(..., explain=recorder)`` calls it once for the original model, then
+    once per step, so ``recorder.maps[k]`` (B, J, H, W) in [0, 1] are step k's maps.
+
+    >>> class Centre(nn.Module):
+    ...     def forward(self, images):
+    ...         return {"keypoints": images.mean((1, 2, 3))[:, None, None].expand(-1, 1, 2) * 8}
+    ...     def decode(self, outputs):
+    ...         return outputs
+    >>> rec = MapRecorder()
+    >>> _ = rec(Centre(), torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 2), path="straight", steps=2)
+    >>> len(rec.maps), tuple(rec.maps[0].shape)
+    (1, (1, 1, 8, 8))
+    """
+
+    def __init__(self, explain: Callable[..., PoseIGResult] = poseig) -> None:
+        self.explain = explain
+        self.maps: list[torch.Tensor] = []
+
+    def __call__(self, model: nn.Module, *args: Any, **kwargs: Any) -> PoseIGResult:
+        result = self.explain(model, *args, **kwargs)
+        self.maps.append(result.maps.detach().clone())
+        return result
 
 
 def _rho(x: np.ndarray, y: np.ndarray) -> float:

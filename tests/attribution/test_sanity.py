@@ -6,7 +6,12 @@ from torch import nn
 
 from handlab.attribution.engine import poseig
 from handlab.attribution.randomization import randomization_test, randomization_units
-from handlab.attribution.sanity import EXPECTED_TRENDS, JointSubset, randomization_trends
+from handlab.attribution.sanity import (
+    EXPECTED_TRENDS,
+    JointSubset,
+    MapRecorder,
+    randomization_trends,
+)
 
 KW = {"path": "straight", "baseline": "mean", "steps": 3}
 
@@ -82,3 +87,14 @@ def test_trends_on_a_real_cascade():
     out = randomization_trends(table).set_index("metric")
     assert out.loc["spearman_abs", "agrees"] and out.loc["spearman_abs", "final"] < 0.9
     assert out.loc["spearman_abs", "original"] == 1.0
+
+
+def test_map_recorder_keeps_every_step_of_a_randomisation_test():
+    model = TinyHeatmapNet(joints=3).double().eval()
+    x = images(b=2)
+    t = near_targets(model, x)
+    rec = MapRecorder()
+    table = randomization_test(model, x, t, unit="conv", explain=rec, **KW)
+    assert len(rec.maps) == table.step.max() + 1 == 4
+    torch.testing.assert_close(rec.maps[0], poseig(model, x, t, **KW).maps)
+    assert not torch.equal(rec.maps[0], rec.maps[-1])
