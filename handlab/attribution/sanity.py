@@ -34,7 +34,13 @@ from torch import nn
 
 from handlab.attribution.engine import PoseIGResult, poseig
 
-__all__ = ["EXPECTED_TRENDS", "JointSubset", "MapRecorder", "randomization_trends"]
+__all__ = [
+    "EXPECTED_TRENDS",
+    "JointSubset",
+    "MapRecorder",
+    "describe_trends",
+    "randomization_trends",
+]
 
 # +1: should rise with the number of randomised units, -1: should fall. Indices: seed 000 (A.4,
 # Tab. B); similarities to the original maps: Adebayo et al. 2018 (a sane map changes).
@@ -182,3 +188,23 @@ def randomization_trends(
             }
         )
     return pd.DataFrame(rows, columns=["metric", "expected", "rho", "original", "final", "agrees"])
+
+
+def describe_trends(trends: pd.DataFrame, title: str) -> str:
+    """Markdown bullets, one per metric of a :func:`randomization_trends` table, with the verdict.
+
+    >>> t = pd.DataFrame({"metric": ["FI"], "expected": ["falls"], "rho": [-0.8],
+    ...                   "original": [2.0], "final": [1.2], "agrees": [True]})
+    >>> print(describe_trends(t, "run"))
+    **run**
+    - FI: expected to fall; measured 2 -> 1.2 (rho = -0.80): **agrees**
+    """
+    lines = [f"**{title}**"]
+    for row in trends.itertuples():
+        word = "agrees" if row.agrees else "differs"
+        rho = "undefined" if not np.isfinite(row.rho) else f"{row.rho:.2f}"
+        lines.append(
+            f"- {row.metric}: expected to {row.expected[:-1]}; measured {row.original:.3g} -> "
+            f"{row.final:.3g} (rho = {rho}): **{word}**"
+        )
+    return "\n".join(lines)

@@ -10,6 +10,7 @@ from handlab.attribution.sanity import (
     EXPECTED_TRENDS,
     JointSubset,
     MapRecorder,
+    describe_trends,
     randomization_trends,
 )
 
@@ -71,6 +72,9 @@ def test_trends_signs_and_agreement():
     assert out.loc["ssim", "rho"] == pytest.approx(-1.0)
     assert out.loc["LI", "expected"] == "falls" and out.loc["LI", "final"] == 5.0
     assert EXPECTED_TRENDS["DI"] == 1
+    text = describe_trends(out.reset_index(), "t")
+    assert "- LI: expected to fall; measured 3 -> 5 (rho = 1.00): **differs**" in text
+    assert "- DI: expected to rise; measured 40 -> 40 (rho = undefined): **differs**" in text
 
 
 def test_trends_refuse_independent_runs_and_other_tables():
