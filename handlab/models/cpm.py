@@ -2,7 +2,7 @@
 001's size: 3 stages, 128 features, 5x5 kernels, 22 belief maps (21 joints + background) at
 stride 8 (16x16 for 128 px input), Gaussian targets with sigma 1 and intermediate supervision.
 
-Taught in chapter 02 (``notebooks/02_comparison.py``, the families compared).
+Taught in chapter 02 (``notebooks/02_compare_2d.py``, the families compared).
 
 Each stage after the first sees the shared image features *and* the previous stage's belief maps,
 so later stages can use the context of other joints (the paper's "implicit spatial model"). As in

@@ -2,7 +2,7 @@
 Learning for Human Pose Estimation", CVPR 2019), to test seminar seed 000's remark that a ResNet's
 32x downsampling loses the resolution a pose needs.
 
-Taught in chapter 02 (``notebooks/02_comparison.py``, the families compared).
+Taught in chapter 02 (``notebooks/02_compare_2d.py``, the families compared).
 
 The network never goes below the stride-4 resolution of its output: a two-convolution stem reaches
 stride 4, then parallel branches at strides 4, 8, 16 (widths w, 2w, 4w) are added one per stage,

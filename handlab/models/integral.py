@@ -3,7 +3,7 @@ the SimpleBaseline network, but each joint's map is a logit map whose softmax is
 probability, the keypoint is its expected position (soft-argmax), and the loss is L1 on the
 coordinates, so the model is trained end to end through the decoder.
 
-Taught in chapter 02 (``notebooks/02_comparison.py``, the families compared).
+Taught in chapter 02 (``notebooks/02_compare_2d.py``, the families compared).
 
 >>> model = create_integral(head_width=32)
 >>> model(torch.rand(2, 3, 64, 64))["keypoints"].shape

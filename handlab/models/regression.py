@@ -1,7 +1,7 @@
 """Direct coordinate regression (seminar seed 001): a ResNet-34 trunk *without* average pooling,
 flattened, then one fully connected layer to 42 numbers, trained with an L2 loss.
 
-Taught in chapter 02 (``notebooks/02_comparison.py``, the families compared).
+Taught in chapter 02 (``notebooks/02_compare_2d.py``, the families compared).
 
 Seed 001's report also tried Inception-v3 (stock, with global average pooling); it is an option
 here (``backbone="inception_v3"``). The flattened trunk ties the network to one input size:
