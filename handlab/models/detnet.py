@@ -1,7 +1,7 @@
 """DetNet-style 3D joints from RGB (Zhou et al., "Monocular Real-time Hand Shape and Motion Capture
 using Multi-modal Data", CVPR 2020, minimal-hand; seminar seed 002).
 
-Taught in chapter 03 (``notebooks/03_lifting.py``, 2D -> 3D).
+Taught in chapter 03 (``notebooks/03_2d_to_3d.py``, 2D -> 3D).
 
 A ResNet trunk to stride 16, two 4x4 transposed convolutions back to stride 4 (32x32 maps at 128 px
 input, minimal-hand's resolution), the CoordConv grid appended, then three cascaded heads:

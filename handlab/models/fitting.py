@@ -2,7 +2,7 @@
 and/or 3D joints by optimisation (Boukhayma, Bem & Torr, "3D Hand Shape and Pose from Images in
 the Wild", CVPR 2019; seminar seed 002's weighting ``L = L2D + 100 L3D + 10 Lreg``).
 
-Taught in chapter 03 (``notebooks/03_lifting.py``, 2D -> 3D).
+Taught in chapter 03 (``notebooks/03_2d_to_3d.py``, 2D -> 3D).
 
 Units, so that the seed's weights balance: ``L2D`` is the mean squared reprojection error in
 pixels, ``L3D`` the mean squared root-relative joint error in centimetres (mm / 10), ``Lreg`` the

@@ -2,7 +2,7 @@
 using Multi-modal Data", CVPR 2020, minimal-hand; seminar seed 002): an MLP from 3D joints to the
 joint rotations of handlab's articulated hand (:class:`handlab.synth.HandModel`).
 
-Taught in chapter 03 (``notebooks/03_lifting.py``, 2D -> 3D).
+Taught in chapter 03 (``notebooks/03_2d_to_3d.py``, 2D -> 3D).
 
 Input features follow minimal-hand: the joints normalised by the wrist -> middle-MCP length and
 the 20 unit bone directions. Outputs are the hand model's pose ``(B, 16, 3)`` axis-angle:

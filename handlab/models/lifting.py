@@ -1,7 +1,7 @@
 """2D -> 3D lifting with Zimmermann & Brox's canonical frame and viewpoint ("Learning to Estimate
 3D Hand Pose from Single RGB Images", ICCV 2017; seminar seed 002): the PosePrior stage.
 
-Taught in chapter 03 (``notebooks/03_lifting.py``, 2D -> 3D).
+Taught in chapter 03 (``notebooks/03_2d_to_3d.py``, 2D -> 3D).
 
 3D joints are factored into a *canonical* pose (root at the origin, scaled so that the reference
 bone, middle MCP -> middle PIP, has length 1, rotated so that the middle MCP lies on the +y axis
