@@ -74,6 +74,7 @@ def test_plot_completeness_one_line_per_path_and_method():
     assert len(fa.plot_completeness(t).axes[0].lines) == 2
     with pytest.raises(ValueError, match="rel_delta"):
         fa.plot_completeness(t.drop(columns="rel_delta"))
+    assert len(fa.plot_completeness(t.rename(columns={"rel_delta": "d"}), y="d").axes) == 1
 
 
 def test_plot_overlays_checks_shapes():

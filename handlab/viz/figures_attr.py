@@ -129,31 +129,32 @@ def plot_paths(
     return fig
 
 
-def plot_completeness(table: pd.DataFrame, title: str = "Completeness gap") -> Figure:
-    """Relative completeness gap against steps, one line per (path, method), log-log.
+def plot_completeness(
+    table: pd.DataFrame, y: str = "rel_delta", title: str = "Completeness gap"
+) -> Figure:
+    """A completeness gap against steps, one line per (path, method), log-log.
 
     Args:
-        table: columns ``path``, ``method``, ``steps``, ``rel_delta`` (|delta| / |F(x) - F(x')|).
+        table: columns ``path``, ``method``, ``steps`` and ``y``, e.g. ``rel_delta``
+            (|delta| / |F(x) - F(x')|) or ``abs_delta`` (|delta|, likelihood units).
 
     >>> t = pd.DataFrame({"path": ["p"] * 2, "method": ["m"] * 2, "steps": [2, 4],
     ...                   "rel_delta": [0.1, 0.01]})
     >>> len(plot_completeness(t).axes[0].lines)
     1
     """
-    missing = {"path", "method", "steps", "rel_delta"} - set(table.columns)
+    missing = {"path", "method", "steps", y} - set(table.columns)
     if missing:
-        raise ValueError(
-            f"table: expected columns path, method, steps, rel_delta; missing {missing}"
-        )
+        raise ValueError(f"table: expected columns path, method, steps, {y}; missing {missing}")
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     for (path, method), part in table.groupby(["path", "method"], sort=False):
         part = part.sort_values("steps")
-        ax.plot(part["steps"], part["rel_delta"].clip(lower=1e-12), marker="o",
+        ax.plot(part["steps"], part[y].abs().clip(lower=1e-12), marker="o",
                 label=f"{path}, {method}")  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("steps (path points)")
-    ax.set_ylabel("|delta| / |F(x) - F(baseline)|")
+    ax.set_ylabel(y)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title(title)
@@ -300,7 +301,7 @@ def attribution_by_family(
     image, keypoints = batch["image"], batch["keypoints"]  # (1, 3, H, W), (1, 21, 2) px
     maps, points = {}, {}
     for name, model in loaded.items():
-        res = poseig_joint(model, image, keypoints, joint, steps=steps, folds=steps)
+        res = poseig_joint(model, image, keypoints, joint, steps=steps, folds=steps, max_batch=8)
         li = float(localization_index(res.maps, keypoints[:, joint : joint + 1])[0, 0])
         di = float(diffusion_index(res.maps)[0, 0])
         title = f"{name}\nLI {li:.2f}  DI {di:.1f}"
@@ -340,7 +341,9 @@ def indices_by_group(
     check_range("steps", steps, lo=1)
     loaded = load_models(models)
     batch = _test_batch(size, range(n))
-    tables = {name: explain_batch(m, batch, steps=steps)[1] for name, m in loaded.items()}
+    tables = {
+        name: explain_batch(m, batch, steps=steps, max_batch=8)[1] for name, m in loaded.items()
+    }
     fig = plot_group_indices(compare_models(tables, by="group"))
     fig.suptitle(f"PoseIG indices per joint group ({n} test images, blur path, {steps} folds)")
     fig.tight_layout()
