@@ -325,7 +325,9 @@ def _main(args: Any) -> int:
         path = save_to_zoo(args.run, args.name, storage=args.storage)
         card = json.loads(path.with_suffix(".json").read_text())
         print(f"{path} ({card['size_mb']} MB, {args.storage})")
-        print(json.dumps({"metrics": card.get("metrics"), "stored": card["storage_metrics"]}))
+        for key in ("metrics", "storage_metrics"):  # summary numbers, not the per-joint rows
+            numbers = {k: v for k, v in card.get(key, {}).items() if k != "per_joint"}
+            print(f"{key}: {json.dumps(numbers)}")
     return 0
 
 
