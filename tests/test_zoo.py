@@ -186,3 +186,4 @@ def test_results_table_is_generated_from_the_cards(tiny_run, tmp_path):
         card["metrics"]["epe_px"], abs=0.01
     )
     assert cells[header.index("steps")] == str(card["steps"])
+    assert float(cells[header.index("MB")]) == pytest.approx(card["size_mb"], abs=0.05)

@@ -293,9 +293,9 @@ def results_table(zoo_dir: Path | None = None) -> str:
     True
     """
     d = _dir(zoo_dir)
-    head = "| model | family | config | steps | train time | test n | "
+    head = "| model | family | config | steps | train time | MB | test n | "
     head += " | ".join(h for h, _, _ in _TABLE_COLUMNS) + " |"
-    rows = [head, "|" + "---|" * (6 + len(_TABLE_COLUMNS))]
+    rows = [head, "|" + "---|" * (7 + len(_TABLE_COLUMNS))]
     for name in list(d):
         card = json.loads((d / f"{name}.json").read_text())
         metrics = card.get("metrics", {})
@@ -307,6 +307,7 @@ def results_table(zoo_dir: Path | None = None) -> str:
             config or "defaults",
             str(card.get("steps", "")),
             f"{minutes:.0f} min",
+            f"{card['size_mb']:.1f}" if "size_mb" in card else "",
             str(metrics.get("n", "")),
         ]
         cells += [fmt.format(metrics[k]) if k in metrics else "" for _, k, fmt in _TABLE_COLUMNS]
