@@ -6,7 +6,8 @@ Taught in chapter 11 (``notebooks/11_compare_zoo.py``).
 images and joints (a :class:`~handlab.attribution.sanity.JointSubset` keeps the cost to the
 chosen joints) and returns one tidy table, one row per (model, sample, joint): the indices of
 :func:`~handlab.attribution.index_table` (DI, FI, LI), the likelihood ``F(x)``, the completeness
-gap ``delta`` and the model's own error on that joint, plus every model's maps for the
+gap ``delta`` (with ``F`` at the path's start, to judge it against ``F(x) - F(x')``) and the
+model's own error on that joint, plus every model's maps for the
 small-multiples figure. :func:`~handlab.attribution.compare_models` then averages per group.
 
 >>> class Centroid(nn.Module):  # all 21 joints at the image's intensity centroid
@@ -43,7 +44,7 @@ __all__ = ["COLUMNS", "explain_models"]
 
 COLUMNS = (
     "model", "sample", "joint", "joint_name", "group", "finger", "visibility",
-    "DI", "FI", "LI", "likelihood", "delta", "error_px",
+    "DI", "FI", "LI", "likelihood", "baseline_likelihood", "delta", "error_px",
 )  # fmt: skip
 _FINGER_OF_JOINT = {j: name for name, joints in FINGERS.items() for j in joints}
 
@@ -105,6 +106,7 @@ def explain_models(
         table["group"] = [GROUP_OF_JOINT[j] for j in table["joint"]]
         table["finger"] = [_FINGER_OF_JOINT.get(j) for j in table["joint"]]
         table["likelihood"] = res.likelihood.flatten().numpy()
+        table["baseline_likelihood"] = res.baseline_likelihood.flatten().numpy()
         table["delta"] = res.delta.flatten().numpy()
         table["error_px"] = (pred - gt[:, joints]).norm(dim=-1).flatten().numpy()
         table.insert(0, "model", name)

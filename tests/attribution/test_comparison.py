@@ -41,6 +41,10 @@ def test_explain_models_matches_poseig_per_model(case):
         torch.testing.assert_close(
             torch.tensor(rows.delta.to_numpy()), full.delta[:, joints].flatten()
         )
+        torch.testing.assert_close(
+            torch.tensor(rows.baseline_likelihood.to_numpy()),
+            full.baseline_likelihood[:, joints].flatten(),
+        )
         pred = model(data["image"])["keypoints"][:, joints]
         err = (pred - data["keypoints"][:, joints]).norm(dim=-1).flatten()
         torch.testing.assert_close(torch.tensor(rows.error_px.to_numpy()), err)
