@@ -16,7 +16,7 @@ def _clips(n=2, t=5):
     clips = torch.rand(n, t, 3, 32, 32, generator=g)
     tracks = {
         "truth": torch.rand(n, t, 21, 2, generator=g) * 31,
-        "fused": torch.rand(n, t, 21, 2, generator=g) * 31,
+        "fused": torch.rand(n, t, 21, 2, generator=g) * 80 - 20,  # partly outside the frame
     }
     return clips, tracks
 
@@ -40,6 +40,7 @@ def test_plot_clip_titles_show_centre_and_occlusion():
     fig = plot_clip(clips, tracks, occlusion=occ, visibility=torch.ones(1, 3, 21))
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[1] == "t=1 (centre)\nocclusion 50%"
+    assert fig.axes[0].get_xlim() == (-0.5, 31.5) and fig.axes[0].get_ylim() == (31.5, -0.5)
     plt.close(fig)
 
 

@@ -32,10 +32,12 @@ from handlab.synth.dataset import SPLITS, split_seed
 from handlab.synth.renderer import check_size, render
 from handlab.synth.sequences import sample_sequence_params
 
-__all__ = ["CLIP_KEYS", "SyntheticClips"]
+__all__ = ["CLIP_KEYS", "FRAMES_PER_PASS", "SyntheticClips"]
 
 # Per-frame render outputs kept for every frame (``clip_`` + name) and for the centre frame.
 CLIP_KEYS = ("keypoints", "xyz", "visibility")
+# Frames rendered per pass by ``batch`` (whole clips; at least one clip per pass).
+FRAMES_PER_PASS = 64
 
 
 def _check_int(name: str, value: object, lo: int) -> None:
@@ -106,10 +108,20 @@ class SyntheticClips(Dataset):
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
     def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        """Render clips ``indices`` in one pass: a dict of batched tensors (see the class)."""
+        """Render clips ``indices``: a dict of batched tensors (see the class).
+
+        Frames are rendered :data:`FRAMES_PER_PASS` at a time and only the kept fields stay
+        (no depth or masks), so memory grows with the clips returned, not with the renderer's
+        intermediates.
+        """
         indices = [int(i) for i in indices]
         if not indices:
             raise ValueError("indices: expected at least one clip index, got none")
+        per_pass = max(1, FRAMES_PER_PASS // self.T)
+        parts = [self._render(indices[i : i + per_pass]) for i in range(0, len(indices), per_pass)]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def _render(self, indices: list[int]) -> dict[str, torch.Tensor]:
         b, t, c = len(indices), self.T, self.T // 2
         frames = render(self.params(indices), self.size, extras=self.extras)
         frames = {k: v.reshape(b, t, *v.shape[1:]) for k, v in frames.items() if k != "params"}

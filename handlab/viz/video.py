@@ -61,6 +61,9 @@ def draw_frame(
         else:
             color = next(colors, "#FFFFFF")
             draw_skeleton(ax, kp, color=color, markersize=6, linewidth=1.0, label=name)
+    h, w = frame.shape[-2:]
+    ax.set_xlim(-0.5, w - 0.5)  # the frame, not the skeletons: a wild prediction is cut off
+    ax.set_ylim(h - 0.5, -0.5)
     ax.axis("off")
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from handlab.data import open_data
+from handlab.synth import clips as clips_module
 from handlab.synth import sample_sequence_params
 from handlab.synth.clips import SyntheticClips
 from handlab.synth.dataset import split_seed
@@ -46,6 +47,16 @@ def test_occluders_drift_and_the_hand_moves(clips):
     assert float((occ[:, 1:] - occ[:, :-1]).abs().max()) > 0  # occlusion changes over the clip
     step = (b["clip_xyz"][:, 1:] - b["clip_xyz"][:, :-1]).norm(dim=-1)
     assert 0 < float(step.mean()) < 30  # smooth motion, mm per frame
+
+
+def test_rendering_in_passes_changes_nothing(monkeypatch):
+    ds = SyntheticClips("val", size=64, T=3, extras=True)
+    whole = ds.batch([0, 1, 2])
+    monkeypatch.setattr(clips_module, "FRAMES_PER_PASS", 3)  # one clip per pass
+    parts = ds.batch([0, 1, 2])
+    assert whole.keys() == parts.keys()
+    for k in whole:
+        torch.testing.assert_close(parts[k], whole[k], atol=1e-5, rtol=0)
 
 
 def test_splits_differ_and_getitems_matches_batch():
