@@ -165,7 +165,8 @@ print("blocks:", [name for name, _ in randomization_units(flagship, "block")])
 # re-initialised with its own initialiser, seeded per unit. `MapRecorder` keeps every step's maps.
 
 # %%
-settings = {"seed": seed, "steps": steps, "folds": steps, **inputs}
+# max_batch: images per forward pass inside PoseIG (bounds the memory of the graph)
+settings = {"seed": seed, "steps": steps, "folds": steps, "max_batch": 8, **inputs}
 recorder = MapRecorder()
 top_down = randomization_test(
     JointSubset(flagship, joints), images, kp, order="top_down", unit=per_group,

@@ -1,0 +1,309 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 11 · Comparing the zoo: which model looks where?
+#
+# **Learning goals.** After this chapter you can
+# 1. run one PoseIG report over several models on the same images and joints;
+# 2. compare models by the diffusion, foreground and localisation indices per joint group, and
+#    judge each model's attributions by their completeness gap;
+# 3. draw the same image and joint as explained by every model (small multiples);
+# 4. test, with a rank correlation across models, whether models that localise their evidence
+#    better (higher LI) are also more accurate (lower EPE), and whether FI grows from the wrist
+#    to the fingertips as seed 000's Table C found for body joints.
+#
+# **Modules taught:** `handlab.attribution.comparison`, `handlab.attribution.analysis`
+# (`compare_models`), `handlab.attribution.indices`, `handlab.metrics`, `handlab.viz.sanity`.
+
+# %% tags=["parameters"]
+# fast: small workloads (CI runs every chapter with fast=True); out_dir: where 11.json goes
+fast = False
+seed = 0
+out_dir = "."
+# the zoo's RGB image models compared; a missing one stops the chapter with its name
+models = [
+    "simplebaseline_r18",
+    "simplebaseline_r50",
+    "regression_r34",
+    "integral_r18",
+    "cpm",
+    "hrnet_small",
+    "detnet_r18",
+    "handoccnet_r18",
+]
+# optional extra model (a handlab train run folder or zoo:NAME) added to the comparison
+model = None
+# held-out test images explained per model, and PoseIG's blur folds (the reference uses 50)
+n_images = 3
+steps = 12
+# test images for the accuracy (EPE) of every model
+n_eval = 128
+
+# %%
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import Markdown, display
+from matplotlib import pyplot as plt
+from scipy.stats import spearmanr
+
+from handlab import metrics, zoo
+from handlab.attribution.analysis import compare_models
+from handlab.attribution.comparison import explain_models
+from handlab.data import open_data
+from handlab.report import save_numbers
+from handlab.skeleton import JOINT_NAMES
+from handlab.training.data import load_batch
+from handlab.viz.notebook import setup_notebook
+from handlab.viz.sanity import CHAIN, MapExplorer, plot_map_grid
+
+setup_notebook()
+torch.manual_seed(seed)
+if fast:
+    n_images, steps, n_eval = 1, 2, 8
+numbers = {"settings": {"n_images": n_images, "steps": steps, "n_eval": n_eval}}
+
+# %% [markdown]
+# ## 1. The models
+# Every RGB image model of the zoo, trained on the same synthetic hands at 128 px (chapters
+# 01-05 explain each family). The depth models (A2J, V2V), the 3D-from-keypoints models
+# (lifting, IKNet) and the clip model (Deformer) take other inputs and are left out. A model the
+# zoo does not ship stops the chapter, naming it, rather than silently shrinking the comparison.
+
+# %%
+shipped = zoo.list()
+missing = [name for name in models if name not in shipped]
+if missing:
+    raise RuntimeError(
+        f"chapter 11 needs the zoo models {missing}; this zoo ships {shipped} "
+        "(set HANDLAB_ZOO_DIR, or pass models=[...] with the ones you have)"
+    )
+nets = {name: zoo.load(name) for name in models}
+if model is not None:
+    extra = zoo.load_model(model)
+    nets[str(model)] = extra
+cards = pd.DataFrame(
+    {
+        name: {
+            "family": m.card["model"],
+            "training steps": m.card.get("steps"),
+            "parameters (M)": sum(p.numel() for p in m.parameters()) / 1e6,
+        }
+        for name, m in nets.items()
+    }
+).T
+cards
+
+# %% [markdown]
+# ## 2. Accuracy on held-out images
+# EPE (mean pixel error over visible joints) and PCK@10 px on the first `n_eval` images of the
+# fixed synthetic test split, measured here with each model's own decoder.
+
+# %%
+test = open_data("synth", "test", size=128)
+evaluation = load_batch(test, list(range(n_eval)))
+accuracy = {}
+with torch.no_grad():
+    for name, net in nets.items():
+        pred = torch.cat(
+            [net(evaluation["image"][i : i + 32])["keypoints"] for i in range(0, n_eval, 32)]
+        )
+        scores = metrics.evaluate_2d(pred, evaluation["keypoints"], evaluation["visibility"])
+        accuracy[name] = {
+            "EPE (px)": float(scores["epe_px"]),
+            "PCK@10px": float(scores["pck@10px"]),
+        }
+accuracy = pd.DataFrame(accuracy).T
+accuracy.round(3)
+
+# %% [markdown]
+# ## 3. One PoseIG report for every model
+# The same `n_images` images, the same five joints (the wrist and the index finger: one joint of
+# every group), the same blur path. `explain_models` returns one row per (model, image, joint)
+# with DI, FI, LI, the likelihood `F(x)`, `F` at the fully blurred start of the path, the
+# completeness gap `delta` and the model's own error on that joint.
+
+# %%
+batch = load_batch(test, list(range(n_images)))
+# max_batch: images per forward pass inside PoseIG (bounds the memory of the graph)
+table, maps = explain_models(nets, batch, joints=CHAIN, steps=steps, folds=steps, max_batch=8)
+table.groupby("model", sort=False)[["DI", "FI", "LI", "likelihood", "delta", "error_px"]].mean()
+
+# %% [markdown]
+# **Completeness.** Integrated gradients promise that a map sums to `F(x) - F(x')`. The gap,
+# relative to that difference, says how far the short path's Riemann sum is from the integral:
+# a large relative gap means a model's maps should be read with care (or recomputed with more
+# folds).
+
+# %%
+table["abs_delta"] = table.delta.abs()
+table["abs_change"] = (table.likelihood - table.baseline_likelihood).abs()
+completeness = table.groupby("model", sort=False)[["abs_delta", "abs_change"]].sum()
+completeness["relative gap"] = completeness.abs_delta / completeness.abs_change
+completeness.round(4)
+
+# %% [markdown]
+# ## 4. Indices per joint group
+# `compare_models` averages each model's indices per group (wrist, MCP, PIP, DIP, TIP), weighted
+# by visibility; an index that is undefined (an all-zero map, e.g. a model whose likelihood is 0
+# everywhere) is left out, never counted as zero.
+
+# %%
+per_model = {name: part for name, part in table.groupby("model", sort=False)}
+groups = compare_models(per_model, by="group")
+wide = groups.pivot_table(index="model", columns=["index", "group"], values="value", sort=False)
+wide = wide.reindex(columns=["wrist", "MCP", "PIP", "DIP", "TIP"], level=1)
+wide.round(2)
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(13, 0.5 * len(nets) + 1.8), constrained_layout=True)
+for ax, index in zip(axes, ("DI", "FI", "LI"), strict=True):
+    grid = wide[index]
+    im = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), grid.columns)
+    ax.set_yticks(range(grid.shape[0]), grid.index if index == "DI" else [""] * grid.shape[0])
+    ax.set_title(index)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+fig.suptitle("PoseIG indices per model and joint group (higher FI/LI: evidence on the hand/joint)")
+
+# %% [markdown]
+# Seed 000's Table C found, for six body models, that FI grows from trunk to branch to leaf
+# joints. The hand analogue: does FI grow from the wrist to the fingertips? For each model we rank
+# the five group means against their order along the finger (Spearman rho > 0: it grows).
+
+# %%
+order = {"wrist": 0, "MCP": 1, "PIP": 2, "DIP": 3, "TIP": 4}
+fi_trend = {}
+for name, part in groups[groups["index"] == "FI"].groupby("model", sort=False):
+    part = part.dropna(subset=["value"])
+    if len(part) >= 3:
+        fi_trend[name] = float(spearmanr(part.group.map(order), part.value).statistic)
+grows = [name for name, rho in fi_trend.items() if rho > 0]
+numbers["fi_grows_to_tip"] = {"models": len(fi_trend), "agreeing": len(grows)}
+display(pd.Series(fi_trend, name="Spearman(FI, wrist -> TIP)").to_frame().round(2))
+display(
+    Markdown(
+        f"FI grows from the wrist to the fingertips in **{len(grows)} of {len(fi_trend)}** models "
+        f"({', '.join(grows) or 'none'}): seed 000's body-joint finding "
+        f"{'carries over to' if len(grows) > len(fi_trend) / 2 else 'does not carry over to'}"
+        " most of our hand models."
+    )
+)
+
+# %% [markdown]
+# ## 5. The same image and joint, every model
+# The index fingertip of the first test image (cross: its ground truth), one panel per model.
+
+# %%
+tip = CHAIN.index(8)
+fig = plot_map_grid(
+    batch["image"][0],
+    {name: m[0, tip] for name, m in maps.items()},
+    keypoint=batch["keypoints"][0, 8],
+    title="PoseIG maps of the index tip, one per model",
+    cols=5,
+)
+
+# %% [markdown]
+# Browse every model, joint and image (with a live kernel the figure follows):
+
+# %%
+explorer = MapExplorer(batch["image"], maps, [JOINT_NAMES[j] for j in CHAIN])
+explorer.widget
+
+# %% [markdown]
+# ## 6. Does localising better go with being more accurate?
+# One point per model: its mean index over the explained joints against its EPE. A negative rank
+# correlation between LI and EPE means that models whose evidence sits on the joint itself make
+# smaller errors. With a handful of models the p-value is rough; we print it anyway.
+
+# %%
+summary = table.groupby("model", sort=False)[["DI", "FI", "LI"]].mean()
+summary = summary.join(accuracy["EPE (px)"])
+finite = summary.dropna()
+rank = {}
+for index in ("LI", "FI", "DI"):
+    if len(finite) >= 3:
+        res = spearmanr(finite[index], finite["EPE (px)"])
+        rank[index] = {"rho": float(res.statistic), "p": float(res.pvalue)}
+rank = pd.DataFrame(rank).T
+numbers["rank_correlation_with_epe"] = {
+    k: v for k, v in rank["rho"].items() if np.isfinite(v)
+} if len(rank) else {}  # fmt: skip
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
+for ax, index in zip(axes, ("LI", "FI", "DI"), strict=True):
+    ax.scatter(summary[index], summary["EPE (px)"])
+    for name, row in summary.iterrows():
+        ax.annotate(name, (row[index], row["EPE (px)"]), fontsize=7)
+    ax.set_xlabel(f"mean {index}")
+    ax.set_ylabel("EPE (px)")
+display(rank.round(3))
+
+# %%
+if "LI" in rank.index and np.isfinite(rank.loc["LI", "rho"]):
+    rho, p = rank.loc["LI", "rho"], rank.loc["LI", "p"]
+    verdict = (
+        "models that localise better are more accurate"
+        if rho < 0
+        else "a higher LI does not go with a lower EPE here"
+    )
+    text = (
+        f"Across {len(finite)} models, Spearman(LI, EPE) = **{rho:.2f}** (p = {p:.2g}): {verdict}."
+    )
+else:
+    text = f"Only {len(finite)} models have finite indices: no rank correlation to compute."
+display(Markdown(text))
+
+# %%
+numbers["n_models"] = len(nets)
+numbers["n_models_with_finite_indices"] = len(finite)
+numbers["epe_px"] = accuracy["EPE (px)"].to_dict()
+numbers["mean_indices"] = {
+    index: summary[index].dropna().to_dict() for index in ("DI", "FI", "LI")
+}  # fmt: skip
+numbers["relative_completeness_gap"] = completeness["relative gap"].dropna().to_dict()
+
+# %% [markdown]
+# ## Exercises
+# 1. Explain all 21 joints of two models on one image (`joints=None`). Which group has the
+#    highest LI for each?
+# 2. The relative completeness gap shrinks as `steps` grows. Measure it for one model at 4, 12
+#    and 50 folds.
+# 3. Rank the models by FI instead of LI. Does the order change? What would it mean if a model
+#    had high FI but low LI?
+#
+# <details><summary>Solutions (click)</summary>
+#
+# 1. `t, _ = explain_models({n: nets[n] for n in models[:2]}, load_batch(test, [0]))`, then
+#    `compare_models(dict(list(t.groupby("model"))), by="group")` and the row with the
+#    largest LI per model.
+# 2. Loop `explain_models({name: nets[name]}, batch, joints=[8], steps=s, folds=s)` over
+#    `s in (4, 12, 50)` and compute `|delta|.sum() / |F(x) - F(x')|.sum()` as above; it falls
+#    roughly like 1 / s for a smooth path.
+# 3. `summary.sort_values("FI")`. High FI with low LI: the model looks at the hand, but at the
+#    wrong part of it (e.g. the knuckles for every finger joint, the "MCP shortcut" of
+#    chapter 09).
+# </details>
+
+# %% [markdown]
+# ## Summary
+# - `explain_models` puts every model through the same PoseIG report: indices, completeness and
+#   errors in one tidy table; `compare_models` averages it per group.
+# - The small multiples show where each family looks for the same joint.
+# - The rank correlations and the FI trend above are computed from this run; with untrained
+#   stand-ins they would be noise, so the model cards' training steps are printed first.
+
+# %%
+save_numbers(numbers, out_dir, "11")
+numbers
