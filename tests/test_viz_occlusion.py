@@ -10,7 +10,7 @@ import torch
 
 from handlab.models import create
 from handlab.occlusion import bucket_table
-from handlab.viz.occlusion import plot_buckets, plot_stages, token_norms
+from handlab.viz.occlusion import StageExplorer, plot_buckets, plot_stages, token_norms
 
 
 def test_token_norms_is_the_per_cell_norm():
@@ -51,3 +51,19 @@ def test_plot_buckets_bars_follow_the_table():
     plt.close(fig)
     with pytest.raises(TypeError, match="bucket_table"):
         plot_buckets(table.drop(index="joints"))
+
+
+def test_stage_explorer_follows_the_slider():
+    torch.manual_seed(0)
+    model = create("handoccnet", width=16, heads=2, input_size=64).eval()
+    data = {"image": torch.rand(3, 3, 64, 64), "keypoints": torch.rand(3, 21, 2) * 63}
+    ex = StageExplorer(model, data)
+    assert ex.rendered["index"] == 0 and ex.frame.max == 2
+    ex.frame.value = 2
+    with torch.no_grad():
+        want = float(model.stages(data["image"][2:3])["necessity"].mean())
+    assert ex.rendered == {"index": 2, "necessity_mean": pytest.approx(want)}
+    with pytest.raises(TypeError, match="HandOccNet"):
+        StageExplorer(create("simplebaseline", head_width=16, input_size=64), data)
+    with pytest.raises(ValueError, match="'image'"):
+        StageExplorer(model, {"keypoints": data["keypoints"]})

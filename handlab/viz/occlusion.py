@@ -1,6 +1,8 @@
 """Figures for occlusion: HandOccNet's intermediate feature maps and errors by occlusion bucket.
 
 Taught in chapter 06 (``notebooks/06_handoccnet.py``); :func:`plot_buckets` also in chapter 07.
+:class:`StageExplorer` browses the stages frame by frame (a slider; with a live kernel the figure
+follows it).
 
 Feature maps are drawn as the per-cell L2 norm over channels (how much signal a cell carries), the
 way HandOccNet's paper shows ``F_p``, ``F_FIT`` and ``F_SET`` (its figure of stages (a)-(d)).
@@ -25,7 +27,7 @@ from matplotlib.figure import Figure
 from handlab._checks import check_shape, check_tensor
 from handlab.viz.draw import draw_skeleton
 
-__all__ = ["STAGE_PANELS", "plot_buckets", "plot_stages", "token_norms"]
+__all__ = ["STAGE_PANELS", "StageExplorer", "plot_buckets", "plot_stages", "token_norms"]
 
 # Panels of plot_stages: stage key -> title (the symbols of the paper and of seed 003).
 STAGE_PANELS: dict[str, str] = {
@@ -140,3 +142,58 @@ def plot_buckets(
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _in_kernel() -> bool:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+class StageExplorer:
+    """Browse HandOccNet's stages over a batch of frames: a frame slider; ``.widget`` is the box
+    to display. Each change runs ``model.stages`` on that frame and redraws :func:`plot_stages`;
+    ``rendered`` records the frame and the mean of its necessity map.
+
+    Args:
+        model: a :class:`~handlab.models.handoccnet.HandOccNet` (anything with ``stages``).
+        data: dict with ``image`` (N, 3, H, W) in [0, 1] and optionally ``keypoints`` (N, 21, 2)
+            px, ``visibility`` (N, 21), ``occluder_mask`` (N, 1, H, W).
+    """
+
+    def __init__(self, model: Any, data: Mapping[str, torch.Tensor]) -> None:
+        import ipywidgets as W
+
+        if not callable(getattr(model, "stages", None)):
+            raise TypeError(
+                f"model: expected a HandOccNet (with .stages), got {type(model).__name__}"
+            )
+        if "image" not in data:
+            raise ValueError(f"data: expected an 'image' key, got keys {sorted(data)}")
+        self.model, self.data = model, data
+        n = int(data["image"].shape[0])
+        self.frame = W.IntSlider(value=0, min=0, max=n - 1, description="frame")
+        self.output = W.Output()
+        self.rendered: dict[str, Any] = {}
+        self.frame.observe(lambda _change: self.render(), names="value")
+        self.widget = W.VBox([self.frame, self.output])
+        self.render()
+
+    def render(self) -> None:
+        """Run the model on the current frame and redraw its stages."""
+        i = self.frame.value
+        with torch.no_grad():
+            stages = self.model.stages(self.data["image"][i : i + 1])
+        extra = {
+            k: self.data[k][i]
+            for k in ("keypoints", "visibility", "occluder_mask")
+            if k in self.data
+        }
+        fig = plot_stages(self.data["image"][i], stages, **extra)
+        if _in_kernel():  # outside a kernel (tests, scripts) there is nothing to display into
+            self.output.clear_output(wait=True)
+            with self.output:
+                plt.show()
+        plt.close(fig)
+        self.rendered = {"index": i, "necessity_mean": float(stages["necessity"].mean())}
