@@ -382,11 +382,24 @@ display(
 )
 
 # %% [markdown]
-# Reading the table: DetNet's location maps give 3D directly but each joint is free, so bones
-# stretch; fitting trades a little accuracy on the joints for a valid hand; IKNet's joints are
-# a valid hand of average shape, so it cannot follow a long- or short-fingered hand; lifting from
-# 2D cannot know the absolute size, which MPJPE punishes and PA-MPJPE forgives. On real data the
-# ordering can differ (minimal-hand trains IKNet on MoCap data the detector never saw).
+# Reading the table: DetNet's location maps give 3D directly, but each joint is a free point,
+# so bones can stretch; the fit returns a valid hand (its bones come from the shape
+# parameters); IKNet's joints are a valid hand of *average* shape, so it cannot follow a long-
+# or short-fingered hand; lifting from 2D cannot know the absolute size, which MPJPE punishes
+# and PA-MPJPE forgives. What each step changed in this run:
+
+# %%
+changes = {
+    "fit vs DetNet": ("detnet_fit", "detnet"),
+    "IKNet vs DetNet": ("detnet_iknet", "detnet"),
+    "lifting: DetNet 2D vs true 2D": ("lifting_detnet2d", "lifting_gt2d"),
+}
+lines = [
+    f"- {name}: MPJPE {t[a]['mpjpe_mm'] - t[b]['mpjpe_mm']:+.1f} mm, "
+    f"PA-MPJPE {t[a]['pa_mpjpe_mm'] - t[b]['pa_mpjpe_mm']:+.1f} mm"
+    for name, (a, b) in changes.items()
+]
+display(Markdown("\n".join(lines)))
 
 # %% [markdown]
 # ## Exercises

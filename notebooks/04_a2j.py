@@ -265,7 +265,8 @@ for name, bad in {
     except ValueError as err:
         errors[name] = f"ValueError: {err}"
 numbers["input_errors_raised"] = sum(v.startswith("ValueError") for v in errors.values())
-pd.Series(errors, name="what A2J says").to_frame()
+for name, message in errors.items():
+    print(f"{name}:\n    {message}")
 
 # %% [markdown]
 # ## 5. NYU: 14 joints and the real-data path
