@@ -31,6 +31,36 @@ CHECKS = {
         "epe_px_sigma3": (2.5, 5.0),
         "pa_mpjpe_moved_mm": (0.0, 1e-2),
     },
+    "01": {
+        "architecture.trunk_stride": (32.0, 32.0),
+        "architecture.head_stride": (4.0, 4.0),
+        # the paper's ResNet-50 SimpleBaseline (256-filter head) has 34.0 M parameters
+        "architecture.r50_params_m": (33.0, 35.0),
+        "curves.validations": (1, 1e6),
+        "eval.simplebaseline_r18.epe_px": (0.0, 182.0),
+        "eval.simplebaseline_r18.auc_0-30px": (0.0, 1.0),
+        "eval.simplebaseline_r50.epe_px": (0.0, 182.0),
+        "flip_test.simplebaseline_r18.on": (0.0, 182.0),
+        "group_epe_px.simplebaseline_r18.TIP": (0.0, 182.0),
+        "decoder_epe_px.taylor": (0.0, 182.0),
+        "decoder_epe_px.soft_argmax": (0.0, 182.0),
+    },
+    "02": {
+        "n_test": (32, 32),
+        "eval.simplebaseline_r18.epe_px": (0.0, 182.0),
+        # an untrained regression head can put points far outside the image: PCK stays sane
+        "eval.regression_r34.pck@10px": (0.0, 1.0),
+        "eval.cpm.auc_0-30px": (0.0, 1.0),
+        "eval.hrnet_small.pck@10px": (0.0, 1.0),
+        "eval.integral_r18.ms_per_image": (1e-3, 1e4),
+        "eval.simplebaseline_r50.params_m": (20.0, 40.0),
+        "spearman_params_vs_epe": (-1.0, 1.0),
+        # clean maps: the quarter rule's error grows with the cell, Taylor's stays ~0
+        "quantisation_px.4.taylor": (0.0, 0.1),
+        "quantisation_px.32.taylor": (0.0, 0.5),
+        "quantisation_px.4.quarter": (0.2, 1.5),
+        "quantisation_px.32.quarter": (1.6, 12.0),
+    },
     "03": {
         "canonical_roundtrip_mm": (0.0, 0.01),
         "detnet_epe_px": (0.0, 182.0),
