@@ -265,6 +265,11 @@ class HandModel(nn.Module):
         self, pose: torch.Tensor, shape: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Joints (B, 21, 3) mm and bone frames (B, 5, 3, 3, 3) [finger, bone, rotation]."""
+        if isinstance(pose, torch.Tensor) and torch.is_autocast_enabled(pose.device.type):
+            # Chained rotations lose too much in bfloat16 (IKNet's training diverged to NaN
+            # under CPU autocast): the kinematic chain always runs in float32.
+            with torch.autocast(pose.device.type, enabled=False):
+                return self._kinematics(pose.float(), None if shape is None else shape.float())
         pose = _check_pose(pose)
         b = pose.shape[0]
         fac = _factors(_check_shape_params(shape, b, pose))  # (B, 10)

@@ -116,3 +116,16 @@ def test_bad_inputs_raise_clear_errors():
         model(torch.zeros(2, 16, 3), torch.zeros(2, 9))
     with pytest.raises(ValueError, match="shape"):
         bone_lengths(torch.zeros(3))
+
+
+def test_kinematics_run_in_float32_under_autocast():
+    g = torch.Generator().manual_seed(1)
+    pose, _ = sample_pose(4, g)
+    model = HandModel()
+    ref = model(pose)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = model(pose.to(torch.bfloat16))
+    assert got.dtype == torch.float32
+    # only the bf16 rounding of the input pose remains (~0.4 % of an angle)
+    torch.testing.assert_close(got, model(pose.to(torch.bfloat16).float()))
+    assert float((got - ref).abs().max()) < 2.0  # mm
