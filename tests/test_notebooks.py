@@ -97,6 +97,32 @@ CHECKS = {
         "sequence_mm.ensemble + prior": (0.0, 1000.0),
         "input_errors_raised": (3, 3),
     },
+    "06": {
+        "n_frames": (1, 1e6),
+        # F_p + F_s = F exactly, up to float rounding
+        "split_max_error": (0.0, 1e-3),
+        "necessity_mean.hand": (0.0, 1.0),
+        # the toy of fit_attention: a related query keeps most mass, an unrelated one little
+        "toy_row_sum.related": (0.5, 1.0),
+        "toy_row_sum.unrelated": (0.0, 0.2),
+        "epe_px.handoccnet_r18.all": (0.0, 182.0),
+        "epe_px.simplebaseline_r18.all": (0.0, 182.0),
+        "mpjpe_mm.handoccnet_r18.all": (0.0, 2000.0),
+        "epe_ratio_occluded_to_clear.handoccnet_r18": (0.0, 1e3),
+    },
+    "07": {
+        "n_clips": (1, 1e6),
+        # dynamic_fusion equals its formula; the toy's corrupted frame is repaired by fusion
+        "fusion_formula_error": (0.0, 1e-5),
+        "toy_centre_error.fused": (0.0, 0.1),
+        "toy_centre_error.per_frame": (6.0, 6.0),
+        "mpjpe_mm.fused.all": (0.0, 2000.0),
+        "mpjpe_mm.per-frame.all": (0.0, 2000.0),
+        "mpjpe_mm.temporal average.all": (0.0, 2000.0),
+        "epe_px.fused.all": (0.0, 182.0),
+        "confidence_correlation.occlusion": (-1.0, 1.0),
+        "maxmse_weight_by_group.TIP": (0.0, 1.0),
+    },
     "10": {
         "units.conv": (1, 10_000),
         "top_down.seed000_claims_tested": (3, 3),
