@@ -61,6 +61,7 @@ from scipy.stats import spearmanr
 from handlab import metrics, zoo
 from handlab.attribution.analysis import compare_models
 from handlab.attribution.comparison import explain_models
+from handlab.attribution.indices import aggregate
 from handlab.data import open_data
 from handlab.report import save_numbers
 from handlab.skeleton import JOINT_NAMES
@@ -75,11 +76,21 @@ if fast:
 numbers = {"settings": {"n_images": n_images, "steps": steps, "n_eval": n_eval}}
 
 # %% [markdown]
-# ## 1. The models
+# ## 1. The models, one at a time
 # Every RGB image model of the zoo, trained on the same synthetic hands at 128 px (chapters
 # 01-05 explain each family). The depth models (A2J, V2V), the 3D-from-keypoints models
 # (lifting, IKNet) and the clip model (Deformer) take other inputs and are left out. A model the
 # zoo does not ship stops the chapter, naming it, rather than silently shrinking the comparison.
+#
+# One pass over the zoo, one model in memory at a time (the chapter must fit in 1.5 GB): load it,
+# measure its accuracy, explain it, keep the numbers and maps, drop the weights.
+#
+# - **Accuracy**: EPE (mean pixel error over visible joints) and PCK@10 px on the first `n_eval`
+#   images of the fixed synthetic test split, with each model's own decoder.
+# - **Attribution**: `explain_models` on the same `n_images` images, the same five joints (the
+#   wrist and the index finger: one joint of every group) and the same blur path; one row per
+#   (model, image, joint) with DI, FI, LI, the likelihood `F(x)`, `F` at the fully blurred start
+#   of the path, the completeness gap `delta` and the model's own error on that joint.
 
 # %%
 shipped = zoo.list()
@@ -89,55 +100,49 @@ if missing:
         f"chapter 11 needs the zoo models {missing}; this zoo ships {shipped} "
         "(set HANDLAB_ZOO_DIR, or pass models=[...] with the ones you have)"
     )
-nets = {name: zoo.load(name) for name in models}
+specs = {name: name for name in models}
 if model is not None:
-    extra = zoo.load_model(model)
-    nets[str(model)] = extra
-cards = pd.DataFrame(
-    {
-        name: {
-            "family": m.card["model"],
-            "training steps": m.card.get("steps"),
-            "parameters (M)": sum(p.numel() for p in m.parameters()) / 1e6,
-        }
-        for name, m in nets.items()
+    specs[str(model)] = model
+test = open_data("synth", "test", size=128)
+evaluation = load_batch(test, list(range(n_eval)))
+batch = load_batch(test, list(range(n_images)))
+cards, accuracy, tables, maps = {}, {}, [], {}
+for name, spec in specs.items():
+    net = zoo.load(spec) if spec in models else zoo.load_model(spec)
+    cards[name] = {
+        "family": net.card["model"],
+        "training steps": net.card.get("steps"),
+        "parameters (M)": sum(p.numel() for p in net.parameters()) / 1e6,
     }
-).T
+    with torch.no_grad():
+        pred = torch.cat(
+            [net(evaluation["image"][i : i + 16])["keypoints"] for i in range(0, n_eval, 16)]
+        )
+    scores = metrics.evaluate_2d(pred, evaluation["keypoints"], evaluation["visibility"])
+    accuracy[name] = {"EPE (px)": float(scores["epe_px"]), "PCK@10px": float(scores["pck@10px"])}
+    # max_batch: images per forward pass inside PoseIG (bounds the memory of the graph)
+    part, part_maps = explain_models(
+        {name: net}, batch, joints=CHAIN, steps=steps, folds=steps, max_batch=8
+    )
+    tables.append(part)
+    maps |= part_maps
+    del net
+table = pd.concat(tables, ignore_index=True)
+cards = pd.DataFrame(cards).T
 cards
 
 # %% [markdown]
 # ## 2. Accuracy on held-out images
-# EPE (mean pixel error over visible joints) and PCK@10 px on the first `n_eval` images of the
-# fixed synthetic test split, measured here with each model's own decoder.
 
 # %%
-test = open_data("synth", "test", size=128)
-evaluation = load_batch(test, list(range(n_eval)))
-accuracy = {}
-with torch.no_grad():
-    for name, net in nets.items():
-        pred = torch.cat(
-            [net(evaluation["image"][i : i + 32])["keypoints"] for i in range(0, n_eval, 32)]
-        )
-        scores = metrics.evaluate_2d(pred, evaluation["keypoints"], evaluation["visibility"])
-        accuracy[name] = {
-            "EPE (px)": float(scores["epe_px"]),
-            "PCK@10px": float(scores["pck@10px"]),
-        }
 accuracy = pd.DataFrame(accuracy).T
 accuracy.round(3)
 
 # %% [markdown]
 # ## 3. One PoseIG report for every model
-# The same `n_images` images, the same five joints (the wrist and the index finger: one joint of
-# every group), the same blur path. `explain_models` returns one row per (model, image, joint)
-# with DI, FI, LI, the likelihood `F(x)`, `F` at the fully blurred start of the path, the
-# completeness gap `delta` and the model's own error on that joint.
+# Plain means over the explained images and joints (section 4 weights by visibility):
 
 # %%
-batch = load_batch(test, list(range(n_images)))
-# max_batch: images per forward pass inside PoseIG (bounds the memory of the graph)
-table, maps = explain_models(nets, batch, joints=CHAIN, steps=steps, folds=steps, max_batch=8)
 table.groupby("model", sort=False)[["DI", "FI", "LI", "likelihood", "delta", "error_px"]].mean()
 
 # %% [markdown]
@@ -167,7 +172,7 @@ wide = wide.reindex(columns=["wrist", "MCP", "PIP", "DIP", "TIP"], level=1)
 wide.round(2)
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 0.5 * len(nets) + 1.8), constrained_layout=True)
+fig, axes = plt.subplots(1, 3, figsize=(13, 0.5 * len(cards) + 1.8), constrained_layout=True)
 for ax, index in zip(axes, ("DI", "FI", "LI"), strict=True):
     grid = wide[index]
     im = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
@@ -229,8 +234,9 @@ explorer.widget
 # smaller errors. With a handful of models the p-value is rough; we print it anyway.
 
 # %%
-summary = table.groupby("model", sort=False)[["DI", "FI", "LI"]].mean()
-summary = summary.join(accuracy["EPE (px)"])
+# visibility-weighted means over every explained (image, joint); undefined indices left out
+summary = aggregate(table, "model").set_index("model")[["DI", "FI", "LI"]]
+summary = summary.reindex(list(cards.index)).join(accuracy["EPE (px)"])
 finite = summary.dropna()
 rank = {}
 for index in ("LI", "FI", "DI"):
@@ -266,7 +272,7 @@ else:
 display(Markdown(text))
 
 # %%
-numbers["n_models"] = len(nets)
+numbers["n_models"] = len(cards)
 numbers["n_models_with_finite_indices"] = len(finite)
 numbers["epe_px"] = accuracy["EPE (px)"].to_dict()
 numbers["mean_indices"] = {
@@ -285,10 +291,10 @@ numbers["relative_completeness_gap"] = completeness["relative gap"].dropna().to_
 #
 # <details><summary>Solutions (click)</summary>
 #
-# 1. `t, _ = explain_models({n: nets[n] for n in models[:2]}, load_batch(test, [0]))`, then
+# 1. `t, _ = explain_models({n: zoo.load(n) for n in models[:2]}, load_batch(test, [0]))`, then
 #    `compare_models(dict(list(t.groupby("model"))), by="group")` and the row with the
 #    largest LI per model.
-# 2. Loop `explain_models({name: nets[name]}, batch, joints=[8], steps=s, folds=s)` over
+# 2. Loop `explain_models({name: zoo.load(name)}, batch, joints=[8], steps=s, folds=s)` over
 #    `s in (4, 12, 50)` and compute `|delta|.sum() / |F(x) - F(x')|.sum()` as above; it falls
 #    roughly like 1 / s for a smooth path.
 # 3. `summary.sort_values("FI")`. High FI with low LI: the model looks at the hand, but at the
