@@ -1,7 +1,8 @@
 """Attribution figures of chapters 08 and 09, and the README's two attribution figures.
 
 Taught in chapters 08 (``notebooks/08_poseig.py``) and 09 (``notebooks/09_indices.py``).
-matplotlib only; plotting functions return the ``Figure`` and never call ``show``.
+matplotlib only; plotting functions return the ``Figure`` and never call ``show``. The module
+never selects a backend (a notebook keeps its inline one; headless runs fall back to Agg).
 
 - :func:`plot_paths`: points of integration paths (straight with each baseline, progressive blur).
 - :func:`plot_completeness`: the relative completeness gap against the number of steps.
@@ -22,9 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
