@@ -57,6 +57,7 @@ def test_plot_paths_and_bad_nodes():
     paths = {"black": StraightPath(x, torch.zeros_like(x)), "blur": BlurPath(x, folds=4)}
     fig = fa.plot_paths(paths, nodes=(0, 1))
     assert isinstance(fig, Figure) and len(fig.axes) == 4
+    assert [ax.get_title() for ax in fig.axes] == ["s = 0", "s = 1", "", ""]
     # s = 0 of the black path is black, s = 1 of any path is the image
     assert fig.axes[0].images[0].get_array().max() == 0
     assert torch.allclose(torch.tensor(fig.axes[3].images[0].get_array()), x[0].permute(1, 2, 0))

@@ -114,13 +114,14 @@ def plot_paths(
     fig, axes = plt.subplots(
         len(paths), len(nodes), figsize=(1.7 * len(nodes), 1.7 * len(paths)), squeeze=False
     )
-    for row, (name, path) in zip(axes, paths.items(), strict=True):
+    for r, (name, path) in enumerate(paths.items()):
+        row = axes[r]
         points, _ = path.points(s)  # (n, B, 3, H, W)
         for ax, si, point in zip(row, nodes, points, strict=True):
             ax.imshow(_rgb(point[0]))
             ax.set_xticks([])
             ax.set_yticks([])
-            if row is axes[0]:
+            if r == 0:
                 ax.set_title(f"s = {si:g}", fontsize=8)
         row[0].set_ylabel(name, fontsize=8)
     fig.tight_layout()
