@@ -104,7 +104,8 @@ specs = {name: name for name in models}
 if model is not None:
     specs[str(model)] = model
 test = open_data("synth", "test", size=128)
-evaluation = load_batch(test, list(range(n_eval)))
+keys = ("image", "keypoints", "visibility")
+evaluation = {k: v for k, v in load_batch(test, list(range(n_eval))).items() if k in keys}
 batch = load_batch(test, list(range(n_images)))
 cards, accuracy, tables, maps = {}, {}, [], {}
 for name, spec in specs.items():
@@ -116,7 +117,7 @@ for name, spec in specs.items():
     }
     with torch.no_grad():
         pred = torch.cat(
-            [net(evaluation["image"][i : i + 16])["keypoints"] for i in range(0, n_eval, 16)]
+            [net(evaluation["image"][i : i + 8])["keypoints"] for i in range(0, n_eval, 8)]
         )
     scores = metrics.evaluate_2d(pred, evaluation["keypoints"], evaluation["visibility"])
     accuracy[name] = {"EPE (px)": float(scores["epe_px"]), "PCK@10px": float(scores["pck@10px"])}
