@@ -309,6 +309,7 @@ def attribution_by_family(
             points[title] = model(image)["keypoints"][0, joint]
     fig = plot_overlays(image[0], maps, points=points, target=keypoints[0, joint], cols=4)
     fig.suptitle(f"PoseIG (blur path, {steps} folds) of {JOINT_NAMES[joint]}", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))  # room for the suptitle
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
