@@ -36,6 +36,7 @@ OTHER_2D_EPE_FLOOR = 8.0
 # xfail for them (it fails the day they meet the floor, so this list cannot go stale).
 KNOWN_FLOOR_MISSES = {
     "hrnet_small": "22.4 px after 2500 CPU steps (width 16, 0.3 M params): floor 8 px not met",
+    "simplebaseline_r50": "12.0 px after 600 CPU steps (64 min): floor 8 px not met",
 }
 
 
