@@ -326,15 +326,19 @@ numbers["flip_test"] = flip
 flip_table = pd.DataFrame(flip).T
 flip_table["gain px"] = flip_table["off"] - flip_table["on"]
 display(flip_table)
-display(
-    Markdown(
-        "\n".join(
-            f"- `{n}`: the flip test {'lowers' if r['on'] < r['off'] else 'does not lower'} "
-            f"the EPE ({r['off']:.2f} -> {r['on']:.2f} px)."
-            for n, r in flip.items()
-        )
+flip_lines = [
+    f"- `{n}`: the flip test {'lowers' if r['on'] < r['off'] else 'does not lower'} "
+    f"the EPE ({r['off']:.2f} -> {r['on']:.2f} px)."
+    for n, r in flip.items()
+]
+if any(r["on"] >= r["off"] for r in flip.values()):
+    flip_lines.append(
+        "- Where it does not help, recall what it assumes: that the model reads the mirrored "
+        "image as well as the original. A mirrored right hand is a left hand; the synthetic "
+        "split holds right hands only (`synth.generate(..., left=0.0)` by default) and the "
+        "training augmentation has no mirroring, so the mirrored pass is out of distribution."
     )
-)
+display(Markdown("\n".join(flip_lines)))
 
 # %% [markdown]
 # ## 6. Decoders on a trained model's heatmaps
