@@ -1,6 +1,6 @@
 """Analyses on top of the indices: the MCP shortcut, inversion errors, comparing models.
 
-Taught in chapters 09 (``notebooks/09_indices.py``) and 11 (``notebooks/11_zoo.py``).
+Taught in chapters 09 (``notebooks/09_indices.py``) and 11 (``notebooks/11_compare_zoo.py``).
 
 - :func:`mcp_shortcut`: PoseIG's hand finding is "a shortcut of the knuckles": other joints'
   predictions lean on the MCP region. From the relation index RI (B, J, J) it measures, for each

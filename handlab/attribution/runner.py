@@ -1,6 +1,6 @@
 """Dataset-scale PoseIG runs: resumable, shardable, stored as Parquet + chunked HDF5.
 
-Taught in chapter 11 (``notebooks/11_zoo.py``). Command line::
+Taught in chapter 11 (``notebooks/11_compare_zoo.py``). Command line::
 
     handlab attribute --model zoo:NAME|RUN_DIR --data synth|NAME:ROOT --path blur --out DIR
     torchrun --nproc-per-node 2 -m handlab.cli attribute ...   # one shard per rank (gloo)
