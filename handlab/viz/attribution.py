@@ -33,12 +33,12 @@ def plot_randomization(table: pd.DataFrame, title: str = "Model parameter random
     missing = {"step", "unit", "metric", "value"} - set(table.columns)
     if missing:
         raise ValueError(f"table: expected a randomization_test table, missing {sorted(missing)}")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
     for metric, part in table.groupby("metric", sort=False):
         ax = left if metric in METRICS else right
         ax.plot(part["step"], part["value"], marker="o", label=metric)
     steps = table.drop_duplicates("step").sort_values("step")
-    labels = ["original", *steps["unit"].iloc[1:]]
+    labels = ["original", *(_short_unit(u) for u in steps["unit"].iloc[1:])]
     for ax, ylabel in ((left, "similarity to original maps"), (right, "index mean")):
         ax.set_xticks(steps["step"], labels, rotation=60, ha="right", fontsize=7)
         ax.set_xlabel("randomised unit (cumulative unless independent)")
@@ -49,6 +49,16 @@ def plot_randomization(table: pd.DataFrame, title: str = "Model parameter random
     left.set_ylim(-0.2, 1.05)
     fig.suptitle(title)
     return fig
+
+
+def _short_unit(unit: str, keep: int = 3) -> str:
+    """A tick label for a unit name: each side of a "first..last" range cut to its last ``keep``
+    dotted parts (``model.backbone.7.0.conv2`` -> ``7.0.conv2``).
+
+    >>> _short_unit("model.backbone.7.0.conv2..model.backbone.7.1.conv2")
+    '7.0.conv2..7.1.conv2'
+    """
+    return "..".join(".".join(side.split(".")[-keep:]) for side in str(unit).split(".."))
 
 
 def plot_maps(
