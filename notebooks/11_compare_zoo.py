@@ -156,7 +156,9 @@ table.groupby("model", sort=False)[["DI", "FI", "LI", "likelihood", "delta", "er
 table["abs_delta"] = table.delta.abs()
 table["abs_change"] = (table.likelihood - table.baseline_likelihood).abs()
 completeness = table.groupby("model", sort=False)[["abs_delta", "abs_change"]].sum()
-completeness["relative gap"] = completeness.abs_delta / completeness.abs_change
+# undefined (NaN, left out) for a model whose likelihood did not move at all along the path
+change = completeness.abs_change.where(completeness.abs_change > 0)
+completeness["relative gap"] = completeness.abs_delta / change
 completeness.round(4)
 
 # %% [markdown]
