@@ -37,15 +37,12 @@ from handlab.attribution.engine import (
     DEFAULT_METHOD,
     DEFAULT_STEPS,
     PoseIGResult,
-    _build_path,
-    _inference_mode,
-    attribution_maps,
-    integrate,
     poseig,
 )
 from handlab.attribution.indices import index_table, relation_index
 from handlab.attribution.paths import BlurPath, StraightPath
-from handlab.attribution.targets import ALPHA, JointLikelihood, _check_targets
+from handlab.attribution.sanity import JointSubset
+from handlab.attribution.targets import ALPHA, _check_targets
 
 __all__ = ["explain_batch", "poseig_joint"]
 
@@ -88,20 +85,13 @@ def poseig_joint(
     joints = target_keypoints.shape[1]
     if not isinstance(joint, int) or isinstance(joint, bool) or not 0 <= joint < joints:
         raise ValueError(f"joint: expected an int in [0, {joints}), got {joint!r}")
-    fn = JointLikelihood(model, alpha=alpha, space=space)
-    target = target_keypoints.to(images)
-    generator = torch.Generator().manual_seed(seed)
-    with _inference_mode(model):
-        p = _build_path(
-            path, images, baseline=baseline, kernel_size=kernel_size, sigma=sigma, folds=folds,
-            generator=generator,
-        )  # fmt: skip
-        attr, f1, f0 = integrate(
-            lambda im: fn(im, target)[:, joint : joint + 1], p, method=method, steps=steps,
-            max_batch=max_batch,
-        )  # fmt: skip
-    delta = attr.sum(dim=(-3, -2, -1)) - (f1 - f0)  # (B, 1)
-    return PoseIGResult(attr, attribution_maps(attr), delta, f1, f0)
+    # One mechanism for "explain only these joints": the JointSubset wrapper (chapter 10 uses it
+    # for several joints); poseig then takes one VJP per path point instead of J.
+    return poseig(
+        JointSubset(model, [joint]), images, target_keypoints[:, [joint]], path=path,
+        method=method, steps=steps, baseline=baseline, alpha=alpha, space=space,
+        kernel_size=kernel_size, sigma=sigma, folds=folds, max_batch=max_batch, seed=seed,
+    )  # fmt: skip
 
 
 def explain_batch(
