@@ -11,10 +11,12 @@ Taught alongside chapters 06 (HandOccNet) and 07 (Deformer).
 3. Deformer trained with maxMSE vs with plain MSE, the same clips (the seed's ablation).
 
 Every number is measured here. With ``--steps N`` it first trains each variant for N steps
-(SimpleBaseline and HandOccNet with ``handlab.train.fit`` on the synthetic split; the clip
-models with a plain loop over freshly generated clips, same optimiser and schedule) into
-``--out``; without, it evaluates the finished runs already in ``--out`` (and, for table 1,
-zoo models of the same names), and says which are missing.
+with ``handlab.train.fit`` into ``--out`` (the frame models on the synthetic split, the clip
+models on ``synth-clips``; one-cycle schedule, no augmentation; a finished run is kept, an
+interrupted one resumes); then it evaluates the finished runs in ``--out`` (for table 1, zoo
+models of the same names otherwise), says which are missing, prints the tables and writes them
+as JSON to ``--out/tables.json`` and ``--results`` (``benchmarks/results/occlusion_tables.json``,
+which chapters 06 and 07 show).
 
 Run: ``python benchmarks/occlusion_tables.py --steps 300`` (64 px; CPU minutes per 100 steps are
 printed) or ``python benchmarks/occlusion_tables.py`` to re-evaluate.
@@ -31,13 +33,11 @@ import pandas as pd
 import torch
 
 from handlab import zoo
-from handlab.models import create
 from handlab.occlusion import bucket_table
 from handlab.postprocess import temporal_average
 from handlab.synth import generate, generate_sequence
-from handlab.train import TrainConfig, fit
-from handlab.training.checkpoint import atomic_save_model, atomic_write_text
-from handlab.training.config import lr_factor
+from handlab.train import AugmentConfig, TrainConfig, fit
+from handlab.training.checkpoint import atomic_write_text
 
 TEST_SEED = 7_000_003  # distinct from the training streams (seed * 1_000_003 + step)
 FRAME_MODELS = {  # table 1: name -> model config at --size
@@ -57,66 +57,60 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("runs/occlusion_tables"))
     p.add_argument("--size", type=int, default=64, help="input side, px (multiple of 32)")
     p.add_argument("--batch-size", type=int, default=16, help="frames (table 1) or clips")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak of the one-cycle schedule")
     p.add_argument("--T", type=int, default=7, help="frames per clip")
     p.add_argument("--test", type=int, default=256, help="test frames / test clips")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--results", type=Path, default=Path("benchmarks/results/occlusion_tables.json"),
+        help="the tables as JSON (chapters 06 and 07 show this file)",
+    )  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     return p.parse_args(argv)
 
 
-def train_frame_model(name: str, args: argparse.Namespace) -> None:
+def train_model(name: str, args: argparse.Namespace) -> bool:
+    """Train variant ``name`` into ``--out/NAME`` with :func:`handlab.train.fit` (resumable).
+
+    Frame models read the synthetic frames, the clip models ``synth-clips`` (fresh clips with
+    drifting occluders and motion blur at probability 0.5, T frames). A finished run (its
+    ``card.json`` exists) is kept, not retrained; an interrupted one resumes from its last
+    checkpoint. Returns whether it trained.
+    """
+    out = args.out / name
+    if (out / "card.json").is_file():
+        print(f"  {name}: finished run in {out}, kept")
+        return False
+    if name in FRAME_MODELS:
+        model, model_config, data = name, {**FRAME_MODELS[name], "input_size": args.size}, "synth"
+    else:
+        model, data = "deformer", f"synth-clips:T={args.T}"
+        model_config = {**CLIP_MODELS[name], "T": args.T, "input_size": args.size}
     config = TrainConfig(
-        model=name,
-        model_config={**FRAME_MODELS[name], "input_size": args.size},
+        model=model,
+        model_config=model_config,
+        data=data,
         size=args.size,
         steps=args.steps,
         batch_size=args.batch_size,
+        lr=args.lr,
+        schedule="onecycle",
+        augment=AugmentConfig(enabled=False),
         val_every=args.steps,
         val_limit=64,
         test_limit=64,
-        ckpt_every=args.steps,
+        ckpt_every=max(1, args.steps // 4),
         seed=args.seed,
     )
-    fit(config, args.out / name, resume=False, progress=False, command=_command(args))
-
-
-def train_clip_model(name: str, args: argparse.Namespace) -> None:
-    """The clip models' loop: fresh clips each step (occluders and blur at probability 0.5)."""
-    config = {**CLIP_MODELS[name], "T": args.T, "input_size": args.size}
-    torch.manual_seed(args.seed)
-    model = create("deformer", **config)
-    train = TrainConfig(model="deformer", steps=args.steps)  # the defaults fit uses
-    opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, args.steps, train.schedule, train.warmup)
-    )
-    model.train()
-    for step in range(args.steps):
-        seed = args.seed * 1_000_003 + step
-        batch = generate_sequence(
-            args.batch_size, args.T, seed=seed, size=args.size, occluders=0.5, blur=0.5
-        )
-        loss, _ = model.loss(model(batch["image"]), batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-        opt.step()
-        sched.step()
-    out = args.out / name
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_save_model(model, out / "model.safetensors")
-    card = {
-        "model": "deformer",
-        "model_config": config,
-        "steps": args.steps,
-        "seed": args.seed,
-        "command": _command(args),
-    }
-    atomic_write_text(out / "card.json", json.dumps(card, indent=1))
+    fit(config, out, resume=True, progress=False, command=_command(args))
+    return True
 
 
 def _command(args: argparse.Namespace) -> str:
-    return f"python benchmarks/occlusion_tables.py --steps {args.steps} --size {args.size}"
+    return (
+        f"python benchmarks/occlusion_tables.py --steps {args.steps} --size {args.size} "
+        f"--batch-size {args.batch_size} --lr {args.lr} --T {args.T} --seed {args.seed}"
+    )
 
 
 def load(name: str, args: argparse.Namespace) -> torch.nn.Module | None:
@@ -140,11 +134,11 @@ def _available(names: dict, args: argparse.Namespace) -> dict[str, torch.nn.Modu
     return {name: model for name, model in models.items() if model is not None}
 
 
-def table_frames(args: argparse.Namespace) -> None:
+def table_frames(args: argparse.Namespace) -> dict[str, pd.DataFrame]:
     models = _available(FRAME_MODELS, args)
     if not models:
         print("\n== table 1 (HandOccNet vs SimpleBaseline) skipped: no models")
-        return
+        return {}
     data = generate(args.test, seed=TEST_SEED, size=args.size, occluders=1.0, extras=True)
     kp, xyz = {}, {}
     for name, model in models.items():
@@ -152,21 +146,22 @@ def table_frames(args: argparse.Namespace) -> None:
         kp[name] = out["keypoints"]
         if "xyz" in out:
             xyz[name] = out["xyz"]
-    _print(
-        "2D EPE (px) by joint occlusion, single frames, all with occluders",
-        kp,
-        data["keypoints"],
-        data["occlusion"],
-    )
     gt = data["xyz"] - data["xyz"][:, :1]
-    _print("root-relative MPJPE (mm)", xyz, gt, data["occlusion"])
+    return _tables(
+        [
+            ("2D EPE (px) by joint occlusion, single frames, all with occluders", kp,
+             data["keypoints"]),
+            ("root-relative MPJPE (mm), the same frames", xyz, gt),
+        ],
+        data["occlusion"],
+    )  # fmt: skip
 
 
-def table_clips(args: argparse.Namespace) -> None:
+def table_clips(args: argparse.Namespace) -> dict[str, pd.DataFrame]:
     models = _available(CLIP_MODELS, args)
     if not models:
         print("\n== tables 2 and 3 (Deformer) skipped: no models")
-        return
+        return {}
     data = generate_sequence(
         args.test, args.T, seed=TEST_SEED, size=args.size, occluders=1.0, blur=0.5, extras=True
     )
@@ -182,20 +177,30 @@ def table_clips(args: argparse.Namespace) -> None:
             rows["perframe+average"] = temporal_average(frames, c)[:, c]
     head = f"centre frame of {args.T}-frame clips, occluders drifting, blur p=0.5"
     temporal = {k: v for k, v in rows.items() if k != "deformer_mse"}
-    _print(f"root-relative MPJPE (mm), {head}", temporal, gt, occ)
     losses = {k: v for k, v in rows.items() if k in ("deformer", "deformer_mse")}
-    _print("maxMSE (deformer) vs MSE (deformer_mse), the same clips", losses, gt, occ)
+    return _tables(
+        [
+            (f"root-relative MPJPE (mm), {head}", temporal, gt),
+            ("maxMSE (deformer) vs MSE (deformer_mse), the same clips", losses, gt),
+        ],
+        occ,
+    )
 
 
-def _print(title: str, preds: dict, target: torch.Tensor, occlusion: torch.Tensor) -> None:
-    print(f"\n== {title}")
-    if not preds:
-        print("  (no models to tabulate)")
-        return
-    table: pd.DataFrame = bucket_table(preds, target, occlusion)
-    text = table.map(lambda v: f"{v:.2f}")
-    text.loc["joints"] = table.loc["joints"].map(lambda v: f"{v:.0f}")
-    print(text.to_string())
+def _tables(specs: list, occlusion: torch.Tensor) -> dict[str, pd.DataFrame]:
+    """Print and return one bucket table (rows: buckets and ``joints``) per (title, preds, gt)."""
+    tables = {}
+    for title, preds, target in specs:
+        print(f"\n== {title}")
+        if not preds:
+            print("  (no models to tabulate)")
+            continue
+        table: pd.DataFrame = bucket_table(preds, target, occlusion)
+        text = table.map(lambda v: f"{v:.2f}")
+        text.loc["joints"] = table.loc["joints"].map(lambda v: f"{v:.0f}")
+        print(text.to_string())
+        tables[title] = table
+    return tables
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,18 +208,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.steps:
-        for name, train in [(n, train_frame_model) for n in FRAME_MODELS] + [
-            (n, train_clip_model) for n in CLIP_MODELS
-        ]:
+        for name in [*FRAME_MODELS, *CLIP_MODELS]:
             t0 = time.perf_counter()
-            train(name, args)
-            took = time.perf_counter() - t0
-            print(
-                f"trained {name}: {args.steps} steps in {took:.0f} s "
-                f"({100 * took / args.steps / 60:.1f} min per 100 steps)"
-            )
-    table_frames(args)
-    table_clips(args)
+            if train_model(name, args):
+                took = time.perf_counter() - t0
+                print(
+                    f"trained {name}: {args.steps} steps in {took:.0f} s "
+                    f"({100 * took / args.steps / 60:.1f} min per 100 steps)"
+                )
+    tables = {**table_frames(args), **table_clips(args)}
+    if tables:
+        result = {title: table.to_dict() for title, table in tables.items()}
+        for path in (args.out / "tables.json", args.results):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(result, indent=1))
+            print(f"wrote {path}")
     return 0
 
 

@@ -28,6 +28,8 @@ Taught in chapters 08 (``notebooks/08_poseig.py``) and 09 (``notebooks/09_indice
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import torch
 from torch import nn
@@ -101,8 +103,10 @@ def explain_batch(
     steps: int = DEFAULT_STEPS,
     method: str = DEFAULT_METHOD,
     path: str = "blur",
-    folds: int | None = None,
+    folds: int | str | None = "steps",
     max_batch: int = 32,
+    sample_ids: list[int] | None = None,
+    **options: Any,
 ) -> tuple[PoseIGResult, pd.DataFrame, torch.Tensor]:
     """PoseIG maps, the index table and the relation index of a batch of samples.
 
@@ -112,8 +116,12 @@ def explain_batch(
             (B, J); optional ``mask`` (B, 1, H, W) or (B, H, W) for FI (synth and the loaders
             give it).
         steps, method, path: as in :func:`~handlab.attribution.engine.poseig`; ``folds``
-            defaults to ``steps`` on the blur path (the left Riemann nodes are then the fold
-            points, the reference's sum at a lower cost).
+            ``"steps"`` (the default) uses as many blur folds as points on the blur path (the
+            left Riemann nodes are then the fold points, the reference's sum at a lower cost);
+            an int or None (a continuous sigma) is passed on.
+        sample_ids: B ids for the table's ``sample`` column (default 0..B-1).
+        options: further :func:`~handlab.attribution.engine.poseig` keywords (``baseline``,
+            ``alpha``, ``noise_samples``, ``seed``, ...).
 
     Returns:
         ``(result, table, ri)``: the :class:`PoseIGResult`; one row per (sample, joint) with
@@ -130,12 +138,14 @@ def explain_batch(
     keypoints = batch["keypoints"].to(images.dtype).masked_fill(hidden[..., None], 0.0)
     res = poseig(
         model, images, keypoints, path=path, method=method, steps=steps,
-        folds=steps if folds is None else folds, max_batch=max_batch,
+        folds=steps if folds == "steps" else folds, max_batch=max_batch, **options,
     )  # fmt: skip
     mask = batch.get("mask")
     if mask is not None:
         mask = mask.reshape(images.shape[0], *images.shape[-2:])  # (B, H, W)
-    table = index_table(res.maps, mask=mask, keypoints=keypoints, visibility=vis)
+    table = index_table(
+        res.maps, mask=mask, keypoints=keypoints, visibility=vis, sample_ids=sample_ids
+    )
     table.loc[hidden.flatten().numpy(), "LI"] = float("nan")
     table["likelihood"] = res.likelihood.flatten().numpy()
     table["delta"] = res.delta.flatten().numpy()

@@ -40,8 +40,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from handlab.attribution.engine import DEFAULT_METHOD, DEFAULT_STEPS, poseig
-from handlab.attribution.indices import index_table, relation_index
+from handlab.attribution.engine import DEFAULT_METHOD, DEFAULT_STEPS
+from handlab.attribution.explain import explain_batch
 from handlab.attribution.targets import ALPHA
 
 __all__ = ["RunConfig", "register", "run_attribution"]
@@ -106,22 +106,13 @@ def _manifest(out: Path, settings: dict) -> None:
 
 
 def _explain_unit(model: nn.Module, batch: dict, config: RunConfig, unit: int, ids: list[int]):
-    images, vis = batch["image"].float(), batch["visibility"].float()
-    hidden = vis <= 0  # (B, J): no usable ground truth (datasets may store NaN there)
-    keypoints = batch["keypoints"].float().masked_fill(hidden[..., None], 0.0)
-    res = poseig(
-        model, images, keypoints, path=config.path, method=config.method, steps=config.steps,
+    batch = {**batch, "image": batch["image"].float()}
+    res, table, ri = explain_batch(
+        model, batch, path=config.path, method=config.method, steps=config.steps,
         folds=config.folds, baseline=config.baseline, alpha=config.alpha,
         noise_samples=config.noise_samples, max_batch=config.max_batch, seed=config.seed + unit,
+        sample_ids=ids,
     )  # fmt: skip
-    table = index_table(
-        res.maps, mask=batch.get("mask"), keypoints=keypoints, visibility=vis, sample_ids=ids
-    )
-    table.loc[hidden.flatten().numpy(), "LI"] = np.nan  # nothing to localise against
-    table["likelihood"] = res.likelihood.flatten().numpy()
-    table["delta"] = res.delta.flatten().numpy()
-    ri = relation_index(res.maps, keypoints)  # (B, J, J)
-    ri = ri.masked_fill(hidden[:, :, None] | hidden[:, None, :], torch.nan)
     return table, res.maps.numpy().astype(np.float16), ri.numpy().astype(np.float32)
 
 
