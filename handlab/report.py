@@ -23,15 +23,15 @@ import argparse
 import html
 import json
 import math
-import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from handlab._io import atomic_write_text
 
 __all__ = [
     "ChapterResult",
@@ -86,14 +86,6 @@ def find_chapters(notebooks: Path | None = None, chapters: list[str] | None = No
     return [by_id[c] for c in wanted]
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         value = value.item()
@@ -116,7 +108,7 @@ def save_numbers(numbers: dict[str, Any], out_dir: str | Path, chapter: str) -> 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     payload["peak_memory_mb"] = rss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     path = Path(out_dir) / f"{chapter}.json"
-    _atomic_write_text(path, json.dumps(payload, indent=2))
+    atomic_write_text(path, json.dumps(payload, indent=2))
     return path
 
 
@@ -178,7 +170,7 @@ def run_chapter(
     seconds = time.perf_counter() - start
     body, _ = HTMLExporter().from_notebook_node(out_nb)
     page = out_dir / f"{source.stem}.html"
-    _atomic_write_text(page, body)
+    atomic_write_text(page, body)
     saved = load_numbers(out_dir, cid)
     if error is None and saved is None:
         error = f"chapter {cid} ran but wrote no {cid}.json (did it call save_numbers?)"
@@ -240,9 +232,9 @@ tr.ok td:nth-child(3){{color:#060}}</style></head><body>
 </table></body></html>
 """
     index = out_dir / "index.html"
-    _atomic_write_text(index, page)
+    atomic_write_text(index, page)
     summary = {"settings": settings, "chapters": [asdict(r) for r in results]}
-    _atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
     return index
 
 

@@ -18,8 +18,6 @@ crash at any moment leaves the previous complete checkpoint in force.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +25,14 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from handlab._io import atomic_write, atomic_write_text
+
 __all__ = ["atomic_write_text", "load_checkpoint", "save_checkpoint"]
-
-
-def _atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    _atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
 def atomic_save_model(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
     """Save ``model``'s weights as safetensors (shared tensors handled) atomically."""
-    _atomic(Path(path), lambda tmp: save_model(model, tmp, metadata=metadata))
+    atomic_write(path, lambda tmp: save_model(model, tmp, metadata=metadata))
 
 
 def save_checkpoint(ckpt_dir: Path, step: int, model: nn.Module, state: dict[str, Any]) -> None:
@@ -61,7 +45,7 @@ def save_checkpoint(ckpt_dir: Path, step: int, model: nn.Module, state: dict[str
         "train": f"train-{step:08d}.pt",
     }
     atomic_save_model(model, ckpt_dir / names["model"])
-    _atomic(ckpt_dir / names["train"], lambda tmp: torch.save(state, tmp))
+    atomic_write(ckpt_dir / names["train"], lambda tmp: torch.save(state, tmp))
     atomic_write_text(ckpt_dir / "latest.json", json.dumps(names))
     for old in ckpt_dir.iterdir():  # older checkpoints are superseded once latest.json moved
         if old.name.startswith(("model-", "train-")) and old.name not in names.values():
