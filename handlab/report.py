@@ -128,13 +128,34 @@ def _title(nb: Any, fallback: str) -> str:
     return fallback
 
 
+def _execute(nb: Any, executed: Path, params: dict[str, Any], cwd: Path, timeout: int) -> Any:
+    import papermill
+
+    return papermill.execute_notebook(
+        nb,
+        str(executed),
+        parameters=params,
+        kernel_name="python3",
+        language="python",
+        cwd=str(cwd),
+        progress_bar=False,
+        execution_timeout=timeout,
+    )
+
+
 def run_chapter(
-    source: Path, out_dir: Path, *, parameters: dict[str, Any], timeout: int = 1200
+    source: Path, out_dir: Path, *, parameters: dict[str, Any], timeout: int = 600, retries: int = 1
 ) -> ChapterResult:
-    """Execute one chapter with papermill into ``out_dir`` and render it to HTML."""
+    """Execute one chapter with papermill into ``out_dir`` and render it to HTML.
+
+    ``timeout`` bounds each cell (seconds; twice the full-mode chapter budget). A cell that times
+    out is retried with a fresh kernel up to ``retries`` times, and the result says so: papermill
+    (nbclient) can wait forever for the reply to a cell that displays widgets while the kernel
+    sits idle (seen once in a full ``make report`` on 2 loaded cores; the rerun took 46 s; cf.
+    jupyter/nbclient#312). The reported seconds are the successful attempt's.
+    """
     import jupytext
     import nbformat
-    import papermill
     from nbconvert import HTMLExporter
 
     cid = chapter_id(source)
@@ -150,23 +171,22 @@ def run_chapter(
     title = _title(nb, source.stem)
     executed = out_dir / f"{source.stem}.ipynb"
     params = {**parameters, "out_dir": str(out_dir)}
-    start = time.perf_counter()
-    error = None
-    try:
-        out_nb = papermill.execute_notebook(
-            nb,
-            str(executed),
-            parameters=params,
-            kernel_name="python3",
-            language="python",
-            cwd=str(out_dir),
-            progress_bar=False,
-            execution_timeout=timeout,
-        )
-    except Exception as exc:  # papermill raises after saving the failed notebook
-        lines = str(exc).strip().splitlines()
-        error = f"{type(exc).__name__}: {lines[-1] if lines else repr(exc)}"
-        out_nb = nbformat.read(executed, as_version=4) if executed.exists() else nb
+    notes: list[str] = []
+    for attempt in range(retries + 1):
+        start = time.perf_counter()
+        error = None
+        try:
+            out_nb = _execute(nb, executed, params, out_dir, timeout)
+        except Exception as exc:  # papermill raises after saving the failed notebook
+            lines = str(exc).strip().splitlines()
+            error = f"{type(exc).__name__}: {lines[-1] if lines else repr(exc)}"
+            out_nb = nbformat.read(executed, as_version=4) if executed.exists() else nb
+            if isinstance(exc, TimeoutError) and attempt < retries:
+                (out_dir / f"{cid}.json").unlink(missing_ok=True)
+                took = time.perf_counter() - start
+                notes.append(f"a cell timed out after {timeout} s ({took:.0f} s lost); rerun")
+                continue
+        break
     seconds = time.perf_counter() - start
     body, _ = HTMLExporter().from_notebook_node(out_nb)
     page = out_dir / f"{source.stem}.html"
@@ -183,6 +203,7 @@ def run_chapter(
         html=page.name,
         numbers=saved["numbers"] if saved else {},
         error=error,
+        warnings=notes,
     )
     if not parameters.get("fast", False):
         if seconds > CHAPTER_SECONDS_BUDGET:
@@ -259,11 +280,17 @@ def run_report(
         parameters["data"] = data
     settings = {**parameters, "python": platform.python_version(), "machine": platform.machine()}
     results = []
+    earlier = _earlier_results(out_dir) if resume else {}
     for source in sources:
         cid = chapter_id(source)
         page = out_dir / f"{source.stem}.html"
         saved = load_numbers(out_dir, cid)
         if resume and saved and page.exists() and page.stat().st_mtime > source.stat().st_mtime:
+            before = earlier.get(cid)
+            if before is not None and before.status == "ok":  # keep the measured time and notes
+                before.warnings = [*before.warnings, "reused from an earlier run"]
+                results.append(before)
+                continue
             results.append(
                 ChapterResult(
                     cid,
@@ -273,7 +300,7 @@ def run_report(
                     saved["peak_memory_mb"],
                     page.name,
                     saved["numbers"],
-                    warnings=["reused from an earlier run"],
+                    warnings=["reused from an earlier run (its time was not recorded)"],
                 )
             )
             continue
@@ -291,6 +318,18 @@ def run_report(
     write_index(results, out_dir, settings=settings)
     print(f"[handlab report] wrote {out_dir / 'index.html'}", flush=True)
     return results
+
+
+def _earlier_results(out_dir: Path) -> dict[str, ChapterResult]:
+    """The chapters of an earlier run's ``summary.json`` in ``out_dir`` (empty if none)."""
+    path = out_dir / "summary.json"
+    if not path.is_file():
+        return {}
+    try:
+        rows = json.loads(path.read_text())["chapters"]
+        return {r["chapter"]: ChapterResult(**r) for r in rows}
+    except (ValueError, KeyError, TypeError):
+        return {}  # unreadable or from another version: the chapters are simply rerun
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -65,8 +65,44 @@ def test_report_marks_failures_and_keeps_going(chapters, tmp_path):
 def test_report_resume_reuses_done_chapters(chapters, tmp_path):
     out = tmp_path / "out"
     report.run_report(out, chapters=["1"], fast=True, notebooks=chapters)
+    first = json.loads((out / "summary.json").read_text())["chapters"][0]
     again = report.run_report(out, chapters=["01"], fast=True, notebooks=chapters, resume=True)
     assert again[0].status == "ok" and again[0].warnings == ["reused from an earlier run"]
+    # the earlier run's measured time and memory stay in the index, not zeros
+    assert again[0].seconds == first["seconds"] > 0
+    assert again[0].peak_memory_mb == first["peak_memory_mb"]
+
+
+HANGS_ONCE = """# %% tags=["parameters"]
+fast = False
+out_dir = "."
+# %%
+import pathlib, time
+marker = pathlib.Path(out_dir) / "first-attempt"
+if not marker.exists():
+    marker.write_text("")
+    time.sleep(60)  # the first attempt hangs past the cell timeout
+from handlab.report import save_numbers
+save_numbers({"attempts": 2}, out_dir, "04")
+"""
+
+
+def test_a_timed_out_chapter_is_rerun_once_and_says_so(tmp_path):
+    source = tmp_path / "04_hangs.py"
+    source.write_text(HANGS_ONCE)
+    result = report.run_chapter(source, tmp_path / "out", parameters={"fast": True}, timeout=5)
+    assert result.status == "ok" and result.numbers == {"attempts": 2}
+    assert len(result.warnings) == 1 and "timed out after 5 s" in result.warnings[0]
+    assert result.seconds < 30  # the successful attempt's time, not the hang's
+
+
+def test_a_chapter_that_keeps_timing_out_fails(tmp_path):
+    source = tmp_path / "04_hangs.py"
+    source.write_text(HANGS_ONCE)
+    result = report.run_chapter(
+        source, tmp_path / "out", parameters={"fast": True}, timeout=5, retries=0
+    )
+    assert result.status == "failed" and "Timeout" in result.error
 
 
 def test_report_rejects_unknown_chapter(chapters):
