@@ -288,7 +288,8 @@ def run_report(
         if resume and saved and page.exists() and page.stat().st_mtime > source.stat().st_mtime:
             before = earlier.get(cid)
             if before is not None and before.status == "ok":  # keep the measured time and notes
-                before.warnings = [*before.warnings, "reused from an earlier run"]
+                reused = "reused from an earlier run"
+                before.warnings = [w for w in before.warnings if w != reused] + [reused]
                 results.append(before)
                 continue
             results.append(

@@ -67,7 +67,7 @@ started = time.time()
 # is chosen here and printed.
 n_images = 2 if fast else 6
 # the comparison reuses the first n_compare of the n_images images
-n_compare = 2 if fast else 4
+n_compare = 2 if fast else 3
 steps = 4 if fast else 16
 n_inversion = 16 if fast else 200
 # images per forward with a graph: bounds memory (32 x 128 px ResNet-18 graphs exceed 1 GB)

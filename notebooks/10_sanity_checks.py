@@ -38,7 +38,7 @@ second_model = "integral_r18"
 # a handlab train run folder or zoo:NAME tested instead of model_name (handlab report --model)
 model = None
 # held-out synthetic test images explained at every randomisation step
-n_images = 3
+n_images = 2
 # PoseIG blur folds = left Riemann points (the reference uses 50; see section 1)
 steps = 12
 # cascades cut the conv layers into this many groups (seed 000: 54 layers, nine at a time)

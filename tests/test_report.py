@@ -71,6 +71,8 @@ def test_report_resume_reuses_done_chapters(chapters, tmp_path):
     # the earlier run's measured time and memory stay in the index, not zeros
     assert again[0].seconds == first["seconds"] > 0
     assert again[0].peak_memory_mb == first["peak_memory_mb"]
+    third = report.run_report(out, chapters=["01"], fast=True, notebooks=chapters, resume=True)
+    assert third[0].warnings == ["reused from an earlier run"]  # said once, not once per resume
 
 
 HANGS_ONCE = """# %% tags=["parameters"]

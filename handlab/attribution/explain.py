@@ -36,6 +36,7 @@ from torch import nn
 
 from handlab._checks import check_shape, check_tensor
 from handlab.attribution.engine import (
+    DEFAULT_MAX_BATCH,
     DEFAULT_METHOD,
     DEFAULT_STEPS,
     PoseIGResult,
@@ -64,7 +65,7 @@ def poseig_joint(
     kernel_size: int = 31,
     sigma: float = 19.0,
     folds: int | None = 50,
-    max_batch: int = 32,
+    max_batch: int = DEFAULT_MAX_BATCH,
     seed: int = 0,
 ) -> PoseIGResult:
     """PoseIG of one joint's likelihood: :func:`~handlab.attribution.engine.poseig` with J = 1.
@@ -104,7 +105,7 @@ def explain_batch(
     method: str = DEFAULT_METHOD,
     path: str = "blur",
     folds: int | str | None = "steps",
-    max_batch: int = 32,
+    max_batch: int = DEFAULT_MAX_BATCH,
     sample_ids: list[int] | None = None,
     **options: Any,
 ) -> tuple[PoseIGResult, pd.DataFrame, torch.Tensor]:

@@ -40,7 +40,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from handlab.attribution.engine import DEFAULT_METHOD, DEFAULT_STEPS
+from handlab.attribution.engine import DEFAULT_MAX_BATCH, DEFAULT_METHOD, DEFAULT_STEPS
 from handlab.attribution.explain import explain_batch
 from handlab.attribution.targets import ALPHA
 
@@ -59,7 +59,7 @@ class RunConfig:
     limit: int | None = None  # first ``limit`` samples only
     seed: int = 0  # noise seed (unit u uses seed + u)
     noise_samples: int = 0
-    max_batch: int = 32  # images per forward inside the engine (memory bound)
+    max_batch: int = DEFAULT_MAX_BATCH  # images per forward inside the engine (memory bound)
 
 
 def _rank_world() -> tuple[int, int]:

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from handlab.attribution.engine import poseig
+from handlab.attribution.engine import DEFAULT_MAX_BATCH, poseig
 from handlab.attribution.indices import localization_index
 from handlab.skeleton import JOINT_NAMES, NUM_JOINTS
 
@@ -70,7 +70,7 @@ class PoseIGExplorer:
         data: dict[str, torch.Tensor],
         *,
         steps: tuple[int, ...] = (8, 16, 32, 50),
-        max_batch: int = 32,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         import ipywidgets as W
 
