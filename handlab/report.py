@@ -149,10 +149,12 @@ def run_chapter(
     """Execute one chapter with papermill into ``out_dir`` and render it to HTML.
 
     ``timeout`` bounds each cell (seconds; twice the full-mode chapter budget). A cell that times
-    out is retried with a fresh kernel up to ``retries`` times, and the result says so: papermill
-    (nbclient) can wait forever for the reply to a cell that displays widgets while the kernel
-    sits idle (seen once in a full ``make report`` on 2 loaded cores; the rerun took 46 s; cf.
-    jupyter/nbclient#312). The reported seconds are the successful attempt's.
+    out is retried with a fresh kernel up to ``retries`` times, and the result says so. Why:
+    papermill (nbclient) once waited on an idle kernel after a widget cell (chapter 04, a full
+    ``make report`` on 2 loaded cores; alone it ran in 34-46 s; cf. jupyter/nbclient#312). That
+    stall ended at the then 1200 s timeout *without* an error, so the chapter passed late; the
+    lower timeout bounds such a stall, and the retry covers the case where it raises. The
+    reported seconds are the successful attempt's; the budget check flags a late chapter.
     """
     import jupytext
     import nbformat
