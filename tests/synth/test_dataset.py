@@ -86,3 +86,16 @@ def test_test_split_is_frozen():
     assert float(first["xyz"].double().sum()) == pytest.approx(263168.53, abs=1.0)
     assert float(first["keypoints"].double().sum()) == pytest.approx(43002.28, abs=0.1)
     assert float(first["visibility"].sum()) == 396.0
+
+
+def test_rendering_in_chunks_changes_nothing(monkeypatch):
+    from handlab.synth import dataset as dataset_module
+
+    ds = SyntheticHands("val", size=64, extras=True)
+    whole = ds.batch([0, 5, 1, 7, 2])
+    monkeypatch.setattr(dataset_module, "RENDER_CHUNK", 2)  # three passes, the last one short
+    parts = ds.batch([0, 5, 1, 7, 2])
+    assert whole.keys() == parts.keys()
+    for k in whole:
+        assert parts[k].shape[0] == 5, k
+        torch.testing.assert_close(parts[k], whole[k], atol=1e-5, rtol=0)

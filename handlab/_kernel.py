@@ -1,0 +1,73 @@
+"""A kernel client for the report runner that cannot miss a reply (used by :mod:`handlab.report`).
+
+Why it exists. Executing chapter 11 in full mode, nbclient (through papermill or directly)
+stopped three times out of three at the same widget cell: the kernel had executed the cell,
+published its ``idle`` status and answered a second client at once, but the runner's own
+client never saw the ``execute_reply`` and waited for the whole cell timeout (the chapter-04
+stall of an earlier report was the same). The message sits in the client's shell socket while
+``zmq.asyncio``'s edge-triggered wake-up for it has been consumed, so an ``await poll(timeout)``
+sleeps until the timeout (cf. zeromq/pyzmq#2173, jupyter/nbclient#312).
+
+The fix, written here because no released library has it: wait in slices of
+:data:`POLL_SLICE_S` and, before every slice, look at the socket with a zero-timeout poll, which
+asks libzmq directly and does not depend on the wake-up. A stranded message is then picked up
+within one slice; a message that arrives normally still wakes the wait at once.
+
+>>> issubclass(SlicedPollChannel, AsyncZMQSocketChannel)
+True
+>>> KernelManager().client_factory is KernelClient
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from queue import Empty
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import DottedObjectName, Type
+
+__all__ = ["POLL_SLICE_S", "KernelClient", "KernelManager", "SlicedPollChannel"]
+
+POLL_SLICE_S = 1.0  # longest wait before the socket is asked again
+log = logging.getLogger(__name__)
+
+
+class SlicedPollChannel(AsyncZMQSocketChannel):
+    """``get_msg`` that re-checks the socket every :data:`POLL_SLICE_S` seconds (see module)."""
+
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
+        """The next message; raises :class:`queue.Empty` when none came within ``timeout`` s."""
+        assert self.socket is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waited = False
+        while True:
+            if await self.socket.poll(0):  # asks libzmq now, independent of the FD wake-up
+                if waited:  # a full slice went by although the message was there
+                    log.warning("a message was found by the periodic check, not by its wake-up")
+                return await self._recv()
+            left = POLL_SLICE_S if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise Empty
+            if await self.socket.poll(int(min(left, POLL_SLICE_S) * 1000)):
+                return await self._recv()
+            waited = True
+
+
+class KernelClient(AsyncKernelClient):
+    """nbclient's async client with :class:`SlicedPollChannel` on shell, IOPub and control."""
+
+    shell_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
+    iopub_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
+    control_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
+
+
+class KernelManager(AsyncKernelManager):
+    """The kernel manager the report passes to papermill (``kernel_manager_class``)."""
+
+    client_class = DottedObjectName("handlab._kernel.KernelClient")
+    client_factory = Type(KernelClient, klass=AsyncKernelClient)
