@@ -131,6 +131,8 @@ def _title(nb: Any, fallback: str) -> str:
 def _execute(nb: Any, executed: Path, params: dict[str, Any], cwd: Path, timeout: int) -> Any:
     import papermill
 
+    from handlab._kernel import KernelManager  # a client that cannot miss a reply (see there)
+
     return papermill.execute_notebook(
         nb,
         str(executed),
@@ -140,6 +142,7 @@ def _execute(nb: Any, executed: Path, params: dict[str, Any], cwd: Path, timeout
         cwd=str(cwd),
         progress_bar=False,
         execution_timeout=timeout,
+        kernel_manager_class=KernelManager,
     )
 
 
@@ -149,12 +152,12 @@ def run_chapter(
     """Execute one chapter with papermill into ``out_dir`` and render it to HTML.
 
     ``timeout`` bounds each cell (seconds; twice the full-mode chapter budget). A cell that times
-    out is retried with a fresh kernel up to ``retries`` times, and the result says so. Why:
-    papermill (nbclient) once waited on an idle kernel after a widget cell (chapter 04, a full
-    ``make report`` on 2 loaded cores; alone it ran in 34-46 s; cf. jupyter/nbclient#312). That
-    stall ended at the then 1200 s timeout *without* an error, so the chapter passed late; the
-    lower timeout bounds such a stall, and the retry covers the case where it raises. The
-    reported seconds are the successful attempt's; the budget check flags a late chapter.
+    out is retried with a fresh kernel up to ``retries`` times, and the result says so. The
+    kernel client is :class:`handlab._kernel.KernelManager`'s: nbclient's own client missed the
+    reply to a widget cell (chapters 04 and 11 waited on an idle kernel until the timeout; 3 of
+    3 full-mode runs of chapter 11), see :mod:`handlab._kernel`. The timeout and the retry stay
+    as a bound on anything else. The reported seconds are the successful attempt's; the budget
+    check flags a late chapter.
     """
     import jupytext
     import nbformat
