@@ -1,14 +1,14 @@
 """A kernel client for the report runner that cannot miss a reply (used by :mod:`handlab.report`).
 
-Why it exists. Executing chapter 11 in full mode, nbclient (through papermill or directly)
-stopped three times out of three at the same widget cell: the kernel had executed the cell,
-published its ``idle`` status and answered a second client at once, but the runner's own
-client never saw the ``execute_reply`` and waited for the whole cell timeout (the chapter-04
-stall of an earlier report was the same). The message sits in the client's shell socket while
-``zmq.asyncio``'s edge-triggered wake-up for it has been consumed, so an ``await poll(timeout)``
-sleeps until the timeout (cf. zeromq/pyzmq#2173, jupyter/nbclient#312).
+Why it exists. Executing chapter 11 in full mode, nbclient's own client stopped in 4 of 7 runs at
+the same widget cell: the kernel had executed the cell, published its ``idle`` status and
+answered a second client at once, but the runner's client never saw the ``execute_reply`` and
+waited for the whole cell timeout (the chapter-04 stall of an earlier report looked the same).
+A watchdog polling that client's shell socket found a message readable there for 246 s while
+nbclient kept waiting: ``zmq.asyncio``'s edge-triggered wake-up for it had been missed, so an
+``await poll(timeout)`` sleeps until the timeout (cf. zeromq/pyzmq#2173, jupyter/nbclient#312).
 
-The fix, written here because no released library has it: wait in slices of
+The fix, written here because nbclient and jupyter_client have no option for it: wait in slices of
 :data:`POLL_SLICE_S` and, before every slice, look at the socket with a zero-timeout poll, which
 asks libzmq directly and does not depend on the wake-up. A stranded message is then picked up
 within one slice; a message that arrives normally still wakes the wait at once.

@@ -154,8 +154,8 @@ def run_chapter(
     ``timeout`` bounds each cell (seconds; twice the full-mode chapter budget). A cell that times
     out is retried with a fresh kernel up to ``retries`` times, and the result says so. The
     kernel client is :class:`handlab._kernel.KernelManager`'s: nbclient's own client missed the
-    reply to a widget cell (chapters 04 and 11 waited on an idle kernel until the timeout; 3 of
-    3 full-mode runs of chapter 11), see :mod:`handlab._kernel`. The timeout and the retry stay
+    reply to a widget cell (chapters 04 and 11 waited on an idle kernel until the timeout; 4 of
+    7 full-mode runs of chapter 11), see :mod:`handlab._kernel`. The timeout and the retry stay
     as a bound on anything else. The reported seconds are the successful attempt's; the budget
     check flags a late chapter.
     """
