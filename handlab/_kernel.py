@@ -11,7 +11,9 @@ nbclient kept waiting: ``zmq.asyncio``'s edge-triggered wake-up for it had been 
 The fix, written here because nbclient and jupyter_client have no option for it: wait in slices of
 :data:`POLL_SLICE_S` and, before every slice, look at the socket with a zero-timeout poll, which
 asks libzmq directly and does not depend on the wake-up. A stranded message is then picked up
-within one slice; a message that arrives normally still wakes the wait at once.
+within one slice; a message that arrives normally still wakes the wait at once. Measured: with
+this client chapter 11 passed 8 of 8 runs, and the warning below never fired (the zero-timeout
+polls seem to keep the wake-up from being lost rather than recover it).
 
 >>> issubclass(SlicedPollChannel, AsyncZMQSocketChannel)
 True
