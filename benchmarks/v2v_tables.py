@@ -70,9 +70,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--train-only", default="",
+        help="comma-separated variants to train, then stop without tables (one process per core)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.steps < 1 or args.snapshots < 1 or args.eval < 1:
         p.error("--steps, --snapshots and --eval must be >= 1")
+    unknown = sorted(set(filter(None, args.train_only.split(","))) - set(VARIANTS))
+    if unknown:
+        p.error(f"--train-only: unknown variants {unknown}; expected some of {list(VARIANTS)}")
     return args
 
 
@@ -251,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
+    if args.train_only:
+        for name in args.train_only.split(","):
+            train_variant(name, args)
+        return 0
     runs = {name: train_variant(name, args) for name in VARIANTS}
     test, val = split_data("test", args), split_data("val", args)
     a = table_a(runs, test, device)
