@@ -5,9 +5,9 @@ Taught in chapter 00 (``notebooks/00_tour.py``).
 Sample ``i`` of a split is drawn from its own generator, seeded from ``(split, i)``, so it never
 depends on the order or batch it is fetched in. The test split is frozen at 1000 samples with
 occluders (probability 0.5): its numbers compare across releases. :meth:`SyntheticHands.batch`
-renders many indices in one pass, and ``DataLoader(ds, batch_size=...)`` uses it through
-``__getitems__``, so training gets full renderer speed; batched samples equal the per-item ones
-to float rounding (vectorised kernels may round the last bit differently).
+renders many indices in passes of :data:`RENDER_CHUNK`, and ``DataLoader(ds, batch_size=...)``
+uses it through ``__getitems__``, so training gets full renderer speed; batched samples equal
+the per-item ones to float rounding (vectorised kernels may round the last bit differently).
 
 >>> out = generate(2, seed=0, size=64)
 >>> out["image"].shape, out["keypoints"].shape
@@ -146,6 +146,8 @@ class SyntheticHands(Dataset):
         with the renderer's intermediates.
         """
         indices = [int(i) for i in indices]
+        if not indices:
+            raise ValueError("indices: expected at least one sample index, got none")
         parts = []
         for start in range(0, len(indices), RENDER_CHUNK):
             out = render(

@@ -62,6 +62,8 @@ def test_errors():
         SyntheticHands("test", occluders=2.0)
     with pytest.raises(IndexError, match="index"):
         SyntheticHands("test", size=64)[1000]
+    with pytest.raises(ValueError, match="indices: expected at least one"):
+        SyntheticHands("test", size=64).batch([])
 
 
 def test_test_split_is_frozen():
