@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from handlab._checks import check_range
-from handlab.synth.dataset import SPLITS, split_seed
+from handlab.synth.dataset import SPLITS, in_passes, split_seed
 from handlab.synth.renderer import check_size, render
 from handlab.synth.sequences import sample_sequence_params
 
@@ -118,8 +118,7 @@ class SyntheticClips(Dataset):
         if not indices:
             raise ValueError("indices: expected at least one clip index, got none")
         per_pass = max(1, FRAMES_PER_PASS // self.T)
-        parts = [self._render(indices[i : i + per_pass]) for i in range(0, len(indices), per_pass)]
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        return in_passes(self._render, indices, per_pass)
 
     def _render(self, indices: list[int]) -> dict[str, torch.Tensor]:
         b, t, c = len(indices), self.T, self.T // 2

@@ -16,6 +16,8 @@ the per-item ones to float rounding (vectorised kernels may round the last bit d
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.utils.data import Dataset
 
@@ -24,7 +26,7 @@ from handlab.synth.draws import Draws
 from handlab.synth.renderer import check_size, render
 from handlab.synth.scene import sample_params
 
-__all__ = ["RENDER_CHUNK", "SPLITS", "SyntheticHands", "generate", "split_seed"]
+__all__ = ["RENDER_CHUNK", "SPLITS", "SyntheticHands", "generate", "in_passes", "split_seed"]
 
 # samples per render pass in SyntheticHands.batch: the renderer's intermediates take about 4 MB
 # per 128 px sample, so one pass over 128 samples peaked 0.5 GB above the batch it returned
@@ -37,6 +39,20 @@ SPLITS: dict[str, tuple[int, int, int]] = {
     "val": (3_000_000_000, 2_000, 1_000_000_000),
     "test": (4_000_000_000, 1_000, 2**32 - 4_000_000_000),
 }
+
+
+def in_passes(
+    fn: Callable[[list[int]], dict[str, torch.Tensor]], indices: list[int], per_pass: int
+) -> dict[str, torch.Tensor]:
+    """``fn`` over ``indices`` in slices of ``per_pass``, its batched outputs concatenated.
+
+    >>> in_passes(lambda ix: {"i": torch.tensor(ix)}, [3, 1, 4, 1, 5], 2)["i"].tolist()
+    [3, 1, 4, 1, 5]
+    """
+    parts = [fn(indices[i : i + per_pass]) for i in range(0, len(indices), per_pass)]
+    if len(parts) == 1:
+        return parts[0]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
 def generate(
@@ -148,16 +164,12 @@ class SyntheticHands(Dataset):
         indices = [int(i) for i in indices]
         if not indices:
             raise ValueError("indices: expected at least one sample index, got none")
-        parts = []
-        for start in range(0, len(indices), RENDER_CHUNK):
-            out = render(
-                self.params(indices[start : start + RENDER_CHUNK]), self.size, extras=self.extras
-            )
-            out.pop("params", None)
-            parts.append(out)
-        if len(parts) == 1:
-            return parts[0]
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        return in_passes(self._render, indices, RENDER_CHUNK)
+
+    def _render(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        out = render(self.params(indices), self.size, extras=self.extras)
+        out.pop("params", None)
+        return out
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {k: v[0] for k, v in self.batch([int(index)]).items()}
