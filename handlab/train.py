@@ -67,6 +67,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-amp", action="store_true", help="float32 only (default: bfloat16 where native)"
     )
     p.add_argument("--restart", action="store_true", help="discard a checkpoint in --out")
+    p.add_argument(
+        "--init", default=None, metavar="zoo:NAME|RUN",
+        help="start from these weights (same parameters as --model) instead of random ones",
+    )  # fmt: skip
     p.add_argument("--model-config", nargs="*", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_train)
 
@@ -102,6 +106,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         amp=not args.no_amp,
+        init=args.init,
     )
     # The words this command was given (cli.main records them; sys.argv when called otherwise).
     words = getattr(args, "argv", None) or sys.argv[1:]

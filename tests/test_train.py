@@ -251,6 +251,25 @@ def test_resume_refuses_a_different_config_and_restart_discards(tiny, tmp_path):
     assert card["train_config"]["lr"] == 0.5
 
 
+def test_init_starts_from_a_run_and_refuses_other_shapes(tiny, tmp_path):
+    loop.fit(tiny_config(steps=3), tmp_path / "a", progress=False)
+    saved = load_file(tmp_path / "a" / "model.safetensors")
+    model = build_tiny(size=SIZE)
+    assert not torch.equal(model.head.weight, saved["head.weight"])
+    loop.load_init(model, str(tmp_path / "a"))
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    # a fine-tune at lr 0 keeps the starting weights, and the card records where they came from
+    loop.fit(tiny_config(steps=1, lr=0.0, init=str(tmp_path / "a")), tmp_path / "b", progress=False)
+    tuned = load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(tuned[k], saved[k]) for k in saved)
+    card = json.loads((tmp_path / "b" / "card.json").read_text())
+    assert card["train_config"]["init"] == str(tmp_path / "a")
+    with pytest.raises(ValueError, match=r"init: .* do not fit TinyPose .*head\.weight"):
+        loop.load_init(build_tiny(size=SIZE, width=4), str(tmp_path / "a"))
+    with pytest.raises(TypeError, match="init"):
+        tiny_config(init="")
+
+
 def test_fit_rejects_bad_arguments(tiny, tmp_path):
     with pytest.raises(TypeError, match="config"):
         loop.fit({"model": TINY}, tmp_path)
@@ -385,6 +404,10 @@ def test_fit_simplebaseline_on_synthetic_data(tmp_path):
     model = load_model(tmp_path)
     again = evaluate(model, SyntheticHands("test", size=64), batch_size=4, limit=8)
     assert again["epe_px"] == pytest.approx(metrics["epe_px"], rel=1e-4)
+    # integral regression has SimpleBaseline's parameters: it can start from this run
+    integral = registry.create("integral", input_size=64, head_width=32)
+    loop.load_init(integral, str(tmp_path))
+    assert torch.equal(integral.state_dict()["head.final.weight"], model.head.final.weight)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

@@ -77,6 +77,9 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # bfloat16 autocast on CUDA and on CPUs with native bf16 (loss in fp32)
     num_workers: int = 0  # kept for the record: batches are built in-process by step index
+    # Starting weights (fine-tuning): "zoo:NAME" or a run folder whose weights fit ``model``
+    # key for key (e.g. integral regression from a SimpleBaseline); None: random initialisation.
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -99,6 +102,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "val_every", "ckpt_every", "val_limit"):
             check_range(name, getattr(self, name), lo=1)
         check_range("size", self.size, lo=32)
+        if self.init is not None and (not isinstance(self.init, str) or not self.init):
+            raise TypeError(f"init: expected 'zoo:NAME', a run folder or None, got {self.init!r}")
         check_range("lr", self.lr, lo=0.0)
         check_range("warmup", self.warmup, 0.0, 1.0)
         check_range("weight_decay", self.weight_decay, lo=0.0)

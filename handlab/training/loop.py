@@ -45,7 +45,7 @@ from handlab.training.data import (
 )
 from handlab.training.evaluation import evaluate, mean_epe
 
-__all__ = ["fit"]
+__all__ = ["fit", "load_init"]
 
 _RESUME_MAY_DIFFER = ("device", "num_workers")  # settings that do not change the result
 
@@ -73,6 +73,28 @@ def fit(
         return _fit(config, out, info, resume=resume, progress=progress, command=command)
     finally:
         distributed.shutdown(info)
+
+
+def load_init(model: torch.nn.Module, source: str | Path) -> None:
+    """Copy the weights of ``source`` (``"zoo:NAME"`` or a run folder) into ``model``.
+
+    The two must match key for key and shape for shape (the family may differ: integral
+    regression starts from a SimpleBaseline with the same backbone and head); anything else is a
+    ValueError naming the keys, never a partial copy.
+    """
+    from handlab.zoo import load_model  # the zoo imports the models, not the training loop
+
+    src = load_model(source).state_dict()
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(src)), sorted(set(src) - set(own))
+    shapes = [k for k in own if k in src and src[k].shape != own[k].shape]
+    if missing or extra or shapes:
+        raise ValueError(
+            f"init: the weights of {source} do not fit {type(model).__name__} (missing "
+            f"{missing[:5]}, unexpected {extra[:5]}, other shapes {shapes[:5]}); expected a "
+            "model with the same parameters"
+        )
+    model.load_state_dict(src)
 
 
 def bf16_native(device: torch.device) -> bool:
@@ -110,7 +132,10 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
             f"batch_size: expected a multiple of {info.world} (processes), got {config.batch_size}"
         )
     torch.manual_seed(config.seed)  # the same initial weights on every rank
-    model = create(config.model, **config.model_config).to(info.device)
+    model = create(config.model, **config.model_config)
+    if config.init is not None:
+        load_init(model, config.init)
+    model = model.to(info.device)
     train_data = open_split(config.data, config.splits[0], config.size)
     check_data(model, train_data, config.data)
     optimizer = torch.optim.AdamW(
