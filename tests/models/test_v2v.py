@@ -179,6 +179,16 @@ def test_model_contract(inp: str, out: str) -> None:
         assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
 
 
+def test_depthmap_heatmap_head_is_not_confined_to_a_low_rank_subspace() -> None:
+    # The 2D model's J*g channels are z slices; a lone 1x1 conv from 2c features would keep all
+    # pixels' outputs in a (2c+1)-dimensional affine subspace, too few for 21 z profiles.
+    torch.manual_seed(0)
+    model = create("v2v", grid=16, width=4, input="depthmap", output="heatmap").eval()
+    features = torch.randn(4, 8, 16, 16)  # 2c = 8 channels, 1024 pixels
+    out = model.head(features).permute(0, 2, 3, 1).reshape(-1, 21 * 8)
+    assert int(torch.linalg.matrix_rank(out)) > 100  # the old head: at most 9
+
+
 def test_targets_are_the_batch_joints_when_k_is_right() -> None:
     model = create("v2v", grid=16, width=4)
     batch = _hand_batch()
