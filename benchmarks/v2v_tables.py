@@ -34,7 +34,6 @@ from handlab.models.voxels import voxel_to_xyz
 from handlab.postprocess import PosePrior, decode_volume, ensemble, n_best, temporal_average
 from handlab.synth import SyntheticHands, generate_sequence
 from handlab.train import AugmentConfig, TrainConfig, fit
-from handlab.training import loop as train_loop
 from handlab.training.checkpoint import atomic_save_model, atomic_write_text
 
 # Table (a)'s four cells, plus the centre-of-mass model of table (b).
@@ -105,18 +104,13 @@ def train_variant(name: str, args: argparse.Namespace) -> tuple[dict, dict[int, 
     out = Path(args.out) / name
     snaps = out / "snapshots"
     snaps.mkdir(parents=True, exist_ok=True)
-    save = train_loop.save_checkpoint
-
-    def save_and_keep(ckpt_dir, step, model, state) -> None:
-        # fit keeps only the latest checkpoint; the ensembles need every snapshot
-        save(ckpt_dir, step, model, state)
-        atomic_save_model(model, snaps / f"model-{step:08d}.safetensors")
-
-    train_loop.save_checkpoint = save_and_keep
-    try:
-        fit(config, out, progress=False, command="benchmarks/v2v_tables.py")
-    finally:
-        train_loop.save_checkpoint = save
+    # fit keeps only the latest checkpoint; the ensembles need every snapshot
+    fit(
+        config, out, progress=False, command="benchmarks/v2v_tables.py",
+        on_checkpoint=lambda step, model: atomic_save_model(
+            model, snaps / f"model-{step:08d}.safetensors"
+        ),
+    )  # fmt: skip
     files = {int(f.stem.split("-")[1]): f for f in snaps.glob("model-*.safetensors")}
     return model_config, dict(sorted(files.items()))
 

@@ -206,6 +206,17 @@ def test_fit_writes_run_folder(tiny, tmp_path):
     assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 2
 
 
+def test_on_checkpoint_sees_every_checkpoint(tiny, tmp_path):
+    seen = []
+    loop.fit(
+        tiny_config(), tmp_path, progress=False,
+        on_checkpoint=lambda step, model: seen.append((step, model.head.weight.detach().clone())),
+    )  # fmt: skip
+    assert [s for s, _ in seen] == [3, 6]
+    assert not torch.equal(seen[0][1], seen[1][1])
+    assert torch.equal(seen[1][1], load_file(tmp_path / "model.safetensors")["head.weight"])
+
+
 def test_training_reduces_the_error(tiny, tmp_path):
     cfg = tiny_config(steps=40, val_every=40, ckpt_every=40, lr=1e-2, test_limit=24)
     torch.manual_seed(cfg.seed)  # fit starts from these initial weights

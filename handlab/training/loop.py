@@ -19,6 +19,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +58,26 @@ def fit(
     resume: bool = True,
     progress: bool = True,
     command: str | None = None,
+    on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``config.model`` on ``config.data``; return the final test-split metrics.
 
     ``out_dir`` receives ``model.safetensors``, ``card.json``, ``checkpoint/`` and
     ``metrics.jsonl``. With ``resume`` a checkpoint there is continued (its config must match);
     without, the folder's previous run is discarded. Under ``torchrun`` only rank 0 writes, and
-    ranks other than 0 return ``{}``.
+    ranks other than 0 return ``{}``. ``on_checkpoint(step, model)`` is called on rank 0 after
+    each checkpoint is written (e.g. to keep every snapshot for an ensemble: ``fit`` itself keeps
+    only the latest).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
     out = Path(out_dir)
     info = distributed.init(config.device)
     try:
-        return _fit(config, out, info, resume=resume, progress=progress, command=command)
+        return _fit(
+            config, out, info, resume=resume, progress=progress, command=command,
+            on_checkpoint=on_checkpoint,
+        )  # fmt: skip
     finally:
         distributed.shutdown(info)
 
@@ -126,7 +133,7 @@ def _float(value: Any) -> Any:
     return value
 
 
-def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
+def _fit(config, out, info, *, resume, progress, command, on_checkpoint) -> dict[str, Any]:
     if config.batch_size % info.world:
         raise ValueError(
             f"batch_size: expected a multiple of {info.world} (processes), got {config.batch_size}"
@@ -180,6 +187,8 @@ def _fit(config, out, info, *, resume, progress, command) -> dict[str, Any]:
             if info.is_main:
                 state = _train_state(config, optimizer, scheduler, now, running)
                 save_checkpoint(out / "checkpoint", done, model, state)
+                if on_checkpoint is not None:
+                    on_checkpoint(done, model)
             distributed.barrier(info)
     bar.close()
     elapsed += time.perf_counter() - t0
