@@ -146,6 +146,7 @@ def test_int8_storage_matches_a_naive_per_channel_loop():
 def test_zoo_dir_from_the_environment(tiny_run, tmp_path, monkeypatch):
     zdir = tmp_path / "elsewhere"
     zoo.save_to_zoo(tiny_run, "tiny", zoo_dir=zdir)
+    assert "recipe" not in json.loads((zdir / "tiny.json").read_text())  # random init: no lineage
     monkeypatch.setenv("HANDLAB_ZOO_DIR", str(zdir))
     assert zoo.list() == ["tiny"] and zoo.load_model("zoo:tiny").card["name"] == "tiny"
 
@@ -191,3 +192,29 @@ def test_results_table_is_generated_from_the_cards(tiny_run, tmp_path):
     )
     assert cells[header.index("steps")] == str(card["steps"])
     assert float(cells[header.index("MB")]) == pytest.approx(card["size_mb"], abs=0.05)
+
+
+def test_a_run_from_zoo_weights_records_the_recipe_that_rebuilds_it(
+    tiny_run, tmp_path, monkeypatch
+):
+    zdir = tmp_path / "zoo"
+    card = json.loads((tiny_run / "card.json").read_text())
+    card["command"] = f"handlab train --model {TINY} --steps 8 --out runs/first"
+    (tiny_run / "card.json").write_text(json.dumps(card))
+    zoo.save_to_zoo(tiny_run, "tiny", zoo_dir=zdir)
+    assert "recipe" not in json.loads((zdir / "tiny.json").read_text())  # random init: no lineage
+    monkeypatch.setenv("HANDLAB_ZOO_DIR", str(zdir))
+    config = TrainConfig.from_dict({**card["train_config"], "steps": 4, "init": "zoo:tiny"})
+    command = f"handlab train --model {TINY} --init zoo:tiny --steps 4 --out runs/second"
+    loop.fit(config, tmp_path / "second", progress=False, command=command)
+    zoo.save_to_zoo(tmp_path / "second", "tiny", zoo_dir=zdir)  # replaces the starting weights
+    tuned = json.loads((zdir / "tiny.json").read_text())
+    assert tuned["recipe"] == [
+        card["command"],
+        f"handlab train --model {TINY} --init runs/first --steps 4 --out runs/second",
+    ]
+    assert tuned["init_card"]["command"] == card["command"] and tuned["init_card"]["steps"] == 8
+    assert tuned["total_steps"] == 12
+    assert tuned["total_wall_time_s"] == pytest.approx(card["wall_time_s"] + tuned["wall_time_s"])
+    row = zoo.results_table(zdir).splitlines()[2]
+    assert "| 8 + 4 |" in row

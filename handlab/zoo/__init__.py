@@ -28,6 +28,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -239,6 +240,7 @@ def save_to_zoo(
         size_mb=round(tmp.stat().st_size / 2**20, 2),
         storage_metrics=reevaluate(stored.eval()) if "eval" in model.card else {},
     )
+    card.update(_lineage(model.card, d))
     tmp.replace(weights)
     (d / f"{name}.json").write_text(json.dumps(card, indent=1))
     curves = src / "metrics.jsonl"  # the training curves chapter 01 draws
@@ -246,6 +248,35 @@ def save_to_zoo(
         lines = [json.loads(ln) for ln in curves.read_text().splitlines()]
         (d / f"{name}.curves.json").write_text(json.dumps(lines))
     return d / f"{name}.safetensors"
+
+
+def _lineage(card: dict[str, Any], zoo_dir: Path) -> dict[str, Any]:
+    """For a run started from other weights (``train_config.init``): ``recipe``, the commands
+    that retrain it from scratch in order (the last one's ``--init`` pointed at the previous
+    command's ``--out``, since ``zoo:NAME`` may since have been replaced), ``init_card`` (the
+    starting weights' card, without its per-joint rows) and ``total_steps`` /
+    ``total_wall_time_s`` over the chain. ``{}`` for a run from random weights."""
+    init = card.get("train_config", {}).get("init")
+    if not init:
+        return {}
+    src = zoo_dir / f"{init[4:]}.json" if init.startswith("zoo:") else Path(init) / "card.json"
+    if not src.is_file():
+        raise ValueError(f"init: the starting weights' card {src} is missing; expected it to exist")
+    parent = json.loads(src.read_text())
+    words = shlex.split(parent.get("command", ""))
+    out = words[words.index("--out") + 1] if "--out" in words[:-1] else None
+    own = shlex.split(card.get("command", ""))
+    if out and "--init" in own[:-1]:
+        own[own.index("--init") + 1] = out
+    metrics = {k: v for k, v in parent.get("metrics", {}).items() if k != "per_joint"}
+    keep = ("name", "model", "model_config", "command", "steps", "wall_time_s", "recipe")
+    return {
+        "recipe": [*parent.get("recipe", [parent.get("command", "")]), shlex.join(own)],
+        "init_card": {**{k: parent[k] for k in keep if k in parent}, "metrics": metrics},
+        "total_steps": parent.get("total_steps", parent.get("steps", 0)) + card.get("steps", 0),
+        "total_wall_time_s": parent.get("total_wall_time_s", parent.get("wall_time_s", 0.0))
+        + card.get("wall_time_s", 0.0),
+    }
 
 
 def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -300,12 +331,15 @@ def results_table(zoo_dir: Path | None = None) -> str:
         card = json.loads((d / f"{name}.json").read_text())
         metrics = card.get("metrics", {})
         config = ", ".join(f"{k}={v}" for k, v in sorted(card.get("model_config", {}).items()))
-        minutes = card.get("wall_time_s", 0.0) / 60
+        minutes = card.get("total_wall_time_s", card.get("wall_time_s", 0.0)) / 60
+        steps = str(card.get("steps", ""))
+        if "init_card" in card:  # started from other weights: their steps + this run's
+            steps = f"{card['total_steps'] - card['steps']} + {steps}"
         cells = [
             f"`{name}`",
             card["model"],
             config or "defaults",
-            str(card.get("steps", "")),
+            steps,
             f"{minutes:.0f} min",
             f"{card['size_mb']:.1f}" if "size_mb" in card else "",
             str(metrics.get("n", "")),
