@@ -193,6 +193,8 @@ def test_fit_writes_run_folder(tiny, tmp_path):
     assert card["steps"] == 6 and card["seed"] == 7 and card["model"] == TINY
     assert card["metrics"]["epe_px"] == pytest.approx(metrics["epe_px"])
     assert card["wall_time_s"] >= 0 and card["machine"]["processes"] == 1
+    native = loop.bf16_native(torch.device("cpu"))
+    assert card["machine"]["bfloat16_autocast"] is native  # amp on: bf16 where the CPU has it
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [ln["step"] for ln in lines] == [3, 6]
     assert all(ln["train_loss"] > 0 and ln["val"]["epe_px"] > 0 for ln in lines)

@@ -301,7 +301,7 @@ def _finish(config, out, info, model, elapsed, command) -> dict[str, Any]:
         "seed": config.seed,
         "steps": config.steps,
         "wall_time_s": round(elapsed, 1),
-        "machine": _machine(info),
+        "machine": _machine(info, config),
         "train_config": config.to_dict(),
         "eval": {
             "data": config.data,
@@ -316,9 +316,11 @@ def _finish(config, out, info, model, elapsed, command) -> dict[str, Any]:
     return metrics
 
 
-def _machine(info) -> dict[str, Any]:
+def _machine(info, config) -> dict[str, Any]:
     dev = info.device
     return {
+        # whether the steps ran under bfloat16 (the same run is ~2x slower in float32 on a CPU)
+        "bfloat16_autocast": bool(config.amp and bf16_native(dev)),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "python": sys.version.split()[0],
