@@ -49,7 +49,7 @@ DECODER_NAMES = {"argmax": "Max", "subvoxel": "S-max", "gaussian": "Gauss"}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, required=True, help="training steps per variant")
+    p.add_argument("--steps", type=int, default=1500, help="training steps per variant")
     p.add_argument("--out", default="runs/v2v_tables", help="folder of the runs and tables.json")
     p.add_argument(
         "--results", default="benchmarks/results/v2v_tables.json",
@@ -69,6 +69,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--markdown", action="store_true",
+        help="print the README's tables from --results and stop (nothing is trained)",
+    )  # fmt: skip
     p.add_argument(
         "--train-only", default="",
         help="comma-separated variants to train, then stop without tables (one process per core)",
@@ -248,8 +252,33 @@ def print_tables(a: dict, b: dict, args: argparse.Namespace) -> None:
         print(f"{row:<22}{err:>9.2f}")
 
 
+def markdown(result: dict) -> str:
+    """The README's tables from a ``tables.json``: (a) next to seed 004's numbers, then (b)."""
+    a, b = result["table_a"], result["table_b"]
+    seed = {"depthmap": (18.85, 13.01), "voxels": (16.78, 10.37)}
+    lines = [
+        "| input \\ output | 3D coordinates | per-voxel likelihood | seed 004 (NYU) |",
+        "|---|---:|---:|---:|",
+    ]
+    for inp, label in (("depthmap", "2D depth map"), ("voxels", "3D voxels")):
+        cells = [f"{a[f'{inp}-{o}']['mm']:.2f} ({a[f'{inp}-{o}']['params_m']:.2f} M)"
+                 for o in ("coords", "heatmap")]  # fmt: skip
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {seed[inp][0]} / {seed[inp][1]} |")
+    lines += ["", "| reference, snapshot | Max | S-max | Gauss |", "|---|---:|---:|---:|"]
+    for row, errs in b["decoders"].items():
+        lines.append(f"| {row} | " + " | ".join(f"{errs[m]:.2f}" for m in DECODER_NAMES) + " |")
+    lines += ["", "| snapshots / N-best | error (mm) |", "|---|---:|"]
+    lines += [f"| {row} | {err:.2f} |" for row, err in b["ensembles"].items()]
+    lines += ["", "| sequences (5 best snapshots, N-best) | error (mm) |", "|---|---:|"]
+    lines += [f"| {row} | {err:.2f} |" for row, err in b["sequence"].items()]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.results).read_text())))
+        return 0
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     if args.train_only:

@@ -35,3 +35,27 @@ def test_train_only_trains_and_stops(tmp_path):
     ]
     assert not (tmp_path / "results.json").exists() and not (tmp_path / "tables.json").exists()
     assert not (tmp_path / "voxels-heatmap").exists()
+
+
+def test_markdown_puts_each_number_in_its_cell(tmp_path, capsys):
+    import json
+
+    a = {
+        f"{i}-{o}": {"mm": 10.0 * (k + 1) + 0.123, "params_m": 0.5 * (k + 1)}
+        for k, (i, o) in enumerate(
+            [(i, o) for i in ("depthmap", "voxels") for o in ("coords", "heatmap")]
+        )
+    }
+    b = {
+        "decoders": {"RoM step 900": {"argmax": 3.0, "subvoxel": 2.0, "gaussian": 1.0}},
+        "ensembles": {"step 900 / -": 7.5},
+        "sequence": {"ensemble": 6.25},
+    }
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"table_a": a, "table_b": b}))
+    assert _load().main(["--markdown", "--results", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "| 2D depth map | 10.12 (0.50 M) | 20.12 (1.00 M) | 18.85 / 13.01 |"
+    assert lines[3] == "| 3D voxels | 30.12 (1.50 M) | 40.12 (2.00 M) | 16.78 / 10.37 |"
+    assert "| RoM step 900 | 3.00 | 2.00 | 1.00 |" in lines
+    assert "| step 900 / - | 7.50 |" in lines and "| ensemble | 6.25 |" in lines
