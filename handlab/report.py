@@ -35,6 +35,7 @@ from handlab._io import atomic_write_text
 
 __all__ = [
     "ChapterResult",
+    "claims_table",
     "find_chapters",
     "load_numbers",
     "run_chapter",
@@ -60,6 +61,25 @@ class ChapterResult:
     numbers: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+def claims_table(
+    claims: list[tuple[str, str, str, bool]], *, columns: tuple[str, str, str] | None = None
+) -> tuple[Any, int]:
+    """A seed's claims next to this run: rows ``(claim, the seed's numbers, ours, holds)`` ->
+    a DataFrame with a computed ``verdict`` ("agrees"/"differs") and how many agree.
+
+    ``columns`` renames the first three columns (default: claim, seed, measured here).
+
+    >>> table, agree = claims_table([("a < b", "1 < 2", "3 vs 4", True), ("c", "x", "y", False)])
+    >>> agree, list(table["verdict"])
+    (1, ['agrees', 'differs'])
+    """
+    import pandas as pd
+
+    names = list(columns or ("claim", "seed", "measured here"))
+    rows = [(c, s, m, "agrees" if ok else "differs") for c, s, m, ok in claims]
+    return pd.DataFrame(rows, columns=[*names, "verdict"]), sum(bool(c[3]) for c in claims)
 
 
 def chapter_id(path: Path) -> str:

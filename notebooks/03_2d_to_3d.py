@@ -52,7 +52,7 @@ from handlab import codecs, geometry, metrics, synth, zoo
 from handlab.models.detnet import read_at_peaks
 from handlab.models.fitting import fit_hand_model
 from handlab.models.lifting import canonical_frame, from_canonical
-from handlab.report import save_numbers
+from handlab.report import claims_table, save_numbers
 from handlab.skeleton import BONES, JOINT_NAMES
 from handlab.synth.hand_model import POSE_LIMITS, HandModel
 from handlab.viz import draw, hand3d, mesh3d
@@ -370,13 +370,8 @@ claims = [
      f"{t['fit_2d_only']['mpjpe_mm']:.1f} vs {t['detnet_fit']['mpjpe_mm']:.1f} mm",
      t["fit_2d_only"]["mpjpe_mm"] > t["detnet_fit"]["mpjpe_mm"]),
 ]  # fmt: skip
-numbers["claims_agree"] = sum(c[3] for c in claims)
-display(
-    pd.DataFrame(
-        [(c, s, m, "agrees" if ok else "differs") for c, s, m, ok in claims],
-        columns=["claim", "seed", "measured here", "verdict"],
-    )
-)
+claims_df, numbers["claims_agree"] = claims_table(claims)
+display(claims_df)
 display(
     Markdown(f"**{numbers['claims_agree']} of {len(claims)}** seed claims agree with this run.")
 )

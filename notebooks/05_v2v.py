@@ -54,7 +54,7 @@ from handlab import metrics, synth, zoo
 from handlab.models import create
 from handlab.models.voxels import center_of_mass, hand_center, voxel_to_xyz, voxelize, xyz_to_voxel
 from handlab.postprocess import PosePrior, decode_volume, ensemble, n_best, temporal_average
-from handlab.report import REPO_ROOT, save_numbers
+from handlab.report import REPO_ROOT, claims_table, save_numbers
 from handlab.synth.renderer import hand_geometry
 from handlab.viz import depth as depth_viz
 from handlab.viz import mesh3d
@@ -307,13 +307,10 @@ claims = [
      f"{seq_rows[w_best]:.2f} ({w_best}) vs {seq_rows['ensemble']:.2f}",
      seq_rows[w_best] < seq_rows["ensemble"]),
 ]  # fmt: skip
-numbers["claims_agree"] = sum(c[3] for c in claims)
-display(
-    pd.DataFrame(
-        [(c, s, m, "agrees" if ok else "differs") for c, s, m, ok in claims],
-        columns=["seed 004 claim", "seed", "measured here (mm)", "verdict"],
-    )
+claims_df, numbers["claims_agree"] = claims_table(
+    claims, columns=("seed 004 claim", "seed", "measured here (mm)")
 )
+display(claims_df)
 display(Markdown(f"**{numbers['claims_agree']} of {len(claims)}** claims agree with this run."))
 
 # %% [markdown]
@@ -386,13 +383,10 @@ if tables_path.is_file():
         ("pose prior + temporal window beat the ensemble alone", "33.11 < 34.85",
          f"{seq_b[w_b]:.2f} ({w_b}) vs {seq_b['ensemble']:.2f}", seq_b[w_b] < seq_b["ensemble"]),
     ]  # fmt: skip
-    numbers["table_b_claims_agree"] = sum(c[3] for c in claims_b)
-    display(
-        pd.DataFrame(
-            [(c, s, m, "agrees" if ok else "differs") for c, s, m, ok in claims_b],
-            columns=["seed 004 claim (table b)", "seed", "benchmark (mm)", "verdict"],
-        )
+    claims_df, numbers["table_b_claims_agree"] = claims_table(
+        claims_b, columns=("seed 004 claim (table b)", "seed", "benchmark (mm)")
     )
+    display(claims_df)
     display(
         Markdown(f"**{numbers['table_b_claims_agree']} of {len(claims_b)}** claims of table (b) "
                  "agree with the benchmark run.")
