@@ -37,8 +37,8 @@ OTHER_2D_EPE_FLOOR = 8.0
 KNOWN_FLOOR_MISSES = {
     "hrnet_small": "22.4 px after 2500 CPU steps (width 16, 0.3 M params): floor 8 px not met",
     "simplebaseline_r50": "12.0 px after 600 CPU steps (64 min): floor 8 px not met",
-    "regression_r34": "19.5 px after 500 CPU steps (13 min): floor 8 px not met",
-    "cpm": "17.0 px after 300 CPU steps (11 min): floor 8 px not met",
+    "regression_r34": "18.8 px after 500 + 800 CPU steps (76 min): floor 8 px not met",
+    "cpm": "10.2 px after 300 + 500 CPU steps (86 min, float32): floor 8 px not met",
 }
 
 
