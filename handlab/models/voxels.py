@@ -91,7 +91,9 @@ def pixel_points(depth: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, to
     B, _, H, W = depth.shape
     K = _check_K(K.to(depth), B)
     v, u = torch.meshgrid(
-        torch.arange(H, dtype=depth.dtype), torch.arange(W, dtype=depth.dtype), indexing="ij"
+        torch.arange(H, dtype=depth.dtype, device=depth.device),
+        torch.arange(W, dtype=depth.dtype, device=depth.device),
+        indexing="ij",
     )
     d = depth.reshape(B, H * W)  # (B, N)
     uvd = torch.stack([u.reshape(-1).expand(B, -1), v.reshape(-1).expand(B, -1), d], dim=-1)

@@ -87,6 +87,21 @@ def test_contract(name):
         assert p.grad.abs().sum() > 0, f"{name}: {pname} has an all-zero gradient"
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_every_model_runs_on_cuda():
+    """Forward and backward of the whole registry on CUDA: catches tensors a forward makes on the
+    CPU (V2V's pixel grid was one, found when the zoo's V2V was first trained on a GPU). CI has no
+    GPU; this runs wherever one is present."""
+    for name in list_models():
+        model = _build(name).cuda()
+        x = example_input(model, torch.Generator().manual_seed(1)).cuda()
+        out = model(x)
+        assert all(v.device.type == "cuda" for v in out.values()), name
+        sum(v.float().sum() for v in out.values() if v.requires_grad).backward()
+        for pname, p in model.named_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), f"{name}: {pname}"
+
+
 def test_decode_is_consistent_and_differentiable(name):
     model = _build(name).eval()
     x = example_input(model, torch.Generator().manual_seed(2))
