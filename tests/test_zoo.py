@@ -34,12 +34,7 @@ FLAGSHIP_FLOOR = {"epe_px": 4.0, "auc_0-30px": 0.80}
 OTHER_2D_EPE_FLOOR = 8.0
 # Models that ship below their floor, each with the measured reason; the floor test is a strict
 # xfail for them (it fails the day they meet the floor, so this list cannot go stale).
-KNOWN_FLOOR_MISSES = {
-    "hrnet_small": "22.4 px after 2500 CPU steps (width 16, 0.3 M params): floor 8 px not met",
-    "simplebaseline_r50": "12.0 px after 600 CPU steps (64 min): floor 8 px not met",
-    "regression_r34": "18.8 px after 500 + 800 CPU steps (76 min): floor 8 px not met",
-    "cpm": "10.2 px after 300 + 500 CPU steps (86 min, float32): floor 8 px not met",
-}
+KNOWN_FLOOR_MISSES: dict[str, str] = {}  # zoo name -> why it misses its floor (strict xfail)
 
 
 @functools.cache
@@ -191,6 +186,7 @@ def test_results_table_is_generated_from_the_cards(tiny_run, tmp_path):
     )
     assert cells[header.index("steps")] == str(card["steps"])
     assert float(cells[header.index("MB")]) == pytest.approx(card["size_mb"], abs=0.05)
+    assert cells[header.index("trained on")] == "CPU"  # the fixture trains on the CPU
 
 
 def test_a_run_from_zoo_weights_records_the_recipe_that_rebuilds_it(
@@ -215,5 +211,13 @@ def test_a_run_from_zoo_weights_records_the_recipe_that_rebuilds_it(
     assert tuned["init_card"]["command"] == card["command"] and tuned["init_card"]["steps"] == 8
     assert tuned["total_steps"] == 12
     assert tuned["total_wall_time_s"] == pytest.approx(card["wall_time_s"] + tuned["wall_time_s"])
+    assert tuned["machines"] == [card["machine"], tuned["machine"]]
     row = zoo.results_table(zdir).splitlines()[2]
     assert "| 8 + 4 |" in row
+
+
+def test_trained_on_names_each_device_of_a_chain_once():
+    cpu, gpu = {"device": "cpu"}, {"device": "NVIDIA H100 80GB HBM3"}
+    assert zoo.trained_on({"machine": cpu}) == ["CPU"]
+    assert zoo.trained_on({"machines": [cpu, cpu, gpu, gpu], "machine": gpu}) == ["CPU", "H100"]
+    assert zoo.trained_on({"machines": [gpu, cpu]}) == ["H100", "CPU"]

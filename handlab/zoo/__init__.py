@@ -51,6 +51,7 @@ __all__ = [
     "reevaluate",
     "results_table",
     "save_to_zoo",
+    "trained_on",
 ]
 
 ZOO_DIR = Path(__file__).parent / "weights"
@@ -255,7 +256,8 @@ def _lineage(card: dict[str, Any], zoo_dir: Path) -> dict[str, Any]:
     that retrain it from scratch in order (the last one's ``--init`` pointed at the previous
     command's ``--out``, since ``zoo:NAME`` may since have been replaced), ``init_card`` (the
     starting weights' card, without its per-joint rows) and ``total_steps`` /
-    ``total_wall_time_s`` over the chain. ``{}`` for a run from random weights."""
+    ``total_wall_time_s`` over the chain, and ``machines`` (each run's ``machine``, first run
+    first). ``{}`` for a run from random weights."""
     init = card.get("train_config", {}).get("init")
     if not init:
         return {}
@@ -276,6 +278,8 @@ def _lineage(card: dict[str, Any], zoo_dir: Path) -> dict[str, Any]:
         "total_steps": parent.get("total_steps", parent.get("steps", 0)) + card.get("steps", 0),
         "total_wall_time_s": parent.get("total_wall_time_s", parent.get("wall_time_s", 0.0))
         + card.get("wall_time_s", 0.0),
+        # each run's machine, first run first (a chain may mix a CPU and a lent GPU)
+        "machines": [*parent.get("machines", [parent.get("machine", {})]), card.get("machine", {})],
     }
 
 
@@ -313,6 +317,24 @@ _TABLE_COLUMNS = (
 )
 
 
+def trained_on(card: dict[str, Any]) -> list[str]:
+    """The devices a card's training chain ran on (its ``machines``, else its ``machine``), first
+    run first, consecutive repeats merged: "CPU", or the GPU's model ("H100" from
+    "NVIDIA H100 80GB HBM3").
+
+    >>> trained_on({"machines": [{"device": "cpu"}, {"device": "cpu"},
+    ...                          {"device": "NVIDIA H100 80GB HBM3"}]})
+    ['CPU', 'H100']
+    """
+    chain = []
+    for machine in card.get("machines", [card.get("machine", {})]):
+        device = str(machine.get("device", "?"))
+        name = "CPU" if device == "cpu" else (device.removeprefix("NVIDIA ").split() or ["?"])[0]
+        if not chain or chain[-1] != name:
+            chain.append(name)
+    return chain
+
+
 def results_table(zoo_dir: Path | None = None) -> str:
     """A markdown table of every shipped model's card: config, training and test metrics.
 
@@ -324,9 +346,9 @@ def results_table(zoo_dir: Path | None = None) -> str:
     True
     """
     d = _dir(zoo_dir)
-    head = "| model | family | config | steps | train time | MB | test n | "
+    head = "| model | family | config | steps | train time | trained on | MB | test n | "
     head += " | ".join(h for h, _, _ in _TABLE_COLUMNS) + " |"
-    rows = [head, "|" + "---|" * (7 + len(_TABLE_COLUMNS))]
+    rows = [head, "|" + "---|" * (8 + len(_TABLE_COLUMNS))]
     for name in list(d):
         card = json.loads((d / f"{name}.json").read_text())
         metrics = card.get("metrics", {})
@@ -341,6 +363,7 @@ def results_table(zoo_dir: Path | None = None) -> str:
             config or "defaults",
             steps,
             f"{minutes:.0f} min",
+            " + ".join(trained_on(card)),
             f"{card['size_mb']:.1f}" if "size_mb" in card else "",
             str(metrics.get("n", "")),
         ]
