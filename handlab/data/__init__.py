@@ -80,7 +80,7 @@ def open_dataset(name: str, root: str | Path, split: str, **options: Any) -> Dat
 
     Args:
         name: one of :func:`list_datasets`.
-        root: the dataset's folder (see each module's docstring and the README).
+        root: the dataset's folder (see each module's docstring and docs/datasets.md).
         split: one of the dataset's official splits (``dataset_class(name).splits``).
         options: ``size`` (crop side, default 128; ``None`` for the full frame), ``margin``
             (crop box = margin x keypoint extent, default 1.3) and per-dataset options.
