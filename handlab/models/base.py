@@ -185,10 +185,12 @@ pose model with handlab.models.wrap(module, output='heatmaps' or 'coords')
     return contract(model)
 
 
-def check_model_input(model: nn.Module, images: torch.Tensor, name: str = "images") -> None:
+def check_model_input(
+    model: nn.Module, images: torch.Tensor, name: str = "images", *, values: bool = True
+) -> None:
     """Raise a clear error unless ``images`` (B, C, H, W) can feed ``model`` as declared: a pose
-    model (:func:`check_pose_model`), 3 channels in [0, 1] for RGB (1 for depth), and the
-    model's ``input_size`` where it has one.
+    model (:func:`check_pose_model`), 3 channels in [0, 1] for RGB (1 for depth; the range only
+    with ``values``), and the model's ``input_size`` where it has one.
 
     >>> check_model_input(PoseModel(), torch.rand(1, 1, 64, 64))
     Traceback (most recent call last):
@@ -211,5 +213,5 @@ def check_model_input(model: nn.Module, images: torch.Tensor, name: str = "image
             f"{name}: expected {size}x{size} px for this model (input_size {size}), got "
             f"{tuple(images.shape[-2:])}; resize or crop the images to {size} px"
         )
-    if declared.input_kind == "rgb":
+    if values and declared.input_kind == "rgb":
         check_rgb_range(images, name)
