@@ -29,8 +29,7 @@ def _import() -> tuple[Any, Any]:
         import onnx2torch
     except ImportError as err:
         raise ImportError(
-            "from_onnx needs the optional packages onnx and onnx2torch: "
-            "pip install 'handlab[onnx]'"
+            "from_onnx needs the optional packages onnx and onnx2torch: pip install 'handlab[onnx]'"
         ) from err
     return onnx, onnx2torch
 

@@ -134,7 +134,7 @@ def test_errors_of_wrap_arguments():
         wrap(net, normalize=((0.5,) * 3, (0.0,) * 3))
     with pytest.raises(ValueError, match="joint_order: expected distinct indices"):
         wrap(net, joint_order=[0, 0, 1])
-    with pytest.raises(TypeError, match="module: expected a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"module: expected a torch\.nn\.Module"):
         wrap(lambda x: x)
     with pytest.raises(ValueError, match=r"output: expected heatmaps \(B, 21, h, w\)"):
         wrap(nn.Conv2d(3, 5, 1))(torch.rand(1, 3, 8, 8))
@@ -166,7 +166,7 @@ def test_a_decode_without_gradient_is_named():
             return {"keypoints": torch.stack([flat % w, flat // w], -1).float() * 4}
 
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
-    with pytest.raises(ValueError, match="model.decode: its 'keypoints' carry no gradient"):
+    with pytest.raises(ValueError, match=r"model\.decode: its 'keypoints' carry no gradient"):
         poseig(Argmax(), x, torch.zeros(1, 2, 2), path="straight", steps=2)
 
 
