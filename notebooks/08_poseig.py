@@ -398,8 +398,9 @@ explorer.widget
 # `handlab.models.wrap` puts it behind the model contract (`handlab/models/base.py`; the README's
 # "Explain your own model" and `docs/explain_your_own_model.md`). Here an *untrained* torchvision
 # ResNet-18 with a heatmap head, on the same image and joint as section 3: its decode is the
-# codec's soft-argmax at the stride read from its output, and its map should tell us nothing
-# about the hand (compare LI with the flagship's; 1 is chance).
+# codec's soft-argmax at the stride read from its output. It has learned nothing about hands, yet
+# its map is not noise: the blur path still brings in the image's own edges. Compare its LI with
+# the flagship's (1 is chance); chapter 10 measures how much of a map survives random weights.
 
 # %%
 torch.manual_seed(seed)
