@@ -23,11 +23,12 @@
 #    against the number of steps;
 # 4. check handlab's engine against captum's `IntegratedGradients`, and explain a joint with other
 #    captum methods (Saliency, GradientShap, Occlusion) through the captum bridge;
-# 5. browse maps per sample, joint, path and step count with a widget.
+# 5. browse maps per sample, joint, path and step count with a widget;
+# 6. explain a network of your own through `handlab.models.wrap`.
 #
 # **Modules taught:** `handlab.attribution.targets`, `handlab.attribution.paths`,
 # `handlab.attribution.engine`, `handlab.attribution.bridge`, `handlab.attribution.explain`,
-# `handlab.viz.figures_attr`, `handlab.viz.poseig_explorer`.
+# `handlab.viz.figures_attr`, `handlab.viz.poseig_explorer`, `handlab.models.foreign` (section 9).
 #
 # The method is PoseIG (He, Yang, Gu, Lin, Yao, "Analyzing and Diagnosing Pose Estimation with
 # Attributions", CVPR 2023), seed 000 of the seminar. Everything runs on the zoo's flagship
@@ -49,8 +50,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+import torchvision
 from captum.attr import GradientShap, IntegratedGradients, Occlusion, Saliency
 from IPython.display import Markdown, display
+from torch import nn
 
 from handlab import zoo
 from handlab.attribution import (
@@ -66,6 +69,7 @@ from handlab.attribution import (
 )
 from handlab.attribution.explain import poseig_joint
 from handlab.attribution.indices import diffusion_index, localization_index
+from handlab.models import wrap
 from handlab.report import save_numbers
 from handlab.skeleton import JOINT_NAMES
 from handlab.synth import SyntheticHands
@@ -387,6 +391,30 @@ variants.round(2)
 explorer = PoseIGExplorer(model, data, steps=explorer_steps, max_batch=max_batch)
 numbers["explorer_LI"] = explorer.rendered["LI"]
 explorer.widget
+
+# %% [markdown]
+# ## 9. Your own network
+# Any network that outputs heatmaps or coordinates is explained the same way once
+# `handlab.models.wrap` puts it behind the model contract (`handlab/models/base.py`; the README's
+# "Explain your own model" and `docs/explain_your_own_model.md`). Here an *untrained* torchvision
+# ResNet-18 with a heatmap head, on the same image and joint as section 3: its decode is the
+# codec's soft-argmax at the stride read from its output. It has learned nothing about hands, yet
+# its map is not noise: the blur path still brings in the image's own edges. Compare its LI with
+# the flagship's (1 is chance); chapter 10 measures how much of a map survives random weights.
+
+# %%
+torch.manual_seed(seed)
+trunk = torchvision.models.resnet18(weights=None)
+head = nn.ConvTranspose2d(512, 21, kernel_size=4, stride=4)  # stride 32 -> 8
+foreign = wrap(nn.Sequential(*list(trunk.children())[:-2], head), normalize="imagenet")
+own = poseig(foreign, x0, k0, path="blur", steps=ref_steps, folds=ref_steps, max_batch=max_batch)
+both = {"simplebaseline_r18": ref.maps[:1], "untrained ResNet-18 (wrap)": own.maps}
+foreign_li = {k: float(localization_index(m, k0)[0, joint]) for k, m in both.items()}
+numbers["foreign_LI"] = foreign_li
+fig = figures_attr.plot_overlays(
+    x0[0], {k: m[0, joint] for k, m in both.items()}, target=k0[0, joint], cols=2
+)
+pd.Series(foreign_li, name=f"LI of {JOINT_NAMES[joint]}").round(2)
 
 # %% [markdown]
 # ## Exercises

@@ -35,7 +35,8 @@ out_dir = "."
 # the flagship, and one more zoo model of another family
 model_name = "simplebaseline_r18"
 second_model = "integral_r18"
-# a handlab train run folder or zoo:NAME tested instead of model_name (handlab report --model)
+# a run folder, zoo:NAME, onnx:PATH or python:module:function tested instead of model_name
+# (handlab report --model)
 model = None
 # held-out synthetic test images explained at every randomisation step
 n_images = 2
@@ -59,6 +60,7 @@ from handlab.attribution.sanity import (
     describe_trends,
     randomization_trends,
 )
+from handlab.commands._resolve import resolve_model
 from handlab.data import open_data
 from handlab.report import save_numbers
 from handlab.skeleton import JOINT_NAMES
@@ -113,7 +115,7 @@ if missing:
     )
 if model is not None:
     model_name = str(model)
-flagship = zoo.load(model_name) if model is None else zoo.load_model(model)
+flagship = zoo.load(model_name) if model is None else resolve_model(model)
 models = {model_name: flagship, second_model: zoo.load(second_model)}
 cards = pd.DataFrame(
     {

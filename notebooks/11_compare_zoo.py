@@ -42,7 +42,8 @@ models = [
     "detnet_r18",
     "handoccnet_r18",
 ]
-# optional extra model (a handlab train run folder or zoo:NAME) added to the comparison
+# optional extra model (a run folder, zoo:NAME, onnx:PATH or python:module:function) added
+# to the comparison
 model = None
 # held-out test images explained per model, and PoseIG's blur folds (the reference uses 50)
 n_images = 3
@@ -62,6 +63,7 @@ from handlab import metrics, zoo
 from handlab.attribution.analysis import compare_models
 from handlab.attribution.comparison import explain_models
 from handlab.attribution.indices import aggregate
+from handlab.commands._resolve import resolve_model
 from handlab.data import open_data
 from handlab.report import save_numbers
 from handlab.skeleton import JOINT_NAMES
@@ -109,7 +111,7 @@ evaluation = {k: v for k, v in load_batch(test, list(range(n_eval))).items() if 
 batch = load_batch(test, list(range(n_images)))
 cards, accuracy, tables, maps = {}, {}, [], {}
 for name, spec in specs.items():
-    net = zoo.load(spec) if spec in models else zoo.load_model(spec)
+    net = zoo.load(spec) if spec in models else resolve_model(spec)
     cards[name] = {
         "family": net.card["model"],
         "training steps": net.card.get("steps"),

@@ -33,6 +33,7 @@ from torch import nn
 from handlab._checks import check_finite, check_range, check_shape
 from handlab.attribution.paths import BlurPath, StraightPath, make_baseline, quadrature
 from handlab.attribution.targets import ALPHA, JointLikelihood, _check_targets
+from handlab.models.base import check_model_input
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -263,6 +264,9 @@ def poseig(
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
     check_shape("images", images, (None, None, None, None))
     check_finite("images", images)
+    # The caller's tensors may carry a graph (requires_grad): the maps must not (issue 16).
+    images, target_keypoints = images.detach(), target_keypoints.detach()
+    check_model_input(model, images)  # a decode, RGB in [0, 1], the model's size and channels
     _check_targets(model, target_keypoints, space)
     check_shape("target_keypoints", target_keypoints, (images.shape[0], None, None))
     if noise_aggregate not in ("mean", "mean_square"):

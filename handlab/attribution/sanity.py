@@ -33,6 +33,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from handlab.attribution.engine import PoseIGResult, poseig
+from handlab.models.base import check_pose_model
 
 __all__ = [
     "EXPECTED_TRENDS",
@@ -80,12 +81,9 @@ class JointSubset(nn.Module):
 
     def __init__(self, model: nn.Module, joints: Sequence[int]) -> None:
         super().__init__()
-        if not isinstance(model, nn.Module) or not callable(getattr(model, "decode", None)):
-            raise TypeError(
-                f"model: expected a handlab pose model with decode, got {type(model).__name__}"
-            )
+        declared = check_pose_model(model)
         joints = [int(j) for j in joints]
-        total = getattr(model, "num_joints", None)
+        total = declared.num_joints
         bad = [j for j in joints if j < 0 or (total is not None and j >= total)]
         if not joints or bad or len(set(joints)) != len(joints):
             raise ValueError(
@@ -94,8 +92,8 @@ class JointSubset(nn.Module):
         self.model = model
         self.joints = joints
         self.num_joints = len(joints)
-        self.is_3d = getattr(model, "is_3d", False)
-        self.input_kind = getattr(model, "input_kind", "rgb")
+        self.is_3d = declared.is_3d
+        self.input_kind = declared.input_kind
         # A new Module is in training mode; poseig restores the wrapper's mode on exit, which
         # would switch a model in eval mode to training (BatchNorm statistics then drift).
         self.train(model.training)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from handlab._checks import check_finite, check_range, check_shape, check_tensor
+from handlab.models.base import check_pose_model, contract
 
 __all__ = ["ALPHA", "JointLikelihood", "joint_likelihood"]
 
@@ -33,7 +34,7 @@ def _check_targets(model: nn.Module, target: torch.Tensor, space: str) -> None:
     dims = 3 if space == "3d" else 2
     check_shape("target_keypoints", target, (None, None, dims))
     check_finite("target_keypoints", target)
-    if space == "3d" and not getattr(model, "is_3d", False):
+    if space == "3d" and not contract(model).is_3d:
         raise ValueError(
             "space: expected '2d' for a model without 3D output (is_3d False), got '3d'"
         )
@@ -67,8 +68,7 @@ class JointLikelihood(nn.Module):
 
     def __init__(self, model: nn.Module, *, alpha: float = ALPHA, space: str = "2d") -> None:
         super().__init__()
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        check_pose_model(model)
         check_range("alpha", alpha, lo=0.0)
         if space not in ("2d", "3d"):
             raise ValueError(f"space: expected '2d' or '3d', got {space!r}")
@@ -80,9 +80,18 @@ class JointLikelihood(nn.Module):
         """The differentiably decoded joints: (N, J, 2) px or (N, J, 3) mm."""
         decoded = self.model.decode(self.model(images))
         key = "xyz" if self.space == "3d" else "keypoints"
-        if key not in decoded:
-            raise ValueError(f"model.decode: expected a {key!r} entry, got {sorted(decoded)}")
-        return decoded[key]
+        if not isinstance(decoded, dict) or key not in decoded:
+            got = sorted(decoded) if isinstance(decoded, dict) else type(decoded).__name__
+            raise ValueError(f"model.decode: expected a dict with a {key!r} entry, got {got}")
+        joints = decoded[key]
+        if images.requires_grad and torch.is_grad_enabled() and not joints.requires_grad:
+            # what torch reports later as "element 0 of tensors does not require grad"
+            raise ValueError(
+                f"model.decode: its {key!r} carry no gradient with respect to the images; "
+                "attribution needs a differentiable decode (an argmax or a detach() cuts the "
+                "graph: use a soft-argmax, e.g. handlab.models.wrap(module, output='heatmaps'))"
+            )
+        return joints
 
     def forward(self, images: torch.Tensor, target_keypoints: torch.Tensor) -> torch.Tensor:
         pred = self.decoded(images)  # (N, J, D)

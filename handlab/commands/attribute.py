@@ -3,6 +3,7 @@
 Taught in chapter 11 (``notebooks/11_compare_zoo.py``)::
 
     handlab attribute --model zoo:NAME|RUN_DIR --data synth|NAME:ROOT --path blur --out DIR
+    handlab attribute --model onnx:PATH|python:MODULE:FUNCTION --data synth --out DIR
     torchrun --nproc-per-node 2 -m handlab.cli attribute ...   # one shard per rank (gloo)
 
 An option left out takes :class:`~handlab.attribution.runner.RunConfig`'s default, so the
@@ -24,6 +25,7 @@ import os
 from typing import Any
 
 from handlab.commands import _resolve
+from handlab.commands._resolve import MODEL_HELP
 
 __all__ = ["register"]
 
@@ -39,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="PoseIG maps and indices over a dataset",
         description="Options left out take handlab.attribution.runner.RunConfig's defaults.",
     )
-    p.add_argument("--model", required=True, help="zoo:NAME or a handlab train run folder")
+    p.add_argument("--model", required=True, help=MODEL_HELP)
     p.add_argument("--data", required=True, help="synth or NAME:ROOT (e.g. rhd:/data/RHD)")
     p.add_argument("--split", default="test")
     p.add_argument("--size", type=int, default=128, help="image side (px)")

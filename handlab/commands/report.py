@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from handlab.commands._resolve import MODEL_HELP
+
 __all__ = ["register"]
 
 
@@ -20,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--chapters", help="comma-separated chapter numbers, e.g. 08,09,10 (default: all)"
     )
-    p.add_argument("--model", help="a run folder or zoo:NAME for the chapters that take a model")
+    p.add_argument("--model", help=f"{MODEL_HELP} (the chapters that take a model)")
     p.add_argument("--data", help="synth or NAME:ROOT for the chapters that take data")
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--fast", action="store_true", help="small workloads (what CI runs)")

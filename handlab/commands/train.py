@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from handlab.commands import _resolve
+from handlab.commands._resolve import MODEL_HELP
 
 __all__ = ["parse_model_config", "register"]
 
@@ -74,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
     e = subparsers.add_parser("evaluate", help="evaluate a run folder or zoo:NAME on a data set")
-    e.add_argument("--model", required=True, help="run folder or zoo:NAME")
+    e.add_argument("--model", required=True, help=MODEL_HELP)
     e.add_argument(
         "--data", default="synth", help="synth, synth-clips[:T=N] or NAME:ROOT (default synth)"
     )

@@ -1,6 +1,7 @@
-"""Models: the registry and one module per family (see ``base`` for the contract).
+"""Models: the registry and one module per family (see ``base`` for the contract), and foreign
+networks behind the same contract (``wrap``, ``from_onnx``, ``from_factory``).
 
-Taught in chapters 01-07.
+Taught in chapters 01-07; foreign networks in chapter 08.
 """
 
 # Importing the RGB family modules registers their builders (chapters 01-03).
@@ -18,7 +19,20 @@ from handlab.models import (  # noqa: F401  (registration side effect)
     simplebaseline,
     v2v,
 )
-from handlab.models.base import PoseModel, check_images
+from handlab.models.base import ModelContract, PoseModel, check_images, contract
+from handlab.models.foreign import from_factory, wrap
+from handlab.models.onnx_io import from_onnx
 from handlab.models.registry import create, list_models, register_model
 
-__all__ = ["PoseModel", "check_images", "create", "list_models", "register_model"]
+__all__ = [
+    "ModelContract",
+    "PoseModel",
+    "check_images",
+    "contract",
+    "create",
+    "from_factory",
+    "from_onnx",
+    "list_models",
+    "register_model",
+    "wrap",
+]

@@ -155,6 +155,7 @@ class Deformer(PoseModel):
 
     def __init__(self, config: DeformerConfig) -> None:
         super().__init__()
+        self.input_size = config.input_size  # the contract's fixed side (frames are S x S)
         if config.backbone not in RESNETS:
             raise ValueError(
                 f"backbone: expected one of {sorted(RESNETS)}, got {config.backbone!r}"
@@ -194,6 +195,11 @@ class Deformer(PoseModel):
         return nn.TransformerEncoderLayer(
             d, self.config.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True
         )
+
+    @property
+    def clip_length(self) -> int:
+        """Frames per clip T (the model contract's ``clip_length``)."""
+        return self.config.T
 
     def check_input(self, clip: object) -> None:
         """Validate ``clip`` (B, T, 3, S, S): a finite tensor with the configured T and size."""

@@ -53,6 +53,7 @@ class DirectRegression(PoseModel):
         super().__init__()
         self.config = config
         self.num_joints = config.num_joints
+        self.input_size = config.input_size  # the contract's fixed side: the FC head needs it
         self.normalize = ImageNormalize()
         size = config.input_size
         if config.backbone == "inception_v3":

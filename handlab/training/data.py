@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from handlab.models.base import INPUT_KINDS, contract
+
 __all__ = [
     "INPUT_KEYS",
     "check_data",
@@ -78,25 +80,19 @@ def load_batch(data: Any, indices: Sequence[int]) -> dict[str, torch.Tensor]:
     return {k: torch.stack([torch.as_tensor(s[k]) for s in samples]) for k in keys}
 
 
-# model.input_kind -> the batch field its forward reads (lifting takes 2D keypoints, IK takes
-# xyz, clip models such as the Deformer take (B, T, 3, S, S) clips from ``synth-clips``)
-INPUT_KEYS = {
-    "rgb": "image",
-    "depth": "depth",
-    "keypoints": "keypoints",
-    "xyz": "xyz",
-    "clip": "clip",
-}
+# model.input_kind -> the batch field its forward reads: the model contract's table
+INPUT_KEYS = INPUT_KINDS
 
 
 def check_data(model: Any, data: Any, spec: str) -> None:
     """Fail before training if ``data`` (opened from ``spec``) cannot feed ``model``.
 
     A clip model (``input_kind == "clip"``) needs clip data (``synth-clips``) with as many
-    frames per clip as ``model.config.T``; a frame model cannot read clips. The error names the
-    option that fixes it.
+    frames per clip as its ``clip_length`` (:mod:`handlab.models.base`); a frame model cannot
+    read clips. The error names the option that fixes it.
     """
-    kind = getattr(model, "input_kind", "rgb")
+    declared = contract(model)
+    kind = declared.input_kind
     data_t = getattr(data, "T", None)  # frames per clip; None for single-frame data
     name = type(model).__name__
     if kind == "clip" and data_t is None:
@@ -109,7 +105,7 @@ def check_data(model: Any, data: Any, spec: str) -> None:
             f"data: {spec!r} gives clips of {data_t} frames, but {name} reads single inputs "
             f"(input_kind {kind!r}); use --data synth"
         )
-    model_t = getattr(getattr(model, "config", None), "T", None)
+    model_t = declared.clip_length
     if kind == "clip" and model_t is not None and model_t != data_t:
         raise ValueError(
             f"data: {spec!r} gives clips of T={data_t} frames, but {name} expects T={model_t}; "
@@ -118,15 +114,14 @@ def check_data(model: Any, data: Any, spec: str) -> None:
 
 
 def model_inputs(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The batch tensor ``model`` reads, chosen by its ``input_kind`` (``image`` by default)."""
-    kind = getattr(model, "input_kind", "rgb")
-    if kind not in INPUT_KEYS:
-        raise ValueError(f"model.input_kind: expected one of {sorted(INPUT_KEYS)}, got {kind!r}")
-    key = INPUT_KEYS[kind]
+    """The batch tensor ``model`` reads, chosen by its contract's ``input_kind`` (RGB: ``image``);
+    a ``masked_input`` model gets 0 outside the batch's ``mask``."""
+    declared = contract(model)
+    key = declared.batch_key
     if key not in batch:
         raise ValueError(f"batch: model needs {key!r}, got keys {sorted(batch)}")
     x = batch[key]
     # depth models that read a segmented hand (A2J, V2V: ``masked_input``) get 0 outside the mask
-    if getattr(model, "masked_input", False) and "mask" in batch:
+    if declared.masked_input and "mask" in batch:
         x = x * (batch["mask"].reshape(x.shape) > 0).to(x.dtype)
     return x

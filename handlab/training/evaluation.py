@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from handlab import metrics as M
+from handlab.models.base import check_pose_model, check_rgb_range
 from handlab.skeleton import JOINT_NAMES
 from handlab.training.data import load_batch, model_inputs
 
@@ -73,8 +74,7 @@ def predict(
     /``keypoints`` (N, J, 2) px, ``visibility`` (N, J)
     and, for 3D models with ``xyz`` in the data, ``pred_xyz``/``xyz`` (N, J, 3) mm root-relative.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    declared = check_pose_model(model)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     n = len(data) if limit is None else min(int(limit), len(data))
@@ -86,11 +86,14 @@ def predict(
     parts: dict[str, list[torch.Tensor]] = {}
     for lo in range(0, n, batch_size):
         batch = load_batch(data, range(lo, min(n, lo + batch_size)))
-        out = model(model_inputs(model, batch).to(device))
+        x = model_inputs(model, batch)
+        if declared.input_kind in ("rgb", "clip"):
+            check_rgb_range(x, name=f"data {declared.batch_key!r}")
+        out = model(x.to(device))
         rows = {"keypoints": batch["keypoints"]}
         rows["visibility"] = batch.get("visibility", torch.ones(batch["keypoints"].shape[:2]))
         # A lifting network's 2D keypoints are its input passed through: no 2D metrics for it.
-        if "keypoints" in out and getattr(model, "input_kind", "rgb") != "keypoints":
+        if "keypoints" in out and declared.input_kind != "keypoints":
             rows["pred_keypoints"] = out["keypoints"]
         if "xyz" in out and "xyz" in batch:
             rows["pred_xyz"] = out["xyz"] - out["xyz"][:, :1]

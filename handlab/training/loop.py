@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from handlab.models import create
+from handlab.models.base import contract
 from handlab.training import distributed
 from handlab.training.augment import apply_augment, apply_clip_augment, sample_augment
 from handlab.training.checkpoint import (
@@ -209,7 +210,7 @@ def _step_batch(config, data, step, info, local) -> dict[str, torch.Tensor]:
 
 
 def _loss(model, outputs, batch) -> tuple[torch.Tensor, dict[str, float]]:
-    if not hasattr(model, "loss"):
+    if not contract(model).trainable:
         raise TypeError(f"model: {type(model).__name__} has no loss(outputs, batch) method")
     loss, logs = model.loss(outputs, batch)
     return loss.float(), logs

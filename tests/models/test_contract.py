@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from handlab.codecs import GaussianHeatmap
-from handlab.models import create, list_models
+from handlab.models import PoseModel, create, list_models
+from handlab.models.base import INPUT_KINDS, ModelContract, check_pose_model, contract
+from handlab.training.data import model_inputs
 
 B = 2
 # Small configs so the whole registry runs in seconds; defaults are built in test_defaults.
@@ -36,7 +38,7 @@ def _build(name: str) -> torch.nn.Module:
 
 def example_input(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
     """A batch of the model's input kind (images in [0, 1], depth in mm, joints in px / mm)."""
-    kind = getattr(model, "input_kind", "rgb")
+    kind = contract(model).input_kind
     size = getattr(getattr(model, "config", None), "input_size", 64)
     if kind == "keypoints":
         return torch.rand(B, 21, 2, generator=generator) * 128
@@ -85,6 +87,29 @@ def test_contract(name):
         assert p.grad is not None, f"{name}: {pname} received no gradient"
         assert torch.isfinite(p.grad).all(), f"{name}: {pname} has a NaN gradient"
         assert p.grad.abs().sum() > 0, f"{name}: {pname} has an all-zero gradient"
+
+
+def test_declared_contract(name):
+    """Every model declares the contract in ``models.base`` (issue 20): a PoseModel whose
+    ``contract`` reads its own attributes, a valid input kind the batch can feed, a clip length
+    exactly for clip models, depth read inside the mask where declared."""
+    model = _build(name)
+    assert isinstance(model, PoseModel)
+    declared = check_pose_model(model)
+    assert isinstance(declared, ModelContract)
+    assert declared.input_kind in INPUT_KINDS and declared.input_kind == model.input_kind
+    assert declared.is_3d == model.is_3d and declared.num_joints == model.num_joints == 21
+    assert (declared.clip_length is not None) == (declared.input_kind == "clip")
+    assert declared.masked_input == (declared.input_kind == "depth" and name in ("a2j", "v2v"))
+    x = example_input(model, torch.Generator().manual_seed(5))
+    batch = {declared.batch_key: x}
+    if declared.masked_input:
+        batch["mask"] = torch.zeros(x.shape[0], *x.shape[-2:])
+    fed = model_inputs(model, batch)
+    assert torch.equal(fed, torch.zeros_like(x) if declared.masked_input else x)
+    if declared.input_size is not None:
+        assert x.shape[-1] == declared.input_size
+    model(x)  # the declared input is what forward takes
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
