@@ -2,8 +2,9 @@
 Tracking", CVPR Workshops 2020), ported by hand from Google's ``hand_landmark_{full,lite}.tflite``
 (Apache-2.0): the only models in handlab trained on real photographs.
 
-Taught in chapter 08 (real hands); the weights ship in the zoo as ``mediapipe_hand_full`` and
-``mediapipe_hand_lite``, converted by ``handlab zoo import-mediapipe`` (:mod:`handlab.zoo.mediapipe`).
+For chapter 08 (``notebooks/08_poseig.py``: PoseIG on a model that knows real hands; not yet
+used there). The weights ship in the zoo as ``mediapipe_hand_full`` and ``mediapipe_hand_lite``,
+converted by ``handlab zoo import-mediapipe`` (:mod:`handlab.zoo.mediapipe`).
 
 The network is a MobileNetV2-style stack of inverted residual blocks (1x1 expand + ReLU6,
 k x k depthwise + ReLU6, linear 1x1 projection, a shortcut when the block keeps its width),
@@ -123,7 +124,9 @@ class SameConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
-        for size, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
+        for size, k, s in zip(
+            x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], strict=True
+        ):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads += [total // 2, total - total // 2]  # (left, right), then (top, bottom)
         return super().forward(F.pad(x, pads))

@@ -1,6 +1,6 @@
 """Import Google's MediaPipe Hands landmark models into the zoo (``handlab zoo import-mediapipe``).
 
-Taught in chapter 08 (real hands); the network itself is :mod:`handlab.models.mediapipe`.
+For chapter 08 (PoseIG on a real-trained model); the network is :mod:`handlab.models.mediapipe`.
 
 The ``.tflite`` files ship inside the ``mediapipe==0.10.14`` wheel (newer wheels no longer hold
 them) under ``mediapipe/modules/hand_landmark/``. Their weights are float16 constants behind
