@@ -373,6 +373,10 @@ def results_table(zoo_dir: Path | None = None) -> str:
 
 
 def _main(args: Any) -> int:
+    if args.action == "import-mediapipe":
+        from handlab.zoo.mediapipe import run_import
+
+        return run_import(args)
     if args.action == "list":
         print("\n".join(list()))
     elif args.action == "table":
@@ -390,12 +394,17 @@ def _main(args: Any) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``handlab zoo list|table|add RUN_DIR NAME`` to the command line."""
+    """Add ``handlab zoo list|table|add RUN_DIR NAME`` and ``handlab zoo import-mediapipe
+    --wheel PATH | --tflite PATH`` (:mod:`handlab.zoo.mediapipe`) to the command line."""
     p = subparsers.add_parser(
         "zoo", help="list the shipped models, print their results table, or add a finished run"
     )
-    p.add_argument("action", choices=("list", "table", "add"))
+    p.add_argument("action", choices=("list", "table", "add", "import-mediapipe"))
     p.add_argument("run", nargs="?", help="add: a finished handlab train folder")
     p.add_argument("name", nargs="?", help="add: the zoo name")
     p.add_argument("--storage", choices=STORAGES, default="int8")
+    p.add_argument("--wheel", help="import-mediapipe: a mediapipe-0.10.14 wheel (both models)")
+    p.add_argument("--tflite", help="import-mediapipe: one hand_landmark_{full,lite}.tflite")
+    p.add_argument("--variant", choices=("full", "lite"), help="import-mediapipe: only this one")
+    p.add_argument("--check", help="import-mediapipe: reference crops .npz for the equivalence")
     p.set_defaults(func=_main)

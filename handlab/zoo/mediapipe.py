@@ -260,6 +260,7 @@ def import_mediapipe(
     zoo_dir: str | Path | None = None,
     command: str = "",
     check_images: np.ndarray | None = None,
+    evaluate: bool = True,
 ) -> list[Path]:
     """Convert MediaPipe's hand landmark models into zoo entries; returns the weights paths.
 
@@ -299,12 +300,24 @@ def import_mediapipe(
         sources.append((v, path.read_bytes(), path.name))
         version = VERSION
     (d / NOTICE_FILE).write_text(_notice(version))
-    return [_write(d, v, data, src, version, command, check_images) for v, data, src in sources]
+    return [
+        _write(d, v, data, src, version, command, check_images, evaluate)
+        for v, data, src in sources
+    ]
 
 
 def _write(
-    d: Path, variant: str, data: bytes, src: str, version: str, command: str, images: Any
+    d: Path,
+    variant: str,
+    data: bytes,
+    src: str,
+    version: str,
+    command: str,
+    images: Any,
+    evaluate: bool,
 ) -> Path:
+    from handlab.zoo import reevaluate
+
     name = f"mediapipe_hand_{variant}"
     state = state_dict_from_tflite(data, variant)
     weights = d / f"{name}.safetensors"
@@ -330,9 +343,16 @@ def _write(
         licence_files=[LICENCE_FILE, NOTICE_FILE],
         input={"size": INPUT_SIZE, "crop": "square, ideally upright (wrist -> middle MCP up)"},
     )
+    model = create("mediapipe_hand", variant=variant)
+    model.load_state_dict({k: v.half().float() for k, v in state.items()})
+    if evaluate:
+        # The synthetic test split at 224 px (square, not upright crops): what the zoo test
+        # re-evaluates every shipped model on. The real-hands scores come from the benchmark.
+        model.card = {"eval": {"data": "synth", "split": "test", "size": INPUT_SIZE, "limit": 512}}
+        card["eval"] = model.card["eval"]
+        card["metrics"] = reevaluate(model.eval())
+        card["storage_metrics"] = card["metrics"]  # float16 as published: storage is lossless
     if images is not None:
-        model = create("mediapipe_hand", variant=variant)
-        model.load_state_dict({k: v.half().float() for k, v in state.items()})
         try:
             card["equivalence"] = {
                 "crops": len(images),
@@ -351,3 +371,39 @@ def read_reference(path: str | Path) -> dict[str, np.ndarray]:
         out = {k: z[k] for k in z.files}
     out["images"] = out["images"].astype(np.float32) / 255.0
     return out
+
+
+def run_import(args: Any) -> int:
+    """``handlab zoo import-mediapipe --wheel PATH | --tflite PATH [--variant V] [--check NPZ]``:
+    convert, print each card's summary (size, equivalence, synthetic metrics)."""
+    import shlex
+    import sys
+
+    wheel, tflite = getattr(args, "wheel", None), getattr(args, "tflite", None)
+    if (wheel is None) == (tflite is None):
+        raise SystemExit("handlab zoo import-mediapipe: expected exactly one of --wheel, --tflite")
+    images = None
+    check = getattr(args, "check", None) or _default_reference()
+    if check is not None:
+        images = read_reference(check)["images"]
+    command = shlex.join(["handlab", *sys.argv[1:]]) if sys.argv[1:2] == ["zoo"] else ""
+    paths = import_mediapipe(
+        wheel=wheel,
+        tflite=tflite,
+        variant=getattr(args, "variant", None),
+        command=command or "handlab zoo import-mediapipe",
+        check_images=images,
+    )
+    for path in paths:
+        card = json.loads(path.with_suffix(".json").read_text())
+        metrics = {k: v for k, v in card.get("metrics", {}).items() if k != "per_joint"}
+        print(f"{path} ({card['size_mb']} MB, float16)")
+        print(f"equivalence: {json.dumps(card.get('equivalence'))}")
+        print(f"metrics (synthetic test, 224 px): {json.dumps(metrics)}")
+    return 0
+
+
+def _default_reference() -> Path | None:
+    """The repository's committed reference crops, when run from a checkout."""
+    path = Path(__file__).parents[2] / "tests" / "models" / "data" / "mediapipe_reference.npz"
+    return path if path.is_file() else None
