@@ -386,7 +386,8 @@ def run_import(args: Any) -> int:
     check = getattr(args, "check", None) or _default_reference()
     if check is not None:
         images = read_reference(check)["images"]
-    command = shlex.join(["handlab", *sys.argv[1:]]) if sys.argv[1:2] == ["zoo"] else ""
+    words = getattr(args, "argv", None) or sys.argv[1:]  # handlab.cli.main records its words
+    command = shlex.join(["handlab", *words]) if words[:1] == ["zoo"] else ""
     paths = import_mediapipe(
         wheel=wheel,
         tflite=tflite,

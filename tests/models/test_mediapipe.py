@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from handlab import zoo
+from handlab import cli, zoo
 from handlab.attribution.engine import poseig
 from handlab.attribution.indices import index_table
 from handlab.attribution.randomization import randomization_test, randomization_units
@@ -174,6 +174,13 @@ def test_import_errors_name_what_was_expected(tmp_path):
         zm.tflite_from_wheel(fake, "full")
     with pytest.raises(ValueError, match="tflite"):
         zm.import_mediapipe(tflite=tmp_path / "hand_landmark_full.tflite", zoo_dir=tmp_path)
+
+
+def test_cli_import_needs_exactly_one_source(tmp_path):
+    with pytest.raises(SystemExit, match="exactly one of --wheel, --tflite"):
+        cli.main(["zoo", "import-mediapipe"])
+    with pytest.raises(ValueError, match=r"wheel: expected a mediapipe \.whl file"):
+        cli.main(["zoo", "import-mediapipe", "--wheel", str(tmp_path / "none.whl")])
 
 
 def _interpreter_available() -> bool:
