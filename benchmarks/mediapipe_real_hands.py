@@ -116,6 +116,9 @@ def main() -> None:
     p.add_argument("--reference", type=Path, help="write the compact reference .npz here")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if not args.hands.is_dir():  # the development hands live outside the repository
+        print(f"skipped: --hands {args.hands} is not a folder (the real development hands)")
+        return
     hands = load_hands(args.hands)
     if not hands:
         raise SystemExit(f"--hands: no */annotations.json under {args.hands}")
