@@ -276,11 +276,11 @@ def import_mediapipe(
     Writes ``mediapipe_hand_VARIANT.safetensors`` (float16, as published) and ``.json`` (the
     card), the licence and a NOTICE. Cards keep keys added later (``metrics``, ``real_hands``).
     """
-    from handlab.zoo import _dir
+    from handlab.zoo import folder
 
     if (wheel is None) == (tflite is None):
         raise ValueError("expected exactly one of wheel= or tflite=")
-    d = _dir(zoo_dir)
+    d = folder(zoo_dir)
     d.mkdir(parents=True, exist_ok=True)
     sources: list[tuple[str, bytes, str]] = []
     if wheel is not None:
