@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -41,9 +44,7 @@ def _main(args: argparse.Namespace) -> int:
     from handlab import zoo  # lazy: the parser builds without torch
 
     if args.action == "import-mediapipe":
-        from handlab.zoo.mediapipe import run_import
-
-        return run_import(args)
+        return _import_mediapipe(args)
     if args.action == "list":
         print("\n".join(zoo.list_models()))
     elif args.action == "table":
@@ -58,3 +59,39 @@ def _main(args: argparse.Namespace) -> int:
             numbers = {k: v for k, v in card.get(key, {}).items() if k != "per_joint"}
             print(f"{key}: {json.dumps(numbers)}")
     return 0
+
+
+def _import_mediapipe(args: argparse.Namespace) -> int:
+    """``handlab zoo import-mediapipe --wheel PATH | --tflite PATH [--variant V] [--check NPZ]``:
+    convert, print each card's summary (size, equivalence, synthetic metrics)."""
+    from handlab.zoo.mediapipe import import_mediapipe, read_reference
+
+    wheel, tflite = getattr(args, "wheel", None), getattr(args, "tflite", None)
+    if (wheel is None) == (tflite is None):
+        raise SystemExit("handlab zoo import-mediapipe: expected exactly one of --wheel, --tflite")
+    images = None
+    check = getattr(args, "check", None) or _default_reference()
+    if check is not None:
+        images = read_reference(check)["images"]
+    words = getattr(args, "argv", None) or sys.argv[1:]  # handlab.cli.main records its words
+    command = shlex.join(["handlab", *words]) if words[:1] == ["zoo"] else ""
+    paths = import_mediapipe(
+        wheel=wheel,
+        tflite=tflite,
+        variant=getattr(args, "variant", None),
+        command=command or "handlab zoo import-mediapipe",
+        check_images=images,
+    )
+    for path in paths:
+        card = json.loads(path.with_suffix(".json").read_text())
+        metrics = {k: v for k, v in card.get("metrics", {}).items() if k != "per_joint"}
+        print(f"{path} ({card['size_mb']} MB, float16)")
+        print(f"equivalence: {json.dumps(card.get('equivalence'))}")
+        print(f"metrics (synthetic test, 224 px): {json.dumps(metrics)}")
+    return 0
+
+
+def _default_reference() -> Path | None:
+    """The repository's committed reference crops, when run from a checkout."""
+    path = Path(__file__).parents[2] / "tests" / "models" / "data" / "mediapipe_reference.npz"
+    return path if path.is_file() else None

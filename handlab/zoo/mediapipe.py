@@ -39,6 +39,10 @@ __all__ = [
     "compare_with_interpreter",
     "import_mediapipe",
     "interpreter_outputs",
+    "max_differences",
+    "port_outputs",
+    "read_reference",
+    "read_tflite",
     "state_dict_from_tflite",
     "tflite_from_wheel",
 ]
@@ -371,40 +375,3 @@ def read_reference(path: str | Path) -> dict[str, np.ndarray]:
         out = {k: z[k] for k in z.files}
     out["images"] = out["images"].astype(np.float32) / 255.0
     return out
-
-
-def run_import(args: Any) -> int:
-    """``handlab zoo import-mediapipe --wheel PATH | --tflite PATH [--variant V] [--check NPZ]``:
-    convert, print each card's summary (size, equivalence, synthetic metrics)."""
-    import shlex
-    import sys
-
-    wheel, tflite = getattr(args, "wheel", None), getattr(args, "tflite", None)
-    if (wheel is None) == (tflite is None):
-        raise SystemExit("handlab zoo import-mediapipe: expected exactly one of --wheel, --tflite")
-    images = None
-    check = getattr(args, "check", None) or _default_reference()
-    if check is not None:
-        images = read_reference(check)["images"]
-    words = getattr(args, "argv", None) or sys.argv[1:]  # handlab.cli.main records its words
-    command = shlex.join(["handlab", *words]) if words[:1] == ["zoo"] else ""
-    paths = import_mediapipe(
-        wheel=wheel,
-        tflite=tflite,
-        variant=getattr(args, "variant", None),
-        command=command or "handlab zoo import-mediapipe",
-        check_images=images,
-    )
-    for path in paths:
-        card = json.loads(path.with_suffix(".json").read_text())
-        metrics = {k: v for k, v in card.get("metrics", {}).items() if k != "per_joint"}
-        print(f"{path} ({card['size_mb']} MB, float16)")
-        print(f"equivalence: {json.dumps(card.get('equivalence'))}")
-        print(f"metrics (synthetic test, 224 px): {json.dumps(metrics)}")
-    return 0
-
-
-def _default_reference() -> Path | None:
-    """The repository's committed reference crops, when run from a checkout."""
-    path = Path(__file__).parents[2] / "tests" / "models" / "data" / "mediapipe_reference.npz"
-    return path if path.is_file() else None
