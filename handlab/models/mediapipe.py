@@ -19,8 +19,9 @@ Input: ``images`` (B, 3, 224, 224) RGB in [0, 1], a square crop around one hand;
 detector provides crops rotated so that the wrist -> middle knuckle points up, and the model is
 much better on such upright crops (see the zoo cards). Outputs (all batch-first):
 
-- ``keypoints`` (B, 21, 2) input pixels (x, y), handlab's pixel-centre convention (MediaPipe's
-  own coordinates put pixel centres at ``i + 0.5``; they are shifted by -0.5);
+- ``keypoints`` (B, 21, 2) input pixels (x, y), handlab's pixel-centre convention. MediaPipe
+  divides its landmarks by the input width and maps 0.5 to the crop rectangle's centre, so its
+  ``x = 112`` is the centre of the 224 px crop, which handlab calls 111.5: shifted by -0.5;
 - ``xyz`` (B, 21, 3) mm, root-relative (wrist at the origin), from the world landmarks;
 - ``presence`` (B,) probability that the crop holds a hand; ``handedness`` (B,) probability of a
   right hand (in an unmirrored image);
