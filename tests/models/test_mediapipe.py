@@ -58,6 +58,8 @@ def test_same_padding_matches_tensorflow_rule(size, kernel, stride):
     assert conv(x).shape[-2:] == (out, out)
     if stride == 2 and size % 2 == 0 and kernel == 3:
         assert (before, after) == (0, 1)  # the uneven pad: nothing at the top / left
+        symmetric = F.conv2d(x, conv.weight, conv.bias, stride, padding=kernel // 2)
+        assert not torch.allclose(conv(x), symmetric)  # what nn.Conv2d's padding would give
 
 
 def test_both_variants_have_the_published_sizes():
