@@ -15,6 +15,7 @@ from handlab.models import (  # noqa: F401  (registration side effect)
     iknet,
     integral,
     lifting,
+    mediapipe,
     regression,
     simplebaseline,
     v2v,

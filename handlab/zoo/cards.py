@@ -64,7 +64,11 @@ def trained_on(card: dict[str, Any]) -> list[str]:
     >>> trained_on({"machines": [{"device": "cpu"}, {"device": "cpu"},
     ...                          {"device": "NVIDIA H100 80GB HBM3"}]})
     ['CPU', 'H100']
+    >>> trained_on({"source": {"package": "mediapipe"}})
+    ['mediapipe (real photos)']
     """
+    if "source" in card:  # imported weights (MediaPipe): trained elsewhere, on real photographs
+        return [f"{card['source'].get('package', '?')} (real photos)"]
     chain = []
     for machine in card.get("machines", [card.get("machine", {})]):
         device = str(machine.get("device", "?"))
@@ -92,7 +96,7 @@ def results_table(zoo_dir: Path | None = None) -> str:
         card = json.loads((d / f"{name}.json").read_text())
         metrics = card.get("metrics", {})
         config = ", ".join(f"{k}={v}" for k, v in sorted(card.get("model_config", {}).items()))
-        minutes = card.get("total_wall_time_s", card.get("wall_time_s", 0.0)) / 60
+        seconds = card.get("total_wall_time_s", card.get("wall_time_s"))
         steps = str(card.get("steps", ""))
         if "init_card" in card:  # started from other weights: their steps + this run's
             steps = f"{card['total_steps'] - card['steps']} + {steps}"
@@ -101,7 +105,7 @@ def results_table(zoo_dir: Path | None = None) -> str:
             card["model"],
             config or "defaults",
             steps,
-            f"{minutes:.0f} min",
+            "" if seconds is None else f"{seconds / 60:.0f} min",
             " + ".join(trained_on(card)),
             f"{card['size_mb']:.1f}" if "size_mb" in card else "",
             str(metrics.get("n", "")),

@@ -27,6 +27,7 @@ SMALL: dict[str, dict] = {
     "iknet": {"hidden": 32},
     "handoccnet": {"width": 16, "heads": 2, "input_size": 64},
     "deformer": {"T": 3, "width": 32, "heads": 2, "input_size": 64},
+    "mediapipe_hand": {"variant": "lite"},  # fixed 224 px input; the full variant is larger
 }
 
 
