@@ -15,7 +15,9 @@ from handlab.models import (  # noqa: F401  (registration side effect)
     integral,
     lifting,
     regression,
+    rle,
     simplebaseline,
+    transpose,
     v2v,
 )
 from handlab.models.base import PoseModel, check_images
