@@ -9,6 +9,7 @@ from handlab.models import (  # noqa: F401  (registration side effect)
     cpm,
     deformer,
     detnet,
+    handmodel_regression,
     handoccnet,
     hrnet,
     iknet,

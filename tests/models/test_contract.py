@@ -27,6 +27,7 @@ SMALL: dict[str, dict] = {
     "deformer": {"T": 3, "width": 32, "heads": 2, "input_size": 64},
     "transpose": {"d_model": 32, "heads": 2, "layers": 1, "feedforward": 64, "input_size": 64},
     "rle": {"input_size": 64, "flow_hidden": 16},
+    "handmodel_regression": {"input_size": 64},
 }
 
 

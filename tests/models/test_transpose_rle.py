@@ -75,7 +75,7 @@ def test_rle_loss_trains_the_flow_and_fits_a_batch():
         flow_grads = [p.grad for n, p in model.named_parameters() if n.startswith("flow.")]
         assert all(g is not None and float(g.abs().sum()) > 0 for g in flow_grads)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < losses[0] - 1.0
     with pytest.raises(ValueError, match=r"config\.input_size"):
         model(torch.rand(1, 3, 96, 96))
