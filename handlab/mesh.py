@@ -34,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -46,7 +47,10 @@ from handlab.synth.hand_model import HandModel
 
 __all__ = [
     "HandMesh",
+    "MeshLevel",
     "fscore",
+    "joint_regressor",
+    "mesh_hierarchy",
     "mpvpe",
     "pa_mpvpe",
     "pose_mesh",
@@ -279,3 +283,110 @@ def fscore(pred: torch.Tensor, gt: torch.Tensor, threshold_mm: float) -> float:
         total = precision + recall
         scores.append(0.0 if total == 0 else 2 * precision * recall / total)
     return float(np.mean(scores))
+
+
+@dataclass(frozen=True)
+class MeshLevel:
+    """One level of a coarse-to-fine mesh hierarchy (see :func:`mesh_hierarchy`).
+
+    Attributes:
+        num_vertices: vertices at this level.
+        edges: (E, 2) int64 undirected edges (each once, ``i < j``).
+        parent: (V,) int64, for every vertex the vertex of the next coarser level it came from
+            (unpooling copies the parent's features, as Ge et al.'s upsampling does); the
+            coarsest level has ``parent`` all -1.
+    """
+
+    num_vertices: int
+    edges: torch.Tensor
+    parent: torch.Tensor
+
+
+def _mesh_edges(faces: np.ndarray) -> np.ndarray:
+    pairs = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    pairs = np.sort(pairs, axis=1)
+    return np.unique(pairs, axis=0)
+
+
+def mesh_hierarchy(mesh: HandMesh, cells_mm: tuple[float, ...] = (10.0, 18.0, 32.0)) -> list:
+    """Coarsen a mesh graph by vertex clustering on grids of growing cells: finest level first.
+
+    Each coarser level merges the vertices of the previous level that fall in one grid cell (of
+    ``cells_mm[k]`` mm) into their mean, and keeps an edge between two clusters when any of their
+    vertices shared one. Ge et al. (2019) coarsen with Graclus; a grid clustering gives the same
+    kind of hierarchy (a few times fewer vertices per level) deterministically. Written by hand:
+    the few lines do not justify a graph library.
+
+    Returns:
+        ``[MeshLevel, ...]`` from the full mesh down to the coarsest level.
+
+    >>> levels = mesh_hierarchy(template_mesh(voxel_mm=6.0))
+    >>> sizes = [level.num_vertices for level in levels]
+    >>> sizes == sorted(sizes, reverse=True) and len(sizes) == 4
+    True
+    """
+    if any(b <= a for a, b in itertools.pairwise(cells_mm)) or min(cells_mm) <= 0:
+        raise ValueError(f"cells_mm: expected increasing positive cell sizes, got {cells_mm}")
+    points = mesh.vertices.double().numpy()
+    edges = _mesh_edges(mesh.faces.numpy())
+    levels: list[dict] = [{"n": len(points), "edges": edges}]
+    for cell in cells_mm:
+        keys = np.floor(points / cell).astype(np.int64)
+        _, parent, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        parent = parent.reshape(-1)
+        coarse = np.zeros((len(counts), 3))
+        np.add.at(coarse, parent, points)
+        coarse /= counts[:, None]
+        merged = np.sort(parent[edges], axis=1)
+        merged = np.unique(merged[merged[:, 0] != merged[:, 1]], axis=0)
+        levels[-1]["parent"] = parent
+        levels.append({"n": len(counts), "edges": merged})
+        points, edges = coarse, merged
+    levels[-1]["parent"] = np.full(levels[-1]["n"], -1)
+    return [
+        MeshLevel(
+            num_vertices=int(lvl["n"]),
+            edges=torch.as_tensor(lvl["edges"], dtype=torch.int64),
+            parent=torch.as_tensor(lvl["parent"], dtype=torch.int64),
+        )
+        for lvl in levels
+    ]
+
+
+@lru_cache(maxsize=4)
+def joint_regressor(mesh: HandMesh, *, samples: int = 64, radius_mm: float = 30.0) -> torch.Tensor:
+    """A sparse non-negative (21, V) matrix ``R`` with ``xyz ≈ R @ vertices`` (MANO's idea).
+
+    Fitted by non-negative least squares (scipy) on the skinned template in ``samples`` random
+    poses of the pose sampler, each joint from the vertices within ``radius_mm`` of it at rest,
+    rows normalised to sum to 1 (so the regressor commutes with translation).
+
+    >>> R = joint_regressor(template_mesh(voxel_mm=6.0), samples=8)
+    >>> R.shape[0], bool(torch.allclose(R.sum(1), torch.ones(21)))
+    (21, True)
+    """
+    from scipy.optimize import nnls
+
+    from handlab.synth.poses import sample_pose
+
+    g = torch.Generator().manual_seed(0)
+    pose, _ = sample_pose(samples, g)  # global rotation zero: the hand frame
+    pose = torch.cat([torch.zeros(1, 16, 3), pose])  # the rest pose counts too
+    model = HandModel()
+    with torch.no_grad():
+        verts = pose_mesh(mesh, pose).double().numpy()  # (S, V, 3)
+        joints = model(pose).double().numpy()  # (S, 21, 3)
+    rest_joints = joints[0]
+    rows = np.zeros((21, mesh.num_vertices))
+    for j in range(21):
+        near = np.nonzero(np.linalg.norm(verts[0] - rest_joints[j], axis=-1) < radius_mm)[0]
+        if len(near) == 0:
+            raise ValueError(f"radius_mm: no vertex within {radius_mm} mm of joint {j}")
+        # Stack x, y, z of every sample as equations; one extra row ties the weights' sum to 1.
+        a = verts[:, near].transpose(0, 2, 1).reshape(-1, len(near))  # (S * 3, n)
+        b = joints[:, j].reshape(-1)
+        a = np.vstack([a, 1e3 * np.ones((1, len(near)))])
+        b = np.append(b, 1e3)
+        w, _ = nnls(a, b, maxiter=50 * len(near))
+        rows[j, near] = w / max(w.sum(), 1e-12)
+    return torch.as_tensor(rows, dtype=torch.float32)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -155,3 +157,35 @@ def test_bad_input_is_named():
         mpvpe(torch.zeros(1, 5, 3), torch.zeros(1, 6, 3))
     with pytest.raises(ValueError, match="threshold_mm"):
         fscore(torch.zeros(1, 5, 3), torch.zeros(1, 6, 3), 0.0)
+
+
+def test_hierarchy_coarsens_a_connected_graph(mesh):
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from handlab.mesh import mesh_hierarchy
+
+    levels = mesh_hierarchy(mesh)
+    sizes = [level.num_vertices for level in levels]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0] / 10
+    for finer, coarser in itertools.pairwise(levels):
+        assert set(finer.parent.tolist()) == set(range(coarser.num_vertices))  # onto
+    for level in levels:
+        e = level.edges.numpy()
+        assert (e[:, 0] < e[:, 1]).all()
+        n = level.num_vertices
+        graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+        assert connected_components(graph, directed=False)[0] == 1
+    with pytest.raises(ValueError, match="cells_mm"):
+        mesh_hierarchy(mesh, (10.0, 5.0))
+
+
+def test_joint_regressor_recovers_joints_of_unseen_poses(mesh):
+    from handlab.mesh import joint_regressor
+    from handlab.synth.poses import sample_pose
+
+    R = joint_regressor(mesh)
+    assert bool((R >= 0).all()) and torch.allclose(R.sum(1), torch.ones(21))
+    pose, _ = sample_pose(16, torch.Generator().manual_seed(99))  # not the fitting poses
+    err = (R @ pose_mesh(mesh, pose) - HandModel()(pose)).norm(dim=-1)
+    assert float(err.mean()) < 1.0 and float(err.max()) < 5.0  # mm

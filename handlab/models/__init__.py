@@ -15,6 +15,7 @@ from handlab.models import (  # noqa: F401  (registration side effect)
     iknet,
     integral,
     lifting,
+    meshgcn,
     regression,
     rle,
     simplebaseline,

@@ -28,6 +28,7 @@ SMALL: dict[str, dict] = {
     "transpose": {"d_model": 32, "heads": 2, "layers": 1, "feedforward": 64, "input_size": 64},
     "rle": {"input_size": 64, "flow_hidden": 16},
     "handmodel_regression": {"input_size": 64},
+    "meshgcn": {"input_size": 64, "head_width": 16, "channels": (16, 8, 8, 8)},
 }
 
 
@@ -133,7 +134,7 @@ def test_decode_is_consistent_and_differentiable(name):
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
-HEATMAP_FAMILIES = ["simplebaseline", "cpm", "hrnet_small", "detnet", "transpose"]
+HEATMAP_FAMILIES = ["simplebaseline", "cpm", "hrnet_small", "detnet", "transpose", "meshgcn"]
 
 
 @pytest.mark.parametrize("family", HEATMAP_FAMILIES)
