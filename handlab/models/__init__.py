@@ -21,6 +21,7 @@ from handlab.models import (  # noqa: F401  (registration side effect)
     simplebaseline,
     transpose,
     v2v,
+    weak3d,
 )
 from handlab.models.base import PoseModel, check_images
 from handlab.models.registry import create, list_models, register_model

@@ -29,6 +29,7 @@ SMALL: dict[str, dict] = {
     "rle": {"input_size": 64, "flow_hidden": 16},
     "handmodel_regression": {"input_size": 64},
     "meshgcn": {"input_size": 64, "head_width": 16, "channels": (16, 8, 8, 8)},
+    "weak3d": {"input_size": 64, "head_width": 16, "hidden": 32},
 }
 
 
@@ -134,7 +135,15 @@ def test_decode_is_consistent_and_differentiable(name):
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
-HEATMAP_FAMILIES = ["simplebaseline", "cpm", "hrnet_small", "detnet", "transpose", "meshgcn"]
+HEATMAP_FAMILIES = [
+    "simplebaseline",
+    "cpm",
+    "hrnet_small",
+    "detnet",
+    "transpose",
+    "meshgcn",
+    "weak3d",
+]
 
 
 @pytest.mark.parametrize("family", HEATMAP_FAMILIES)
