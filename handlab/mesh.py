@@ -2,7 +2,7 @@
 
 Seed 000 introduces MANO (Romero et al. 2017) as a deformable hand mesh: a template of fixed
 topology whose vertices follow the joints by linear blend skinning (LBS). handlab's hand model is
-a chain of capsules (:class:`handlab.synth.hand_model.HandModel`); this module gives it the same
+a chain of capsules (:class:`handlab.hand_model.HandModel`); this module gives it the same
 mesh idea, built from its own surface rather than from MANO's (licensed) data:
 
 1. :func:`template_mesh`: the capsule surface at the rest pose (pose 0, shape 0) as a signed
@@ -43,7 +43,7 @@ import torch
 
 from handlab import geometry
 from handlab._checks import check_finite, check_shape
-from handlab.synth.hand_model import HandModel
+from handlab.hand_model import HandModel
 
 __all__ = [
     "HandMesh",

@@ -11,8 +11,8 @@ from scipy.linalg import orthogonal_procrustes
 from scipy.spatial import cKDTree
 
 from handlab.geometry import axis_angle_to_matrix
+from handlab.hand_model import HandModel
 from handlab.mesh import fscore, mpvpe, pa_mpvpe, pose_mesh, scene_vertices, template_mesh
-from handlab.synth.hand_model import HandModel
 from handlab.synth.scene import sample_params
 
 TIPS = [4, 8, 12, 16, 20]

@@ -8,7 +8,7 @@ produces the joints: the prediction is always a valid hand (bone lengths, joint 
 regresses MANO's pose and shape and a weak-perspective camera from a ResNet-50, and trains with 2D
 keypoints of images in the wild (its point: no 3D labels needed), 3D joints where they exist, and
 regularisers on pose and shape. Here the hand model is handlab's own
-(:class:`handlab.synth.hand_model.HandModel`, MANO's pose layout), so:
+(:class:`handlab.hand_model.HandModel`, MANO's pose layout), so:
 
 - ``pose`` (B, 16, 3) rad: the global rotation free (axis-angle), every finger component mapped
   into its :data:`POSE_LIMITS` by a sigmoid, so the limits hold by construction;
@@ -34,10 +34,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from handlab.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 from handlab.models._common import RESNETS, ImageNormalize, check_batch, check_size, resnet_trunk
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
-from handlab.synth.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 
 __all__ = ["HandModelRegression", "HandModelRegressionConfig", "create_handmodel_regression"]
 

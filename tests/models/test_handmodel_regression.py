@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from handlab.hand_model import POSE_LIMITS, HandModel
 from handlab.models import create
-from handlab.synth.hand_model import POSE_LIMITS, HandModel
 
 
 def test_predictions_are_valid_hands_whatever_the_network_says():
