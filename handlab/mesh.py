@@ -43,7 +43,7 @@ import torch
 
 from handlab import geometry
 from handlab._checks import check_finite, check_shape
-from handlab.hand_model import HandModel
+from handlab.hand_model import POSE_LIMITS, HandModel
 
 __all__ = [
     "HandMesh",
@@ -357,9 +357,9 @@ def mesh_hierarchy(mesh: HandMesh, cells_mm: tuple[float, ...] = (10.0, 18.0, 32
 def joint_regressor(mesh: HandMesh, *, samples: int = 64, radius_mm: float = 30.0) -> torch.Tensor:
     """A sparse non-negative (21, V) matrix ``R`` with ``xyz ≈ R @ vertices`` (MANO's idea).
 
-    Fitted by non-negative least squares (scipy) on the skinned template in ``samples`` random
-    poses of the pose sampler, each joint from the vertices within ``radius_mm`` of it at rest,
-    rows normalised to sum to 1 (so the regressor commutes with translation).
+    Fitted by non-negative least squares (scipy) on the skinned template in ``samples`` poses
+    drawn uniformly within the joint limits, each joint from the vertices within ``radius_mm`` of
+    it at rest, rows normalised to sum to 1 (so the regressor commutes with translation).
 
     >>> R = joint_regressor(template_mesh(voxel_mm=6.0), samples=8)
     >>> R.shape[0], bool(torch.allclose(R.sum(1), torch.ones(21)))
@@ -367,10 +367,13 @@ def joint_regressor(mesh: HandMesh, *, samples: int = 64, radius_mm: float = 30.
     """
     from scipy.optimize import nnls
 
-    from handlab.synth.poses import sample_pose
-
+    # Poses drawn uniformly within the joint limits (the global rotation zero: the hand frame).
     g = torch.Generator().manual_seed(0)
-    pose, _ = sample_pose(samples, g)  # global rotation zero: the hand frame
+    lim = POSE_LIMITS[1:]
+    pose = torch.zeros(samples, 16, 3)
+    pose[:, 1:] = lim[..., 0] + (lim[..., 1] - lim[..., 0]) * torch.rand(
+        samples, 15, 3, generator=g
+    )
     pose = torch.cat([torch.zeros(1, 16, 3), pose])  # the rest pose counts too
     model = HandModel()
     with torch.no_grad():

@@ -167,15 +167,16 @@ def triangle_mesh_trace(
     the template's faces): ``vertices`` (V, 3) mm, ``faces`` (F, 3) indices, and an optional
     per-vertex ``intensity`` (V,) shown with a colour scale instead of the flat colour.
 
+    >>> import torch
     >>> trace = triangle_mesh_trace(torch.rand(4, 3), torch.tensor([[0, 1, 2], [0, 2, 3]]))
     >>> trace.type, len(trace.i)
     ('mesh3d', 2)
     """
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity: expected a value in [0, 1], got {opacity}")
-    points = _numpy("vertices", vertices)
+    points = to_numpy("vertices", vertices, finite=True, dtype=np.float64)
     check_shape("vertices", points, (None, 3))
-    tri = np.asarray(faces.cpu() if isinstance(faces, torch.Tensor) else faces)
+    tri = to_numpy("faces", faces, dtype=np.int64)
     check_shape("faces", tri, (None, 3))
     if tri.size and (tri.min() < 0 or tri.max() >= len(points)):
         raise ValueError(
@@ -183,7 +184,7 @@ def triangle_mesh_trace(
         )
     extra: dict = {"color": color}
     if intensity is not None:
-        values = _numpy("intensity", intensity)
+        values = to_numpy("intensity", intensity, finite=True, dtype=np.float64)
         check_shape("intensity", values, (len(points),))
         extra = {"intensity": values, "colorscale": "Viridis", "showscale": True}
     return go.Mesh3d(
