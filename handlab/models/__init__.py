@@ -10,15 +10,20 @@ from handlab.models import (  # noqa: F401  (registration side effect)
     cpm,
     deformer,
     detnet,
+    handmodel_regression,
     handoccnet,
     hrnet,
     iknet,
     integral,
     lifting,
     mediapipe,
+    meshgcn,
     regression,
+    rle,
     simplebaseline,
+    transpose,
     v2v,
+    weak3d,
 )
 from handlab.models.base import ModelContract, PoseModel, check_images, contract
 from handlab.models.foreign import from_factory, wrap

@@ -23,6 +23,7 @@ from handlab.models.base import check_images
 
 __all__ = [
     "RESNETS",
+    "TIMM_TRUNKS",
     "ImageNormalize",
     "check_batch",
     "check_keypoint_batch",
@@ -30,6 +31,7 @@ __all__ = [
     "coordinate_grid",
     "heatmap_mse",
     "resnet_trunk",
+    "timm_trunk",
 ]
 
 # torchvision builders and the channel count of each stage's output (layer1..layer4).
@@ -40,6 +42,10 @@ RESNETS: dict[str, tuple[str, tuple[int, int, int, int]]] = {
     "resnet101": ("resnet101", (256, 512, 1024, 2048)),
     "resnet152": ("resnet152", (256, 512, 1024, 2048)),
 }
+# Seed 001's Inception networks, built by timm (random weights, never downloaded): name -> the
+# channels of the last feature map. Their valid-padded stems give maps a few cells smaller than
+# H/32, so :class:`_StrideExact` resizes them to exactly (H/32, W/32) for the heatmap heads.
+TIMM_TRUNKS: dict[str, int] = {"inception_v3": 2048, "inception_resnet_v2": 1536}
 # ImageNet statistics: torchvision's backbones are designed (and usually pretrained) for them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -62,18 +68,51 @@ class ImageNormalize(nn.Module):
         return (images - self.mean) / self.std  # (B, 3, H, W)
 
 
-def resnet_trunk(name: str, *, stages: int = 4) -> tuple[nn.Sequential, int]:
+class _StrideExact(nn.Module):
+    """A timm feature extractor whose output is resized (bilinear) to exactly (H/32, W/32)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.net(images)  # (B, C, h', w'), h' ~ H/32 - 2 (valid padding)
+        size = (images.shape[-2] // 32, images.shape[-1] // 32)
+        if tuple(features.shape[-2:]) == size:
+            return features
+        return nn.functional.interpolate(features, size=size, mode="bilinear", align_corners=False)
+
+
+def timm_trunk(name: str) -> tuple[nn.Module, int]:
+    """Seed 001's Inception-v3 or Inception-ResNet-v2 from timm as a stride-32 trunk.
+
+    Random weights (``pretrained=False``: nothing is downloaded); the output is resized to
+    exactly ``(H/32, W/32)`` so any stride-32 head fits. Inputs must be at least 75 px.
+    """
+    if name not in TIMM_TRUNKS:
+        raise ValueError(f"backbone: expected one of {sorted(TIMM_TRUNKS)}, got {name!r}")
+    import timm  # imported late: only the Inception backbones need it
+
+    net = timm.create_model(name, pretrained=False, num_classes=0, global_pool="")
+    return _StrideExact(net), TIMM_TRUNKS[name]
+
+
+def resnet_trunk(name: str, *, stages: int = 4) -> tuple[nn.Module, int]:
     """A torchvision ResNet without average pooling and classifier, random weights.
 
     Args:
-        name: a key of ``RESNETS`` (``"resnet18"`` ... ``"resnet152"``).
+        name: a key of ``RESNETS`` (``"resnet18"`` ... ``"resnet152"``), or, with all four stages,
+            one of ``TIMM_TRUNKS`` (seed 001's Inception networks, see :func:`timm_trunk`).
         stages: how many of the four residual stages to keep (output stride ``2 ** (stages + 1)``).
 
     Returns:
         the trunk ``(B, 3, H, W) -> (B, C, H / s, W / s)`` and its output channels ``C``.
     """
+    if name in TIMM_TRUNKS and stages == 4:
+        return timm_trunk(name)
     if name not in RESNETS:
-        raise ValueError(f"backbone: expected one of {sorted(RESNETS)}, got {name!r}")
+        choices = sorted(RESNETS) + (sorted(TIMM_TRUNKS) if stages == 4 else [])
+        raise ValueError(f"backbone: expected one of {choices}, got {name!r}")
     if stages not in (1, 2, 3, 4):
         raise ValueError(f"stages: expected 1, 2, 3 or 4, got {stages}")
     builder, channels = RESNETS[name]

@@ -3,9 +3,10 @@ flattened, then one fully connected layer to 42 numbers, trained with an L2 loss
 
 Taught in chapter 02 (``notebooks/02_compare_2d.py``, the families compared).
 
-Seed 001's report also tried Inception-v3 (stock, with global average pooling); it is an option
-here (``backbone="inception_v3"``). The flattened trunk ties the network to one input size:
-other sizes raise a ``ValueError``.
+Seed 001's report also tried Inception-v3 and Inception-ResNet-v2 (its best network), stock, with
+global average pooling; both are options here (``backbone="inception_v3"`` from torchvision,
+``"inception_resnet_v2"`` from timm, random weights). The flattened trunk ties the network to one
+input size: other sizes raise a ``ValueError``.
 
 >>> model = create_regression(backbone="resnet18", input_size=64)
 >>> model(torch.rand(2, 3, 64, 64))["keypoints"].shape
@@ -35,7 +36,8 @@ __all__ = ["DirectRegression", "RegressionConfig", "create_regression"]
 
 @dataclass(frozen=True)
 class RegressionConfig:
-    # Seed 001's ResNet-34; any key of RESNETS, or "inception_v3" (seed 001's weakest model).
+    # Seed 001's ResNet-34; any key of RESNETS, "inception_v3" (seed 001's weakest model) or
+    # "inception_resnet_v2" (its best).
     backbone: str = "resnet34"
     # Square input; seed 001 used 128 px crops. The FC layer's size depends on it.
     input_size: int = 128
@@ -63,11 +65,19 @@ class DirectRegression(PoseModel):
             net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)
             net.fc = nn.Identity()
             self.backbone, features = net, 2048
+        elif config.backbone == "inception_resnet_v2":
+            if size < 75:
+                raise ValueError(f"input_size: expected >= 75 for inception_resnet_v2, got {size}")
+            import timm  # imported late: only this backbone needs it
+
+            # Stock, with global average pooling, as seed 001 used it; never downloaded.
+            net = timm.create_model("inception_resnet_v2", pretrained=False, num_classes=0)
+            self.backbone, features = net, net.num_features
         else:
             if size % 32:
                 raise ValueError(f"input_size: expected a multiple of 32, got {size}")
             if config.backbone not in RESNETS:
-                choices = [*sorted(RESNETS), "inception_v3"]
+                choices = [*sorted(RESNETS), "inception_resnet_v2", "inception_v3"]
                 raise ValueError(f"backbone: expected one of {choices}, got {config.backbone!r}")
             trunk, channels = resnet_trunk(config.backbone)
             self.backbone = nn.Sequential(trunk, nn.Flatten())

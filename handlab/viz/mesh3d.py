@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 from handlab._checks import Array, check_shape, to_numpy
 from handlab.skeleton import BONES, NUM_JOINTS
 
-__all__ = ["capsule_mesh", "skeleton_trace", "surface_trace"]
+__all__ = ["capsule_mesh", "skeleton_trace", "surface_trace", "triangle_mesh_trace"]
 
 
 def _frames(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,4 +151,52 @@ def skeleton_trace(
         name=name,
         connectgaps=False,
         hovertemplate=name + "<br>(%{x:.1f}, %{y:.1f}, %{z:.1f}) mm<extra></extra>",
+    )
+
+
+def triangle_mesh_trace(
+    vertices: Array,
+    faces: Array,
+    *,
+    intensity: Array | None = None,
+    name: str = "mesh",
+    color: str = "#E8B89A",
+    opacity: float = 1.0,
+) -> go.Mesh3d:
+    """A ``go.Mesh3d`` of a triangle mesh (e.g. :func:`handlab.mesh.pose_mesh`'s vertices with
+    the template's faces): ``vertices`` (V, 3) mm, ``faces`` (F, 3) indices, and an optional
+    per-vertex ``intensity`` (V,) shown with a colour scale instead of the flat colour.
+
+    >>> import torch
+    >>> trace = triangle_mesh_trace(torch.rand(4, 3), torch.tensor([[0, 1, 2], [0, 2, 3]]))
+    >>> trace.type, len(trace.i)
+    ('mesh3d', 2)
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity: expected a value in [0, 1], got {opacity}")
+    points = to_numpy("vertices", vertices, finite=True, dtype=np.float64)
+    check_shape("vertices", points, (None, 3))
+    tri = to_numpy("faces", faces, dtype=np.int64)
+    check_shape("faces", tri, (None, 3))
+    if tri.size and (tri.min() < 0 or tri.max() >= len(points)):
+        raise ValueError(
+            f"faces: expected indices in [0, {len(points)}), got {tri.min()}..{tri.max()}"
+        )
+    extra: dict = {"color": color}
+    if intensity is not None:
+        values = to_numpy("intensity", intensity, finite=True, dtype=np.float64)
+        check_shape("intensity", values, (len(points),))
+        extra = {"intensity": values, "colorscale": "Viridis", "showscale": True}
+    return go.Mesh3d(
+        x=points[:, 0],
+        y=points[:, 1],
+        z=points[:, 2],
+        i=tri[:, 0],
+        j=tri[:, 1],
+        k=tri[:, 2],
+        opacity=opacity,
+        name=name,
+        showlegend=True,
+        flatshading=False,
+        **extra,
     )

@@ -1,0 +1,278 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 13 · Hand meshes: a skinned template, a mesh graph CNN, hand-model regression, weak depth
+#
+# **Learning goals.** After this chapter you can
+# 1. build a fixed-topology hand *mesh* from an articulated hand and pose it by linear blend
+#    skinning (the MANO idea of seed 000);
+# 2. regress joints from a mesh with a sparse, non-negative joint regressor;
+# 3. explain three routes to a 3D hand from seed 002: regressing a hand model's parameters
+#    (Boukhayma et al. 2019), predicting every vertex with a graph CNN (Ge et al. 2019), and
+#    training the 3D branch from depth maps where 3D labels are missing (Cai et al. 2018);
+# 4. score meshes with PA-MPVPE and the F-score, and read a measured comparison honestly.
+#
+# **Modules taught:** `handlab.mesh`, `handlab.models.handmodel_regression`,
+# `handlab.models.meshgcn`, `handlab.models.weak3d`, `handlab.viz.mesh3d`.
+#
+# The seed notes are named in the README ("seed 002": the Chinese seminar note "3D hand pose
+# estimation from a single RGB", 2020). The three methods here are the three papers of its list
+# that handlab did not have before this chapter.
+
+# %% tags=["parameters"]
+# fast: small workloads (CI runs every chapter with fast=True); out_dir: where 13.json goes
+fast = False
+seed = 0
+out_dir = "."
+
+# %%
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+from IPython.display import Markdown, display
+
+from handlab import geometry, mesh, synth
+from handlab.hand_model import HandModel
+from handlab.models import create
+from handlab.report import claims_table, save_numbers
+from handlab.synth.poses import sample_pose
+from handlab.viz import mesh3d
+from handlab.viz.notebook import setup_notebook
+
+setup_notebook()
+torch.manual_seed(seed)
+numbers = {}
+
+# %% [markdown]
+# ## 1. A template mesh from the capsule hand
+# handlab's hand is a chain of capsules. Its surface at the rest pose becomes a signed distance
+# on a voxel grid (negative inside any capsule), and scikit-image's marching cubes turns the zero
+# level into triangles. A closed surface of one piece has Euler characteristic
+# `V - E + F = 2`; every edge must be shared by exactly two triangles.
+
+# %%
+template = mesh.template_mesh(voxel_mm=6.0)
+faces = template.faces.numpy()
+pairs = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+edges, uses = np.unique(pairs, axis=0, return_counts=True)
+numbers["template"] = {
+    "vertices": template.num_vertices,
+    "faces": len(faces),
+    "euler": template.num_vertices - len(edges) + len(faces),
+    "edges_not_shared_by_two": int((uses != 2).sum()),
+}
+pd.Series(numbers["template"]).to_frame("template (6 mm grid)")
+
+# %% [markdown]
+# The skinning weights: every vertex belongs softly to 16 rigid parts (the palm and 15 finger
+# bones), by its distance to each part's capsule. Colour = the part with the largest weight.
+
+# %%
+part = template.weights.argmax(1)
+fig = go.Figure([mesh3d.triangle_mesh_trace(template.vertices, template.faces, intensity=part)])
+fig.update_layout(title="template mesh, coloured by dominant part", height=420,
+                  scene={"aspectmode": "data"})  # fmt: skip
+fig
+
+# %% [markdown]
+# ## 2. Posing by linear blend skinning
+# Each part moves rigidly with its bone; a vertex moves with the weighted mean of its parts'
+# motions. A check that can fail: the fingertip keypoints lie just under the skin at rest; after
+# posing, they should still be about as deep under the skin, within a fraction of the 6 mm grid
+# (a skin that lagged behind the bones would leave them centimetres outside).
+
+# %%
+pose, _ = sample_pose(8, torch.Generator().manual_seed(seed))
+posed = mesh.pose_mesh(template, pose)
+joints = HandModel()(pose)
+rest_joints = HandModel()(torch.zeros(1, 16, 3))
+tips = [4, 8, 12, 16, 20]
+rest_gap = torch.cdist(rest_joints[0, tips], template.vertices).min(1).values
+gaps = torch.stack([torch.cdist(joints[i, tips], posed[i]).min(1).values for i in range(8)])
+numbers["fingertip_depth_change_mm"] = float((gaps - rest_gap).abs().max())
+print(f"fingertip depth under the skin changes by at most "
+      f"{numbers['fingertip_depth_change_mm']:.2f} mm over 8 sampled poses")  # fmt: skip
+fig = go.Figure([
+    mesh3d.triangle_mesh_trace(posed[0], template.faces, name="posed mesh", opacity=0.6),
+    mesh3d.skeleton_trace(joints[0], name="joints"),
+])  # fmt: skip
+fig.update_layout(title="a sampled pose, skinned", height=420, scene={"aspectmode": "data"})
+fig
+
+# %% [markdown]
+# Synthetic samples get per-vertex ground truth in the camera frame (`mesh.scene_vertices`), in
+# the same frame as their joints. Projected with the sample's intrinsics, the vertices should
+# cover the rendered hand: the share of them that falls inside the hand mask is a check of the
+# whole chain (skinning, mirroring, placement, projection).
+
+# %%
+n = 4 if fast else 16
+data = synth.SyntheticHands("test", size=128, length=n, occluders=0.0)
+batch = data.batch(list(range(n)))
+verts = mesh.scene_vertices(data.params(list(range(n))), template)
+uv = geometry.project(verts, batch["K"])  # (n, V, 2) px
+inside = []
+for i in range(n):
+    px = uv[i].round().long().clamp(0, 127)
+    inside.append(float(batch["mask"][i, 0, px[:, 1], px[:, 0]].mean()))
+numbers["projected_vertices_in_mask"] = float(np.mean(inside))
+print(f"projected vertices inside the rendered hand: {numbers['projected_vertices_in_mask']:.1%}")
+
+# %%
+fig, axes = plt.subplots(1, min(n, 4), figsize=(12, 3.2))
+for i, ax in enumerate(np.atleast_1d(axes)):
+    ax.imshow(batch["image"][i].permute(1, 2, 0))
+    ax.scatter(uv[i, :, 0], uv[i, :, 1], s=0.3, c="cyan", alpha=0.4)
+    ax.set_axis_off()
+    ax.set_title(f"sample {i}: {inside[i]:.0%} inside")
+plt.suptitle("the skinned mesh projected onto the rendered images")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 3. Joints from the mesh, and a coarse-to-fine graph
+# MANO's joints are a fixed linear function of its vertices. Here the regressor is fitted by
+# non-negative least squares on skinned poses; on poses it never saw, it should put the joints
+# within a millimetre. Ge et al.'s graph CNN works on a hierarchy of coarser graphs; handlab
+# clusters vertices on growing grid cells.
+
+# %%
+regressor = mesh.joint_regressor(template)
+unseen, _ = sample_pose(32, torch.Generator().manual_seed(seed + 1000))
+err = (regressor @ mesh.pose_mesh(template, unseen) - HandModel()(unseen)).norm(dim=-1)
+numbers["regressor_error_mm"] = {"mean": float(err.mean()), "max": float(err.max())}
+levels = mesh.mesh_hierarchy(template)
+numbers["hierarchy_vertices"] = [level.num_vertices for level in levels]
+display(pd.DataFrame({
+    "vertices": [level.num_vertices for level in levels],
+    "edges": [len(level.edges) for level in levels],
+}, index=[f"level {k}" for k in range(len(levels))]))  # fmt: skip
+print(f"joint regressor on unseen poses: mean {float(err.mean()):.2f} mm, max "
+      f"{float(err.max()):.2f} mm; nonzero weights per joint "
+      f"{(regressor > 0).sum(1).tolist()}")  # fmt: skip
+
+# %% [markdown]
+# ## 4. Three routes to a 3D hand (seed 002)
+# - **Boukhayma et al.** (`handmodel_regression`): a ResNet regresses the hand model's pose,
+#   shape and a weak-perspective camera; the hand model makes the joints, so every prediction
+#   is a valid hand, and 2D keypoints alone can train it.
+# - **Ge et al.** (`meshgcn`): image features become features on the coarsest graph; Chebyshev
+#   graph convolutions and unpooling grow them to every vertex; joints come from the regressor.
+# - **Cai et al.** (`weak3d`): a decoder renders depth from a 3D pose; on samples without 3D
+#   labels the rendered predicted pose is compared with the observed depth map.
+#
+# Each network, untrained, on one batch: what goes in and what comes out.
+
+# %%
+shapes = {}
+for family, config in [
+    ("handmodel_regression", {"input_size": 64}),
+    ("meshgcn", {"input_size": 64, "head_width": 16}),
+    ("weak3d", {"input_size": 64, "head_width": 16}),
+]:
+    model = create(family, **config).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 64, 64))
+    shapes[family] = {
+        "parameters (M)": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+        **{k: tuple(v.shape) for k, v in out.items() if k in ("xyz", "vertices", "pose",
+                                                             "depth_render", "keypoints")},
+    }  # fmt: skip
+pd.DataFrame(shapes).T
+
+# %% [markdown]
+# ## 5. Measured at one small, equal budget
+# `python benchmarks/seed002_methods.py --steps N` trains each route with one recipe (Adam,
+# batch 16, 64 px, N steps, seed 0) on synthetic hands and scores 128 test hands. Its settings
+# are these models' card: read them before the numbers. Budgets this small are far from
+# converged, so the verdicts below are about this budget, not about the papers' full training.
+
+# %%
+results_path = Path("benchmarks/results/seed002_methods.json")  # chapters run from the repo root
+measured = json.loads(results_path.read_text()) if results_path.exists() else None
+if measured is None:
+    display(Markdown("**Not measured yet**: run the benchmark; no verdict is drawn."))
+    numbers["benchmark"] = "not measured"
+else:
+    display(Markdown(f"**Card** (the benchmark's settings): `{measured['settings']}`"))
+    table = pd.DataFrame(measured["runs"]).T
+    display(table.round(3))
+    numbers["benchmark"] = measured["runs"]
+
+# %% [markdown]
+# The seed's claims next to this run. A verdict needs both runs of a comparison; a missing run
+# is listed as missing, never as agreeing.
+
+# %%
+claims = []
+runs = measured["runs"] if measured else {}
+if {"weak3d_10pct_depth", "weak3d_10pct_no_depth"} <= runs.keys():
+    a = runs["weak3d_10pct_depth"]["mpjpe_mm"]
+    b = runs["weak3d_10pct_no_depth"]["mpjpe_mm"]
+    claims.append(("with few 3D labels, the depth regulariser lowers the 3D error (Cai)",
+                   "STB/RHD AUC up with depth", f"{a:.1f} vs {b:.1f} mm", a < b))  # fmt: skip
+if {"weak3d_10pct_depth", "weak3d_all_labels"} <= runs.keys():
+    a = runs["weak3d_all_labels"]["mpjpe_mm"]
+    b = runs["weak3d_10pct_depth"]["mpjpe_mm"]
+    claims.append(("all 3D labels beat 10 % labels + depth (the upper bound)",
+                   "full supervision best", f"{a:.1f} vs {b:.1f} mm", a < b))  # fmt: skip
+if {"meshgcn", "handmodel_regression"} <= runs.keys():
+    a = runs["meshgcn"]["pa_mpvpe_mm"]
+    b = runs["handmodel_regression"]["pa_mpvpe_mm"]
+    claims.append(("a graph CNN meshes better than a hand-model regressor (Ge vs Boukhayma)",
+                   "MANO has limitations, use a graph", f"PA-MPVPE {a:.1f} vs {b:.1f} mm",
+                   a < b))  # fmt: skip
+if claims:
+    claims_df, numbers["claims_agree"] = claims_table(claims)
+    display(claims_df)
+    display(Markdown(f"**{numbers['claims_agree']} of {len(claims)}** claims agree here."))
+else:
+    display(Markdown("No comparison was measured, so no claim is tested."))
+
+# %% [markdown]
+# ## Exercises
+# 1. Build the template at 4 mm and at 8 mm. How do the vertex count and the fingertip depth
+#    check change?
+# 2. Skin a hand with `shape[:, 3] = 3` (longer fingers). Where does the skin stretch?
+# 3. Set `tau_mm` of `template_mesh` to 0.5 and to 8 and pose a fist: what happens at the
+#    knuckles?
+#
+# <details><summary>Solutions (click)</summary>
+#
+# 1. `mesh.template_mesh(voxel_mm=4.0).num_vertices` is about 2.4x the 6 mm count, 8 mm about
+#    half; the fingertip check stays within a fraction of the grid step at every size (the
+#    weights follow the bones whatever the density).
+# 2. `mesh.pose_mesh(template, torch.zeros(1, 16, 3), shape)`: vertices beyond each bone's start
+#    move out along the bone by the length ratio; the palm keeps its size.
+# 3. Small `tau` gives nearly rigid parts (creases and gaps open at the knuckles when they
+#    bend); large `tau` blends over long distances (the knuckles shrink, the "candy wrapper"
+#    artefact of linear blend skinning).
+# </details>
+
+# %% [markdown]
+# ## Summary
+# - A watertight template and distance-based LBS weights give the capsule hand a mesh with
+#   per-vertex ground truth for every synthetic sample.
+# - A sparse non-negative regressor recovers the joints from the mesh within a millimetre.
+# - The three routes of seed 002 are in the registry; their comparison above is a measurement at
+#   a stated budget, with its verdicts computed, not asserted.
+
+# %%
+save_numbers(numbers, out_dir, "13")
+numbers
