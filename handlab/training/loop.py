@@ -19,6 +19,7 @@ import platform
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from handlab.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from handlab.training.collapse import SPREAD_FLOOR, prediction_spread
 from handlab.training.config import TrainConfig, lr_factor
 from handlab.training.data import (
     check_data,
@@ -44,7 +46,7 @@ from handlab.training.data import (
     step_generator,
     step_indices,
 )
-from handlab.training.evaluation import evaluate, mean_epe
+from handlab.training.evaluation import evaluate, mean_epe, predict, summarize
 
 __all__ = ["fit", "load_init"]
 
@@ -272,18 +274,35 @@ def _truncate_metrics(path: Path, step: int) -> None:
 def _validate(config, out, info, model, step, running, optimizer) -> None:
     if info.is_main:
         val = open_split(config.data, config.splits[1], config.size)
-        metrics = evaluate(model, val, batch_size=config.batch_size, limit=config.val_limit)
+        p = predict(model, val, batch_size=config.batch_size, limit=config.val_limit)
+        metrics = summarize(p)
+        spread = prediction_spread(p) if len(p["keypoints"]) > 1 else {}
         line = {
             "step": step,
             "lr": optimizer.param_groups[0]["lr"],
             "train_loss": sum(r[0] for r in running) / len(running),
             "train_epe": sum(r[1] for r in running) / len(running),
             "val": {k: v for k, v in metrics.items() if k != "per_joint"},
+            "val_spread": spread,  # predicted over labelled spread across images (collapse)
         }
+        _warn_if_collapsed(spread, step)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
     distributed.barrier(info)
+
+
+def _warn_if_collapsed(spread: dict[str, float], step: int) -> None:
+    """Warn when validation predictions stop varying with the input (a collapsed model, like
+    the HandOccNet whose necessity map saturated: the same pose for every image)."""
+    low = {k: round(v, 4) for k, v in spread.items() if v < SPREAD_FLOOR}
+    if low:
+        warnings.warn(
+            f"step {step}: validation predictions barely vary across images (spread {low} of "
+            f"the labels', expected >= {SPREAD_FLOOR}): the model may have collapsed to one pose",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _finish(config, out, info, model, elapsed, command) -> dict[str, Any]:
