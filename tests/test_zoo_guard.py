@@ -78,6 +78,9 @@ def test_guard_passes_a_good_prediction_and_names_each_failure_of_a_collapsed_on
     text = " | ".join(bad.failures)
     for expected in ("epe_px", "rr_mpjpe_mm", "keypoints spread", "xyz spread", "joints [4]"):
         assert expected in text
+    depth_like = guard.check_predictions(_predictions(constant=True), checked=("rr_mpjpe_mm",))
+    assert not any(f.startswith("epe_px") for f in depth_like.failures)
+    assert depth_like.ratios["epe_px"] > guard.ERROR_RATIO  # measured and reported all the same
     record = bad.to_dict()
     assert record["passed"] is False and record["ratios"]["epe_px"] > guard.ERROR_RATIO
 

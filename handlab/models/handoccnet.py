@@ -239,8 +239,10 @@ class HandOccNet(PoseModel):
         self.normalize = ImageNormalize()
         trunk, _ = resnet_trunk(config.backbone)
         channels = RESNETS[config.backbone][1]
-        # Stem + layer1 (stride 4), then layer2, layer3, layer4 (strides 8, 16, 32).
-        self.stem, self.layer2, self.layer3, self.layer4 = trunk[:5], trunk[5], trunk[6], trunk[7]
+        # Kept whole under SimpleBaseline's name, so its trained trunk can start this one
+        # (``handlab train --init-backbone``): stem + layer1 (stride 4) = ``backbone[:5]``, then
+        # layer2, layer3, layer4 (strides 8, 16, 32) = ``backbone[5]``, ``[6]``, ``[7]``.
+        self.backbone = trunk
         self.fpn = FeaturePyramidNetwork(list(channels[1:]), config.width)
         self.position = nn.Conv2d(2, config.width, kernel_size=1)
         # Normalised input: the conv's logits move O(lr) per step, not O(lr * |F|) (see above).
@@ -271,10 +273,10 @@ class HandOccNet(PoseModel):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """FPN levels merged at stride 8: (B, C, H/8, W/8)."""
-        c1 = self.stem(self.normalize(images))  # (B, c1, H/4, W/4)
-        c2 = self.layer2(c1)  # (B, c2, H/8, W/8)
-        c3 = self.layer3(c2)  # (B, c3, H/16, W/16)
-        c4 = self.layer4(c3)  # (B, c4, H/32, W/32)
+        c1 = self.backbone[:5](self.normalize(images))  # (B, c1, H/4, W/4)
+        c2 = self.backbone[5](c1)  # (B, c2, H/8, W/8)
+        c3 = self.backbone[6](c2)  # (B, c3, H/16, W/16)
+        c4 = self.backbone[7](c3)  # (B, c4, H/32, W/32)
         pyramid = self.fpn({"c2": c2, "c3": c3, "c4": c4})  # strides 8, 16, 32; C channels
         h, w = c2.shape[-2:]
         # Merge the levels at stride 8 (upsample and sum) so every level's output is used.

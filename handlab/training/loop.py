@@ -48,7 +48,7 @@ from handlab.training.data import (
 )
 from handlab.training.evaluation import evaluate, mean_epe, predict, summarize
 
-__all__ = ["fit", "load_init"]
+__all__ = ["fit", "load_backbone", "load_init"]
 
 _RESUME_MAY_DIFFER = ("device", "num_workers")  # settings that do not change the result
 
@@ -106,6 +106,27 @@ def load_init(model: torch.nn.Module, source: str | Path) -> None:
     model.load_state_dict(src)
 
 
+def load_backbone(model: torch.nn.Module, source: str | Path) -> None:
+    """Copy the trunk of ``source`` (``"zoo:NAME"`` or a run folder): its ``backbone.*``
+    weights into ``model``'s, which must have the same keys and shapes (e.g. SimpleBaseline's
+    ResNet-18 into HandOccNet's); the other parameters keep their initialisation."""
+    from handlab.zoo import load_model  # the zoo imports the models, not the training loop
+
+    src = {k: v for k, v in load_model(source).state_dict().items() if k.startswith("backbone.")}
+    own = {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    if not own or not src:
+        side = "model" if not own else str(source)
+        raise ValueError(f"init_backbone: {side} has no 'backbone.*' weights; expected a trunk")
+    missing, extra = sorted(set(own) - set(src)), sorted(set(src) - set(own))
+    shapes = [k for k in own if k in src and src[k].shape != own[k].shape]
+    if missing or extra or shapes:
+        raise ValueError(
+            f"init_backbone: the trunk of {source} does not fit {type(model).__name__}'s "
+            f"(missing {missing[:5]}, unexpected {extra[:5]}, other shapes {shapes[:5]})"
+        )
+    model.load_state_dict(src, strict=False)
+
+
 def bf16_native(device: torch.device) -> bool:
     """Whether bfloat16 autocast pays on ``device``: CUDA, or a CPU with AVX512-BF16 or AMX.
 
@@ -144,6 +165,8 @@ def _fit(config, out, info, *, resume, progress, command, on_checkpoint) -> dict
     model = create(config.model, **config.model_config)
     if config.init is not None:
         load_init(model, config.init)
+    if config.init_backbone is not None:
+        load_backbone(model, config.init_backbone)
     model = model.to(info.device)
     train_data = open_split(config.data, config.splits[0], config.size)
     check_data(model, train_data, config.data)

@@ -6,8 +6,10 @@ Taught in chapter 02 (the zoo). Run by the zoo test over every shipped model (CI
 On the card's fixed synthetic test split a model passes when
 
 1. its error is at most :data:`ERROR_RATIO` (0.5) times the mean-pose baseline's on the same
-   samples: 2D EPE (px) for models with 2D output, root-relative MPJPE (mm) for 3D models (both
-   when a model has both);
+   samples: 2D EPE (px) for models that read images (RGB frames or clips), root-relative MPJPE
+   (mm) for 3D models, both for the RGB 3D ones (HandOccNet, Deformer, DetNet). Depth models
+   (A2J, V2V) are held to their 3D error, as the issue's floors hold them: their 2D keypoints
+   are the projection of their 3D estimate; the report still lists their 2D ratio;
 2. its predictions vary with the input: their spread across images is at least
    :data:`~handlab.training.collapse.SPREAD_FLOOR` of the labels' spread;
 3. for models with heatmaps, every joint's map has a peak: contrast (peak minus median) at least
@@ -77,10 +79,14 @@ class GuardReport:
 
 
 def check_predictions(
-    p: dict[str, torch.Tensor], contrast: torch.Tensor | None = None
+    p: dict[str, torch.Tensor],
+    contrast: torch.Tensor | None = None,
+    *,
+    checked: tuple[str, ...] = ("epe_px", "rr_mpjpe_mm"),
 ) -> GuardReport:
     """The guard on :func:`handlab.training.evaluation.predict`'s output ``p`` and, for a
-    heatmap model, the per-joint ``contrast`` (J,) of :func:`heatmap_contrast`."""
+    heatmap model, the per-joint ``contrast`` (J,) of :func:`heatmap_contrast`. ``checked``:
+    the errors held to :data:`ERROR_RATIO` (all are measured and reported)."""
     from handlab import metrics as M
 
     baselines = mean_pose_errors(p)
@@ -95,7 +101,7 @@ def check_predictions(
     failures = []
     for key, err in errors.items():
         base = baselines[key]
-        if err > ERROR_RATIO * base:
+        if key in checked and err > ERROR_RATIO * base:
             failures.append(
                 f"{key} {err / base:.2f}x the mean-pose baseline ({err:.2f} vs {base:.2f}), "
                 f"expected <= {ERROR_RATIO}x"
@@ -156,4 +162,6 @@ def check(
     data = open_split(ev["data"], ev["split"], ev["size"])
     if predictions is None:
         predictions = predict(model, data, batch_size=batch_size, limit=ev["limit"])
-    return check_predictions(predictions, model_contrast(model, data, n_images))
+    reads_images = getattr(model, "input_kind", "rgb") in ("rgb", "clip")
+    checked = ("epe_px", "rr_mpjpe_mm") if reads_images else ("rr_mpjpe_mm",)
+    return check_predictions(predictions, model_contrast(model, data, n_images), checked=checked)
