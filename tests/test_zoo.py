@@ -19,7 +19,7 @@ from handlab.training.config import TrainConfig
 from handlab.training.evaluation import predict, summarize
 from handlab.zoo import guard
 
-BUDGET_MB = 128  # raised from 80 MB: see the README ("The zoo": storage and the size budget)
+BUDGET_MB = 128  # raised from 80 MB: see docs/training.md ("The zoo": storage and the size budget)
 HEADLINE = ("epe_px", "mpjpe_mm", "pa_mpjpe_mm")  # the card numbers a re-evaluation must reproduce
 
 
