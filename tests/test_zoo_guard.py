@@ -3,11 +3,15 @@ one passes. (The guard over every shipped model is in test_zoo.py, on its re-eva
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import pytest
 import torch
-from _tiny_model import TinyPose, ToyHands
+from _tiny_model import TINY, TinyPose, ToyHands, build_tiny
 
-from handlab.training import collapse
+from handlab.models import registry
+from handlab.training import collapse, loop
 from handlab.training import data as train_data
 from handlab.training.evaluation import predict
 from handlab.zoo import guard
@@ -124,3 +128,22 @@ def test_guard_passes_predictions_that_follow_the_input():
     report = guard.check_predictions(p)
     assert report.passed and set(report.errors) == {"epe_px"}
     assert report.spread["keypoints"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_fit_warns_when_validation_predictions_stop_varying(monkeypatch, tmp_path):
+    monkeypatch.setitem(registry._BUILDERS, TINY, build_tiny)
+    toy = lambda spec, split, size: ToyHands(split, size)  # noqa: E731
+    monkeypatch.setattr(loop, "open_split", toy)
+    monkeypatch.setattr(train_data, "open_split", toy)
+    config = loop.TrainConfig(
+        model=TINY, size=32, steps=2, batch_size=4, lr=0.0, val_every=2, ckpt_every=2,
+        val_limit=8, test_limit=8, seed=0,
+    )  # fmt: skip
+    # lr 0: the freshly initialised head answers ~the same pose for every image
+    with pytest.warns(RuntimeWarning, match=r"step 2: validation predictions barely vary"):
+        loop.fit(config, tmp_path / "run", progress=False)
+    line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert line["val_spread"]["keypoints"] < collapse.SPREAD_FLOOR  # recorded with the curves
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loop._warn_if_collapsed({"keypoints": 0.9, "xyz": 0.5}, step=3)  # varies: no warning

@@ -28,7 +28,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from handlab.models import create
-from handlab.zoo.evaluation import reevaluate
 from handlab.zoo.quantize import dequantize, quantize_int8
 
 __all__ = [
@@ -133,14 +132,18 @@ def save_to_zoo(
     *,
     storage: str = "int8",
     zoo_dir: Path | None = None,
+    force: bool = False,
 ) -> Path:
     """Copy a finished run's weights (stored as ``storage``, one of :data:`STORAGES`) and card
-    into the zoo as ``name``.
+    into the zoo as ``name``, if the stored weights pass :mod:`handlab.zoo.guard`.
 
-    Returns the weights path. The card gains ``name``, ``storage``, ``size_mb`` and
+    Returns the weights path. The card gains ``name``, ``storage``, ``size_mb``,
     ``storage_metrics`` (the test metrics recomputed from the stored weights, which is what
-    ships); ``metrics`` stay those measured on the float32 run. The zoo test re-evaluates the
-    shipped weights against ``metrics`` within 2 %.
+    ships) and ``guard`` (the guard's report on the same predictions: errors, mean-pose
+    baselines, ratios, spread, heatmap contrast); ``metrics`` stay those measured on the float32
+    run. The zoo test re-evaluates the shipped weights against ``metrics`` within 2 % and runs
+    the guard again. A run that fails the guard raises :class:`~handlab.zoo.guard.GuardError`
+    and nothing is written, unless ``force`` (the card then records the failed report).
     """
     if storage not in STORAGES:
         raise ValueError(f"storage: expected one of {STORAGES}, got {storage!r}")
@@ -161,12 +164,18 @@ def save_to_zoo(
     stored = create(model.card["model"], **model.card["model_config"])
     stored.load_state_dict(dequantize(load_file(tmp)), strict=False)
     stored.card = model.card
+    try:
+        metrics, report = _guarded_metrics(stored.eval(), name, force)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
     card = dict(
         model.card,
         name=name,
         storage=storage,
         size_mb=round(tmp.stat().st_size / 2**20, 2),
-        storage_metrics=reevaluate(stored.eval()) if "eval" in model.card else {},
+        storage_metrics=metrics,
+        guard=report,
     )
     card.update(_lineage(model.card, d))
     tmp.replace(weights)
@@ -176,6 +185,28 @@ def save_to_zoo(
         lines = [json.loads(ln) for ln in curves.read_text().splitlines()]
         (d / f"{name}.curves.json").write_text(json.dumps(lines))
     return d / f"{name}.safetensors"
+
+
+def _guarded_metrics(
+    model: nn.Module, name: str, force: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The card's test metrics of ``model`` and the guard's report, from one pass over its split;
+    :class:`GuardError` when it fails and not ``force``."""
+    from handlab.training.data import open_split
+    from handlab.training.evaluation import predict, summarize
+    from handlab.zoo.guard import GuardError, check
+
+    if "eval" not in model.card:
+        raise ValueError(f"{name}: the run's card lacks 'eval'; expected a handlab train card")
+    ev = model.card["eval"]
+    p = predict(model, open_split(ev["data"], ev["split"], ev["size"]), limit=ev["limit"])
+    report = check(model, predictions=p)
+    if not report.passed and not force:
+        raise GuardError(
+            f"{name}: the stored weights fail the zoo guard: " + "; ".join(report.failures)
+            + " (train it further, or force it in: handlab zoo add --force)"
+        )  # fmt: skip
+    return summarize(p), report.to_dict()
 
 
 def _lineage(card: dict[str, Any], zoo_dir: Path) -> dict[str, Any]:
