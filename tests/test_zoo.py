@@ -275,3 +275,23 @@ def test_zoo_add_records_the_guard_of_a_run_that_passes(tiny_run, tmp_path, monk
     card = json.loads((zdir / "tiny.json").read_text())
     assert card["guard"] == {**passing.to_dict(), "ratios": {"epe_px": 0.25}}
     assert card["guard"]["passed"] is True
+
+
+def test_a_run_with_another_models_trunk_records_that_models_recipe(tiny_run, tmp_path):
+    zdir = tmp_path / "zoo"
+    card = json.loads((tiny_run / "card.json").read_text())
+    card["command"] = f"handlab train --model {TINY} --steps 8 --out runs/trunk"
+    (tiny_run / "card.json").write_text(json.dumps(card))
+    zoo.save_to_zoo(tiny_run, "trunk", zoo_dir=zdir, force=True)
+    # the same weights stand in for a run whose trunk came from zoo:trunk (the card says so)
+    card["train_config"]["init_backbone"] = "zoo:trunk"
+    card["command"] = f"handlab train --model {TINY} --init-backbone zoo:trunk --out runs/own"
+    (tiny_run / "card.json").write_text(json.dumps(card))
+    zoo.save_to_zoo(tiny_run, "own", zoo_dir=zdir, force=True)
+    own = json.loads((zdir / "own.json").read_text())
+    assert own["recipe"] == [
+        f"handlab train --model {TINY} --steps 8 --out runs/trunk",
+        f"handlab train --model {TINY} --init-backbone runs/trunk --out runs/own",
+    ]
+    assert own["init_backbone_card"]["name"] == "trunk" and "init_card" not in own
+    assert "total_steps" not in own  # the trunk's steps trained another model

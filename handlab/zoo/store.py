@@ -215,30 +215,46 @@ def _lineage(card: dict[str, Any], zoo_dir: Path) -> dict[str, Any]:
     command's ``--out``, since ``zoo:NAME`` may since have been replaced), ``init_card`` (the
     starting weights' card, without its per-joint rows) and ``total_steps`` /
     ``total_wall_time_s`` over the chain, and ``machines`` (each run's ``machine``, first run
-    first). ``{}`` for a run from random weights."""
-    init = card.get("train_config", {}).get("init")
-    if not init:
+    first). For a trunk from another model (``train_config.init_backbone``): ``recipe`` (that
+    model's, then this run's command with ``--init-backbone`` pointed at its ``--out``) and
+    ``init_backbone_card``. ``{}`` for a run from random weights."""
+    config = card.get("train_config", {})
+    init, trunk = config.get("init"), config.get("init_backbone")
+    if not init and not trunk:
         return {}
-    src = zoo_dir / f"{init[4:]}.json" if init.startswith("zoo:") else Path(init) / "card.json"
-    if not src.is_file():
-        raise ValueError(f"init: the starting weights' card {src} is missing; expected it to exist")
-    parent = json.loads(src.read_text())
-    words = shlex.split(parent.get("command", ""))
-    out = words[words.index("--out") + 1] if "--out" in words[:-1] else None
-    own = shlex.split(card.get("command", ""))
-    if out and "--init" in own[:-1]:
-        own[own.index("--init") + 1] = out
+    parent, own = _parent(init or trunk, "--init" if init else "--init-backbone", card, zoo_dir)
+    recipe = [*parent.get("recipe", [parent.get("command", "")]), own]
     metrics = {k: v for k, v in parent.get("metrics", {}).items() if k != "per_joint"}
     keep = ("name", "model", "model_config", "command", "steps", "wall_time_s", "recipe")
+    summary = {**{k: parent[k] for k in keep if k in parent}, "metrics": metrics}
+    if not init:  # only the trunk came from elsewhere: this run's totals are its own
+        return {"recipe": recipe, "init_backbone_card": summary}
     return {
-        "recipe": [*parent.get("recipe", [parent.get("command", "")]), shlex.join(own)],
-        "init_card": {**{k: parent[k] for k in keep if k in parent}, "metrics": metrics},
+        "recipe": recipe,
+        "init_card": summary,
         "total_steps": parent.get("total_steps", parent.get("steps", 0)) + card.get("steps", 0),
         "total_wall_time_s": parent.get("total_wall_time_s", parent.get("wall_time_s", 0.0))
         + card.get("wall_time_s", 0.0),
         # each run's machine, first run first (a chain may mix a CPU and a lent GPU)
         "machines": [*parent.get("machines", [parent.get("machine", {})]), card.get("machine", {})],
     }
+
+
+def _parent(
+    spec: str, option: str, card: dict[str, Any], zoo_dir: Path
+) -> tuple[dict[str, Any], str]:
+    """The card of the weights ``spec`` (``zoo:NAME`` or a run folder) that ``option`` named,
+    and this run's command with ``option`` pointed at that card's ``--out``."""
+    src = zoo_dir / f"{spec[4:]}.json" if spec.startswith("zoo:") else Path(spec) / "card.json"
+    if not src.is_file():
+        raise ValueError(f"{option}: the starting weights' card {src} is missing; expected it")
+    parent = json.loads(src.read_text())
+    words = shlex.split(parent.get("command", ""))
+    out = words[words.index("--out") + 1] if "--out" in words[:-1] else None
+    own = shlex.split(card.get("command", ""))
+    if out and option in own[:-1]:
+        own[own.index(option) + 1] = out
+    return parent, shlex.join(own)
 
 
 def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
