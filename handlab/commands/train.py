@@ -71,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--init", default=None, metavar="zoo:NAME|RUN",
         help="start from these weights (same parameters as --model) instead of random ones",
     )  # fmt: skip
+    p.add_argument(
+        "--init-backbone", default=None, metavar="zoo:NAME|RUN",
+        help="start the trunk (backbone.* weights) from another model, e.g. zoo:simplebaseline_r18",
+    )  # fmt: skip
     p.add_argument("--model-config", nargs="*", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_train)
 
@@ -109,6 +113,7 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         amp=not args.no_amp,
         init=args.init,
+        init_backbone=args.init_backbone,
     )
     # The words this command was given (cli.main records them; sys.argv when called otherwise).
     words = getattr(args, "argv", None) or sys.argv[1:]

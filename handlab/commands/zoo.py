@@ -37,6 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tflite", help="import-mediapipe: one hand_landmark_{full,lite}.tflite")
     p.add_argument("--variant", choices=("full", "lite"), help="import-mediapipe: only this one")
     p.add_argument("--check", help="import-mediapipe: reference crops .npz for the equivalence")
+    p.add_argument(
+        "--force", action="store_true",
+        help="add: ship a run that fails the zoo guard (the card records the failed report)",
+    )  # fmt: skip
     p.set_defaults(func=_main)
 
 
@@ -52,12 +56,17 @@ def _main(args: argparse.Namespace) -> int:
     else:
         if not args.run or not args.name:
             raise SystemExit("handlab zoo add: expected RUN_DIR and NAME")
-        path = zoo.save_to_zoo(args.run, args.name, storage=args.storage)
+        path = zoo.save_to_zoo(args.run, args.name, storage=args.storage, force=args.force)
         card = json.loads(path.with_suffix(".json").read_text())
         print(f"{path} ({card['size_mb']} MB, {args.storage})")
         for key in ("metrics", "storage_metrics"):  # summary numbers, not the per-joint rows
             numbers = {k: v for k, v in card.get(key, {}).items() if k != "per_joint"}
             print(f"{key}: {json.dumps(numbers)}")
+        guard = card["guard"]
+        verdict = (
+            "passed" if guard["passed"] else "FAILED (forced): " + "; ".join(guard["failures"])
+        )
+        print(f"guard: {verdict}; error / mean-pose baseline {json.dumps(guard['ratios'])}")
     return 0
 
 

@@ -7,11 +7,11 @@ Pipeline (one line per stage of :meth:`HandOccNet.forward`; :meth:`HandOccNet.st
 intermediate tensors of stages 1-4):
 
 1. ResNet trunk + a small FPN (torchvision's ``FeaturePyramidNetwork`` on strides 8-32, the
-   levels upsampled and summed) -> features ``F`` (B, C, H/8, W/8), plus a learned embedding of
-   each cell's (x, y).
-2. Necessity map ``M = sigmoid(conv(F))`` (B, 1, h, w); primary ``F_p = F * M`` (the hand) and
-   secondary ``F_s = F * (1 - M)`` (the occluders), so ``F_p + F_s = F`` exactly.
+   levels upsampled and summed) -> features ``F`` (B, C, H/8, W/8).
+2. Necessity map ``M = sigmoid(conv(norm(F)))`` (B, 1, h, w); primary ``F_p = F * M`` (the hand)
+   and secondary ``F_s = F * (1 - M)`` (the occluders), so ``F_p + F_s = F`` exactly.
 3. FIT, the feature injecting transformer: queries from ``F_s``, keys and values from ``F_p``,
+   each token plus a learned embedding of its cell's (x, y),
    correlation ``C = softmax(q k^T / sqrt(d)) * sigmoid(q' k'^T / sqrt(d))`` (the sigmoid
    branch suppresses the softmax's forced high scores when no key really matches a query).
    The paper pools the sigmoid branch's logits; this version leaves the pooling out.
@@ -20,6 +20,18 @@ intermediate tensors of stages 1-4):
    joint features, then either the articulated hand model's pose (16, 3) + shape (10) and its
    joints by forward kinematics (``predict_hand_params=True``, the paper's MANO head), or ``xyz``
    per joint directly.
+
+Why the position embedding joins the tokens after the split, and the necessity conv reads
+normalised features: ``handoccnet_r18`` (zoo, 300 steps at lr 2e-3) and the occlusion benchmark's
+600-step run both collapsed. The necessity conv read un-normalised FPN features (std ~9) through
+576 weights, so each Adam step (every weight moves ~lr) could shift its logits by ~10; within 20
+to 40 steps they ran to +70..+290, ``M`` saturated at exactly 1 with zero gradient (it could not
+come back), ``F_s = F * (1 - M)`` became 0 everywhere and, since FIT's queries and residual come
+from ``F_s`` and the position embedding was part of ``F``, every token became the same: flat
+heatmaps and keypoints at the image centre for every image. Normalising the conv's input (a
+GroupNorm) bounds its steps, and adding the position to the tokens keeps their layout even where
+``M`` is 0 or 1 (as in the paper's transformers, which add a positional embedding to their
+tokens).
 
 Sizes: the paper's ResNet-50 FPN with 256 channels is ``backbone="resnet50", width=256``; the
 CPU default is ResNet-18 with 64 channels.
@@ -227,10 +239,14 @@ class HandOccNet(PoseModel):
         self.normalize = ImageNormalize()
         trunk, _ = resnet_trunk(config.backbone)
         channels = RESNETS[config.backbone][1]
-        # Stem + layer1 (stride 4), then layer2, layer3, layer4 (strides 8, 16, 32).
-        self.stem, self.layer2, self.layer3, self.layer4 = trunk[:5], trunk[5], trunk[6], trunk[7]
+        # Kept whole under SimpleBaseline's name, so its trained trunk can start this one
+        # (``handlab train --init-backbone``): stem + layer1 (stride 4) = ``backbone[:5]``, then
+        # layer2, layer3, layer4 (strides 8, 16, 32) = ``backbone[5]``, ``[6]``, ``[7]``.
+        self.backbone = trunk
         self.fpn = FeaturePyramidNetwork(list(channels[1:]), config.width)
         self.position = nn.Conv2d(2, config.width, kernel_size=1)
+        # Normalised input: the conv's logits move O(lr) per step, not O(lr * |F|) (see above).
+        self.necessity_norm = nn.GroupNorm(1, config.width)
         self.necessity = nn.Conv2d(config.width, 1, kernel_size=3, padding=1)
         self.fit = FIT(config.width, config.heads)
         layer = nn.TransformerEncoderLayer(
@@ -256,19 +272,25 @@ class HandOccNet(PoseModel):
         nn.init.zeros_(self.param_head.bias)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """FPN levels merged at stride 8, plus the position embedding: (B, C, H/8, W/8)."""
-        c1 = self.stem(self.normalize(images))  # (B, c1, H/4, W/4)
-        c2 = self.layer2(c1)  # (B, c2, H/8, W/8)
-        c3 = self.layer3(c2)  # (B, c3, H/16, W/16)
-        c4 = self.layer4(c3)  # (B, c4, H/32, W/32)
+        """FPN levels merged at stride 8: (B, C, H/8, W/8)."""
+        c1 = self.backbone[:5](self.normalize(images))  # (B, c1, H/4, W/4)
+        c2 = self.backbone[5](c1)  # (B, c2, H/8, W/8)
+        c3 = self.backbone[6](c2)  # (B, c3, H/16, W/16)
+        c4 = self.backbone[7](c3)  # (B, c4, H/32, W/32)
         pyramid = self.fpn({"c2": c2, "c3": c3, "c4": c4})  # strides 8, 16, 32; C channels
-        b, _, h, w = c2.shape
+        h, w = c2.shape[-2:]
         # Merge the levels at stride 8 (upsample and sum) so every level's output is used.
         feats = sum(
             F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)
             for p in pyramid.values()
         )  # (B, C, H/8, W/8)
-        return feats + self.position(coordinate_grid(b, h, w, feats.device))
+        return feats
+
+    def position_tokens(self, batch: int, height: int, width: int) -> torch.Tensor:
+        """The learned embedding of each cell's (x, y), as tokens (B, h * w, C)."""
+        device = self.position.weight.device
+        grid = coordinate_grid(batch, height, width, device)  # (B, 2, h, w)
+        return self.position(grid).flatten(2).transpose(1, 2)  # (B, h * w, C)
 
     def stages(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """The intermediate tensors of :meth:`forward`, as chapter 06 shows them.
@@ -280,9 +302,10 @@ class HandOccNet(PoseModel):
         """
         check_size(images, multiple=32)
         feats = self.features(images)  # (B, C, h, w)
-        necessity = torch.sigmoid(self.necessity(feats))  # (B, 1, h, w)
+        necessity = torch.sigmoid(self.necessity(self.necessity_norm(feats)))  # (B, 1, h, w)
         primary, secondary = split_features(feats, necessity)  # (B, N, C) each
-        injected, corr = self.fit(secondary, primary)  # (B, N, C), (B, heads, N, N)
+        pos = self.position_tokens(*necessity.shape[:1], *necessity.shape[2:])  # (B, N, C)
+        injected, corr = self.fit(secondary + pos, primary + pos)  # (B, N, C), (B, h, N, N)
         return {
             "features": feats,
             "necessity": necessity,

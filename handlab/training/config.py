@@ -80,6 +80,9 @@ class TrainConfig:
     # Starting weights (fine-tuning): "zoo:NAME" or a run folder whose weights fit ``model``
     # key for key (e.g. integral regression from a SimpleBaseline); None: random initialisation.
     init: str | None = None
+    # Starting trunk only: the ``backbone.*`` weights of "zoo:NAME" or a run folder (e.g. the
+    # flagship SimpleBaseline's ResNet-18 for HandOccNet); the rest starts random. None: random.
+    init_backbone: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -104,6 +107,9 @@ class TrainConfig:
         check_range("size", self.size, lo=32)
         if self.init is not None and (not isinstance(self.init, str) or not self.init):
             raise TypeError(f"init: expected 'zoo:NAME', a run folder or None, got {self.init!r}")
+        ib = self.init_backbone
+        if ib is not None and (not isinstance(ib, str) or not ib):
+            raise TypeError(f"init_backbone: expected 'zoo:NAME', a run folder or None, got {ib!r}")
         check_range("lr", self.lr, lo=0.0)
         check_range("warmup", self.warmup, 0.0, 1.0)
         check_range("weight_decay", self.weight_decay, lo=0.0)

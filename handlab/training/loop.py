@@ -19,6 +19,7 @@ import platform
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from handlab.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from handlab.training.collapse import SPREAD_FLOOR, prediction_spread
 from handlab.training.config import TrainConfig, lr_factor
 from handlab.training.data import (
     check_data,
@@ -45,9 +47,9 @@ from handlab.training.data import (
     step_generator,
     step_indices,
 )
-from handlab.training.evaluation import evaluate, mean_epe
+from handlab.training.evaluation import evaluate, mean_epe, predict, summarize
 
-__all__ = ["fit", "load_init"]
+__all__ = ["fit", "load_backbone", "load_init"]
 
 _RESUME_MAY_DIFFER = ("device", "num_workers")  # settings that do not change the result
 
@@ -105,6 +107,27 @@ def load_init(model: torch.nn.Module, source: str | Path) -> None:
     model.load_state_dict(src)
 
 
+def load_backbone(model: torch.nn.Module, source: str | Path) -> None:
+    """Copy the trunk of ``source`` (``"zoo:NAME"`` or a run folder): its ``backbone.*``
+    weights into ``model``'s, which must have the same keys and shapes (e.g. SimpleBaseline's
+    ResNet-18 into HandOccNet's); the other parameters keep their initialisation."""
+    from handlab.zoo import load_model  # the zoo imports the models, not the training loop
+
+    src = {k: v for k, v in load_model(source).state_dict().items() if k.startswith("backbone.")}
+    own = {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    if not own or not src:
+        side = "model" if not own else str(source)
+        raise ValueError(f"init_backbone: {side} has no 'backbone.*' weights; expected a trunk")
+    missing, extra = sorted(set(own) - set(src)), sorted(set(src) - set(own))
+    shapes = [k for k in own if k in src and src[k].shape != own[k].shape]
+    if missing or extra or shapes:
+        raise ValueError(
+            f"init_backbone: the trunk of {source} does not fit {type(model).__name__}'s "
+            f"(missing {missing[:5]}, unexpected {extra[:5]}, other shapes {shapes[:5]})"
+        )
+    model.load_state_dict(src, strict=False)
+
+
 def bf16_native(device: torch.device) -> bool:
     """Whether bfloat16 autocast pays on ``device``: CUDA, or a CPU with AVX512-BF16 or AMX.
 
@@ -143,6 +166,8 @@ def _fit(config, out, info, *, resume, progress, command, on_checkpoint) -> dict
     model = create(config.model, **config.model_config)
     if config.init is not None:
         load_init(model, config.init)
+    if config.init_backbone is not None:
+        load_backbone(model, config.init_backbone)
     model = model.to(info.device)
     train_data = open_split(config.data, config.splits[0], config.size)
     check_data(model, train_data, config.data)
@@ -273,18 +298,35 @@ def _truncate_metrics(path: Path, step: int) -> None:
 def _validate(config, out, info, model, step, running, optimizer) -> None:
     if info.is_main:
         val = open_split(config.data, config.splits[1], config.size)
-        metrics = evaluate(model, val, batch_size=config.batch_size, limit=config.val_limit)
+        p = predict(model, val, batch_size=config.batch_size, limit=config.val_limit)
+        metrics = summarize(p)
+        spread = prediction_spread(p) if len(p["keypoints"]) > 1 else {}
         line = {
             "step": step,
             "lr": optimizer.param_groups[0]["lr"],
             "train_loss": sum(r[0] for r in running) / len(running),
             "train_epe": sum(r[1] for r in running) / len(running),
             "val": {k: v for k, v in metrics.items() if k != "per_joint"},
+            "val_spread": spread,  # predicted over labelled spread across images (collapse)
         }
+        _warn_if_collapsed(spread, step)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
     distributed.barrier(info)
+
+
+def _warn_if_collapsed(spread: dict[str, float], step: int) -> None:
+    """Warn when validation predictions stop varying with the input (a collapsed model, like
+    the HandOccNet whose necessity map saturated: the same pose for every image)."""
+    low = {k: round(v, 4) for k, v in spread.items() if v < SPREAD_FLOOR}
+    if low:
+        warnings.warn(
+            f"step {step}: validation predictions barely vary across images (spread {low} of "
+            f"the labels', expected >= {SPREAD_FLOOR}): the model may have collapsed to one pose",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _finish(config, out, info, model, elapsed, command) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Taught in chapter 01 (``notebooks/01_simplebaseline.py``) and chapter 02.
 
 One module per job: :mod:`~handlab.zoo.store` (the weights and cards on disk: list, load, save),
 :mod:`~handlab.zoo.quantize` (weight-only int8 storage), :mod:`~handlab.zoo.cards` (training
-curves, the results table) and :mod:`~handlab.zoo.evaluation` (re-evaluating a shipped model).
+curves, the results table), :mod:`~handlab.zoo.evaluation` (re-evaluating a shipped model) and
+:mod:`~handlab.zoo.guard` (no collapsed or barely trained model ships: ``save_to_zoo`` refuses
+one).
 ``zoo.list`` is :func:`list_models` under its short name (kept for notebooks; it shadows the
 builtin only as an attribute of this package).
 

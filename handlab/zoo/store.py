@@ -28,7 +28,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from handlab.models import create
-from handlab.zoo.evaluation import reevaluate
 from handlab.zoo.quantize import dequantize, quantize_int8
 
 __all__ = [
@@ -133,14 +132,18 @@ def save_to_zoo(
     *,
     storage: str = "int8",
     zoo_dir: Path | None = None,
+    force: bool = False,
 ) -> Path:
     """Copy a finished run's weights (stored as ``storage``, one of :data:`STORAGES`) and card
-    into the zoo as ``name``.
+    into the zoo as ``name``, if the stored weights pass :mod:`handlab.zoo.guard`.
 
-    Returns the weights path. The card gains ``name``, ``storage``, ``size_mb`` and
+    Returns the weights path. The card gains ``name``, ``storage``, ``size_mb``,
     ``storage_metrics`` (the test metrics recomputed from the stored weights, which is what
-    ships); ``metrics`` stay those measured on the float32 run. The zoo test re-evaluates the
-    shipped weights against ``metrics`` within 2 %.
+    ships) and ``guard`` (the guard's report on the same predictions: errors, mean-pose
+    baselines, ratios, spread, heatmap contrast); ``metrics`` stay those measured on the float32
+    run. The zoo test re-evaluates the shipped weights against ``metrics`` within 2 % and runs
+    the guard again. A run that fails the guard raises :class:`~handlab.zoo.guard.GuardError`
+    and nothing is written, unless ``force`` (the card then records the failed report).
     """
     if storage not in STORAGES:
         raise ValueError(f"storage: expected one of {STORAGES}, got {storage!r}")
@@ -161,12 +164,18 @@ def save_to_zoo(
     stored = create(model.card["model"], **model.card["model_config"])
     stored.load_state_dict(dequantize(load_file(tmp)), strict=False)
     stored.card = model.card
+    try:
+        metrics, report = _guarded_metrics(stored.eval(), name, force)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
     card = dict(
         model.card,
         name=name,
         storage=storage,
         size_mb=round(tmp.stat().st_size / 2**20, 2),
-        storage_metrics=reevaluate(stored.eval()) if "eval" in model.card else {},
+        storage_metrics=metrics,
+        guard=report,
     )
     card.update(_lineage(model.card, d))
     tmp.replace(weights)
@@ -178,36 +187,74 @@ def save_to_zoo(
     return d / f"{name}.safetensors"
 
 
+def _guarded_metrics(
+    model: nn.Module, name: str, force: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The card's test metrics of ``model`` and the guard's report, from one pass over its split;
+    :class:`GuardError` when it fails and not ``force``."""
+    from handlab.training.data import open_split
+    from handlab.training.evaluation import predict, summarize
+    from handlab.zoo.guard import GuardError, check
+
+    if "eval" not in model.card:
+        raise ValueError(f"{name}: the run's card lacks 'eval'; expected a handlab train card")
+    ev = model.card["eval"]
+    p = predict(model, open_split(ev["data"], ev["split"], ev["size"]), limit=ev["limit"])
+    report = check(model, predictions=p)
+    if not report.passed and not force:
+        raise GuardError(
+            f"{name}: the stored weights fail the zoo guard: " + "; ".join(report.failures)
+            + " (train it further, or force it in: handlab zoo add --force)"
+        )  # fmt: skip
+    return summarize(p), report.to_dict()
+
+
 def _lineage(card: dict[str, Any], zoo_dir: Path) -> dict[str, Any]:
     """For a run started from other weights (``train_config.init``): ``recipe``, the commands
     that retrain it from scratch in order (the last one's ``--init`` pointed at the previous
     command's ``--out``, since ``zoo:NAME`` may since have been replaced), ``init_card`` (the
     starting weights' card, without its per-joint rows) and ``total_steps`` /
     ``total_wall_time_s`` over the chain, and ``machines`` (each run's ``machine``, first run
-    first). ``{}`` for a run from random weights."""
-    init = card.get("train_config", {}).get("init")
-    if not init:
+    first). For a trunk from another model (``train_config.init_backbone``): ``recipe`` (that
+    model's, then this run's command with ``--init-backbone`` pointed at its ``--out``) and
+    ``init_backbone_card``. ``{}`` for a run from random weights."""
+    config = card.get("train_config", {})
+    init, trunk = config.get("init"), config.get("init_backbone")
+    if not init and not trunk:
         return {}
-    src = zoo_dir / f"{init[4:]}.json" if init.startswith("zoo:") else Path(init) / "card.json"
-    if not src.is_file():
-        raise ValueError(f"init: the starting weights' card {src} is missing; expected it to exist")
-    parent = json.loads(src.read_text())
-    words = shlex.split(parent.get("command", ""))
-    out = words[words.index("--out") + 1] if "--out" in words[:-1] else None
-    own = shlex.split(card.get("command", ""))
-    if out and "--init" in own[:-1]:
-        own[own.index("--init") + 1] = out
+    parent, own = _parent(init or trunk, "--init" if init else "--init-backbone", card, zoo_dir)
+    recipe = [*parent.get("recipe", [parent.get("command", "")]), own]
     metrics = {k: v for k, v in parent.get("metrics", {}).items() if k != "per_joint"}
     keep = ("name", "model", "model_config", "command", "steps", "wall_time_s", "recipe")
+    summary = {**{k: parent[k] for k in keep if k in parent}, "metrics": metrics}
+    if not init:  # only the trunk came from elsewhere: this run's totals are its own
+        return {"recipe": recipe, "init_backbone_card": summary}
     return {
-        "recipe": [*parent.get("recipe", [parent.get("command", "")]), shlex.join(own)],
-        "init_card": {**{k: parent[k] for k in keep if k in parent}, "metrics": metrics},
+        "recipe": recipe,
+        "init_card": summary,
         "total_steps": parent.get("total_steps", parent.get("steps", 0)) + card.get("steps", 0),
         "total_wall_time_s": parent.get("total_wall_time_s", parent.get("wall_time_s", 0.0))
         + card.get("wall_time_s", 0.0),
         # each run's machine, first run first (a chain may mix a CPU and a lent GPU)
         "machines": [*parent.get("machines", [parent.get("machine", {})]), card.get("machine", {})],
     }
+
+
+def _parent(
+    spec: str, option: str, card: dict[str, Any], zoo_dir: Path
+) -> tuple[dict[str, Any], str]:
+    """The card of the weights ``spec`` (``zoo:NAME`` or a run folder) that ``option`` named,
+    and this run's command with ``option`` pointed at that card's ``--out``."""
+    src = zoo_dir / f"{spec[4:]}.json" if spec.startswith("zoo:") else Path(spec) / "card.json"
+    if not src.is_file():
+        raise ValueError(f"{option}: the starting weights' card {src} is missing; expected it")
+    parent = json.loads(src.read_text())
+    words = shlex.split(parent.get("command", ""))
+    out = words[words.index("--out") + 1] if "--out" in words[:-1] else None
+    own = shlex.split(card.get("command", ""))
+    if out and option in own[:-1]:
+        own[own.index(option) + 1] = out
+    return parent, shlex.join(own)
 
 
 def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
