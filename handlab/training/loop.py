@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from handlab._lock import output_lock_on_main
 from handlab.models import create
 from handlab.training import distributed
 from handlab.training.augment import apply_augment, apply_clip_augment, sample_augment
@@ -63,21 +64,24 @@ def fit(
     """Train ``config.model`` on ``config.data``; return the final test-split metrics.
 
     ``out_dir`` receives ``model.safetensors``, ``card.json``, ``checkpoint/`` and
-    ``metrics.jsonl``. With ``resume`` a checkpoint there is continued (its config must match);
-    without, the folder's previous run is discarded. Under ``torchrun`` only rank 0 writes, and
-    ranks other than 0 return ``{}``. ``on_checkpoint(step, model)`` is called on rank 0 after
-    each checkpoint is written (e.g. to keep every snapshot for an ensemble: ``fit`` itself keeps
-    only the latest).
+    ``metrics.jsonl``; while it runs, ``.handlab.lock`` keeps other runs out of the folder
+    (:class:`~handlab.errors.OutputLockedError`). With ``resume`` a checkpoint there is continued
+    (its config must match); without, the folder's previous run is discarded. Under ``torchrun``
+    only rank 0 writes, and ranks other than 0 return ``{}``. ``on_checkpoint(step, model)`` is
+    called on rank 0 after each checkpoint is written (e.g. to keep every snapshot for an ensemble:
+    ``fit`` itself keeps only the latest).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
     out = Path(out_dir)
     info = distributed.init(config.device)
     try:
-        return _fit(
-            config, out, info, resume=resume, progress=progress, command=command,
-            on_checkpoint=on_checkpoint,
-        )  # fmt: skip
+        # One run per folder: a second one is refused, naming the first (handlab._lock).
+        with output_lock_on_main(out, rank=info.rank, world=info.world):
+            return _fit(
+                config, out, info, resume=resume, progress=progress, command=command,
+                on_checkpoint=on_checkpoint,
+            )  # fmt: skip
     finally:
         distributed.shutdown(info)
 
