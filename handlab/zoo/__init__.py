@@ -36,6 +36,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from handlab._checks import resolve_device
+from handlab._io import load_safetensors
 from handlab.models import create
 
 if TYPE_CHECKING:
@@ -183,7 +185,7 @@ def _build(weights: Path, card_path: Path, device: str | torch.device) -> nn.Mod
         if key not in card:
             raise ValueError(f"{card_path}: card lacks {key!r}; expected a handlab train card")
     model = create(card["model"], **card["model_config"])
-    state = dequantize(load_file(weights))
+    state = dequantize(load_safetensors(weights))
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
@@ -197,7 +199,7 @@ def _build(weights: Path, card_path: Path, device: str | torch.device) -> nn.Mod
             f"unexpected {unexpected})"
         )
     model.card = card
-    return model.to(device).eval()
+    return model.to(resolve_device(device)).eval()
 
 
 def save_to_zoo(
