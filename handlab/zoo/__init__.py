@@ -38,7 +38,9 @@ from torch import nn
 
 from handlab._checks import resolve_device
 from handlab._io import load_safetensors
+from handlab.errors import InputError
 from handlab.models import create
+from handlab.zoo._large import INSTALL_HINT, weights_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -113,7 +115,8 @@ def list(zoo_dir: Path | None = None) -> builtins.list[str]:
     d = _dir(zoo_dir)
     if not d.is_dir():
         return []
-    return sorted(p.stem for p in d.glob("*.safetensors") if p.with_suffix(".json").is_file())
+    cards = (p for p in d.glob("*.json") if not p.name.endswith(".curves.json"))
+    return sorted(p.stem for p in cards if weights_path(d, p.stem).is_file())
 
 
 def load(
@@ -122,9 +125,11 @@ def load(
     """The shipped model ``name`` in eval mode (float32), its card dict as ``model.card``."""
     d = _dir(zoo_dir)
     names = list(d)
+    if name not in names and (d / f"{name}.json").is_file():
+        raise InputError(f"zoo:{name}: {INSTALL_HINT}")
     if name not in names:
         raise ValueError(f"name: expected one of the shipped models {names}, got {name!r}")
-    return _build(d / f"{name}.safetensors", d / f"{name}.json", device)
+    return _build(weights_path(d, name), d / f"{name}.json", device)
 
 
 def curves(name: str, *, zoo_dir: Path | None = None) -> pd.DataFrame:
