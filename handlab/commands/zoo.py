@@ -20,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "zoo", help="list the shipped models, print their results table, or add a finished run"
     )
-    p.add_argument("action", choices=("list", "table", "add"))
+    p.add_argument(
+        "action", choices=("list", "table", "add"),
+        help="list the names, print the results table, or add RUN_DIR as NAME",
+    )  # fmt: skip
     p.add_argument("run", nargs="?", help="add: a finished handlab train folder")
     p.add_argument("name", nargs="?", help="add: the zoo name")
     p.add_argument(
