@@ -497,3 +497,10 @@ def test_resume_with_another_thread_count_warns(tiny, tmp_path, monkeypatch):
             loop.fit(cfg, tmp_path, progress=False)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_ten_steps_with_the_default_onecycle_schedule_train(tiny, tmp_path):
+    cfg = tiny_config(steps=10, val_every=10, ckpt_every=10)  # warm-up 0.1 x 10 = one step
+    assert cfg.schedule == "onecycle" and cfg.warmup == 0.1
+    metrics = loop.fit(cfg, tmp_path, progress=False)
+    assert metrics["n"] == 8 and (tmp_path / "model.safetensors").is_file()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import handlab
 from handlab.zoo._large import LARGE
 
 pytestmark = pytest.mark.slow  # about a minute: the wheel compresses ~75 MiB of weights
@@ -103,6 +104,8 @@ def test_the_installed_wheel_runs_and_finds_its_chapters(built):
     assert Path(out["chapter_dir"]).resolve().is_relative_to(venv)
     assert out["chapters"] == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9]*_*.py"))
     assert "simplebaseline_r18" in out["zoo"] and LARGE[0] not in out["zoo"]
+    version = _run(built["venv"] / "bin" / "handlab", "--version", cwd=built["tmp"])
+    assert version.strip() == f"handlab {handlab.__version__}"  # the console script
     assert f"zoo:{LARGE[0]}: its weights are not in the handlab wheel" in out["refused"]
 
 
