@@ -61,8 +61,9 @@ def create(name: str, **config: Any) -> nn.Module:
 def _config_fields(builder: Callable[..., nn.Module]) -> set[str] | None:
     """The fields of the config dataclass a builder passes its keywords to (``XConfig(**config)``),
     found among the global names it uses; ``None`` when it uses none."""
-    names = [n for n in builder.__code__.co_names if n.endswith("Config")]
-    found = [builder.__globals__.get(n) for n in names]
+    code, scope = getattr(builder, "__code__", None), getattr(builder, "__globals__", {})
+    names = [n for n in code.co_names if n.endswith("Config")] if code is not None else []
+    found = [scope.get(n) for n in names]
     classes = [c for c in found if dataclasses.is_dataclass(c)]
     return {f.name for f in dataclasses.fields(classes[0])} if classes else None
 
