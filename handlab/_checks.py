@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from handlab.errors import InputError
+
 __all__ = [
     "Array",
     "check_finite",
@@ -120,11 +122,32 @@ def check_range(name: str, value: float, lo: float | None = None, hi: float | No
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """Turn ``"auto"`` into CUDA when present, else CPU; pass anything else to ``torch.device``.
+    """Turn ``"auto"`` into CUDA when present, else CPU; check that any other device exists.
+
+    Raises :class:`~handlab.errors.InputError` for a name torch does not know or a CUDA device
+    this machine lacks (instead of torch's error at the first ``.to(device)``).
 
     >>> resolve_device("cpu")
     device(type='cpu')
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+    ...
+    handlab.errors.InputError: device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'
     """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InputError(
+            f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from err
+    if dev.type == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0 or (dev.index or 0) >= count:
+            have = f"cuda:0 to cuda:{count - 1}" if count else "no CUDA device"
+            raise InputError(
+                f"device: expected 'cpu' or a CUDA device of this machine ({have}), got "
+                f"{str(device)!r}"
+            )
+    return dev

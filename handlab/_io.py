@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file in the target's folder, then ``os.replace``.
+"""Atomic file writes (a temporary file in the target's folder, then ``os.replace``), and
+safetensors reads whose errors name the file.
 
 A crash at any moment leaves either the old file or the new one, never half of one. The file gets
 the permissions an ordinary ``open(path, "w")`` would give (0666 less the umask), not the 0600 of
@@ -17,8 +18,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["atomic_write", "atomic_write_text"]
+from handlab.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["atomic_write", "atomic_write_text", "load_safetensors"]
 
 
 def _mode() -> int:
@@ -46,3 +53,35 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _what_it_is(path: Path) -> str:
+    head = path.read_bytes()[:4] if path.is_file() else b""
+    if head[:1] == b"\x80":
+        return "a pickle file, not safetensors (handlab never unpickles weights)"
+    if head == b"PK\x03\x04":
+        return "a zip (torch.save) file, not safetensors (handlab never unpickles weights)"
+    return "truncated or not a safetensors file"
+
+
+def load_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, or :class:`~handlab.errors.InputError` naming it.
+
+    >>> load_safetensors("/nonexistent/model.safetensors")
+    Traceback (most recent call last):
+    ...
+    handlab.errors.InputError: /nonexistent/model.safetensors: missing file; expected ...
+    """
+    from safetensors import SafetensorError  # imported late: writing text needs no torch
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: missing file; expected safetensors weights")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as err:
+        raise InputError(
+            f"{path}: unreadable weights, {_what_it_is(path)} ({err}); expected the safetensors "
+            "file written by handlab train (copy or train it again)"
+        ) from err

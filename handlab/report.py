@@ -86,12 +86,20 @@ def chapter_id(path: Path) -> str:
     return Path(path).name.split("_", 1)[0]
 
 
+def default_notebooks() -> Path:
+    """The checkout's ``notebooks/`` or, where handlab is installed from a wheel, its chapters."""
+    checkout = REPO_ROOT / "notebooks"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "chapters"
+
+
 def find_chapters(notebooks: Path | None = None, chapters: list[str] | None = None) -> list[Path]:
     """Chapter sources ``NN_*.py`` in ``notebooks`` (default: the repository's), sorted.
 
-    ``chapters`` selects by number (``["08", "9"]``); an unknown number raises ``ValueError``.
+    The default is the checkout's ``notebooks/``, else (an installed wheel) the copy shipped as
+    ``handlab/chapters/``. ``chapters`` selects by number (``["08", "9"]``); an unknown number
+    raises ``ValueError``.
     """
-    folder = Path(notebooks) if notebooks is not None else REPO_ROOT / "notebooks"
+    folder = Path(notebooks) if notebooks is not None else default_notebooks()
     if not folder.is_dir():
         raise ValueError(f"notebooks: expected a folder of chapter .py files, got {folder}")
     found = sorted(p for p in folder.glob("[0-9][0-9]_*.py"))

@@ -447,7 +447,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert all(torch.equal(fresh.state_dict()[k], v) for k, v in saved.items())
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     (tmp_path / "latest.json").write_text("{not json")
-    with pytest.raises(ValueError, match="unreadable checkpoint"):
+    with pytest.raises(ValueError, match=r"latest\.json: expected JSON naming the step"):
         checkpoint.load_checkpoint(tmp_path, fresh)
 
 
@@ -473,3 +473,34 @@ def test_lifting_gets_no_2d_metrics_for_its_own_input():
     metrics = evaluate(create("lifting"), SyntheticHands("val", size=64), batch_size=2, limit=2)
     assert "epe_px" not in metrics and metrics["mpjpe_mm"] > 0
     assert set(metrics["per_joint"][0]) == {"joint", "mpjpe_mm"}
+
+
+def test_resume_with_another_thread_count_warns(tiny, tmp_path, monkeypatch):
+    cfg = tiny_config(steps=6, ckpt_every=3)
+    real = loop._step_batch
+
+    def interrupt(config, data, step, info, local):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real(config, data, step, info, local)
+
+    monkeypatch.setattr(loop, "_step_batch", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(cfg, tmp_path, progress=False)
+    monkeypatch.setattr(loop, "_step_batch", real)
+    threads = torch.get_num_threads()
+    state = torch.load(next((tmp_path / "checkpoint").glob("train-*.pt")), weights_only=True)
+    assert state["threads"] == threads
+    try:
+        torch.set_num_threads(threads + 1)
+        with pytest.warns(RuntimeWarning, match=f"made with {threads} torch threads, resuming"):
+            loop.fit(cfg, tmp_path, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_ten_steps_with_the_default_onecycle_schedule_train(tiny, tmp_path):
+    cfg = tiny_config(steps=10, val_every=10, ckpt_every=10)  # warm-up 0.1 x 10 = one step
+    assert cfg.schedule == "onecycle" and cfg.warmup == 0.1
+    metrics = loop.fit(cfg, tmp_path, progress=False)
+    assert metrics["n"] == 8 and (tmp_path / "model.safetensors").is_file()

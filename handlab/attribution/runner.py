@@ -6,11 +6,11 @@ the model and the dataset as objects).
 
 The samples are cut into fixed *units* of ``batch_size`` consecutive samples. Each unit is
 explained on its own (PoseIG against the ground-truth keypoints, indices, relation index) and
-written atomically to ``DIR/parts/`` (HDF5 first, then the Parquet file that marks it done), so a
-killed run resumes with nothing recomputed, and rank ``r`` of ``W`` takes the units ``u % W == r``.
-A unit's result depends only on its samples and settings (never on the rank or on what ran
-before), so the merged output is identical to one uninterrupted process. When every unit is
-done, rank 0 merges them into:
+written atomically (a unique temporary name, then ``os.replace``) to ``DIR/parts/`` (HDF5 first,
+then the Parquet file that marks it done), so a killed run resumes with nothing recomputed, and
+rank ``r`` of ``W`` takes the units ``u % W == r``. A unit's result depends only on its samples and
+settings (never on the rank or on what ran before), so the merged output is identical to one
+uninterrupted process. When every unit is done, rank 0 merges them into:
 
 - ``indices.parquet``: one row per (sample, joint): the columns of
   :func:`~handlab.attribution.indices.index_table` plus ``likelihood`` and ``delta``
@@ -19,13 +19,13 @@ done, rank 0 merges them into:
   float32 relation index, ``sample`` (N,) ids;
 - ``manifest.json``: every setting, the model and data specs, versions, and ``complete``.
 
-Resuming with different settings raises instead of mixing results.
+Resuming with different settings raises instead of mixing results. One run at a time per
+folder: ``DIR/.handlab.lock`` (see :mod:`handlab._lock`) refuses a second run, naming the first.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +38,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from handlab._io import atomic_write, atomic_write_text
+from handlab._lock import output_lock_on_main
 from handlab.attribution.engine import DEFAULT_MAX_BATCH, DEFAULT_METHOD, DEFAULT_STEPS
 from handlab.attribution.explain import explain_batch
 from handlab.attribution.targets import ALPHA
@@ -98,9 +100,7 @@ def _manifest(out: Path, settings: dict) -> None:
                 "use a new --out or delete it"
             )
         return
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(settings, indent=1))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(settings, indent=1))
 
 
 def _explain_unit(model: nn.Module, batch: dict, config: RunConfig, unit: int, ids: list[int]):
@@ -115,27 +115,33 @@ def _explain_unit(model: nn.Module, batch: dict, config: RunConfig, unit: int, i
 
 
 def _write_unit(parts: Path, unit: int, table: pd.DataFrame, maps, ri, ids: list[int]) -> None:
+    # Unique temporary names (atomic_write): never a file another process is writing.
     stem = parts / f"unit-{unit:06d}"
-    tmp = stem.with_suffix(".h5.tmp")
-    with h5py.File(tmp, "w") as f:
-        f.create_dataset("maps", data=maps)
-        f.create_dataset("ri", data=ri)
-        f.create_dataset("sample", data=np.asarray(ids))
-    os.replace(tmp, stem.with_suffix(".h5"))
-    tmp = stem.with_suffix(".parquet.tmp")
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, stem.with_suffix(".parquet"))  # the done marker: written last
+
+    def write_h5(tmp: str) -> None:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("maps", data=maps)
+            f.create_dataset("ri", data=ri)
+            f.create_dataset("sample", data=np.asarray(ids))
+
+    atomic_write(stem.with_suffix(".h5"), write_h5)
+    # the done marker: written last
+    atomic_write(stem.with_suffix(".parquet"), lambda tmp: table.to_parquet(tmp, index=False))
 
 
 def _merge(out: Path, units: int) -> None:
     parts = [out / "parts" / f"unit-{u:06d}" for u in range(units)]
     tables = [pd.read_parquet(p.with_suffix(".parquet")) for p in parts]
-    pd.concat(tables, ignore_index=True).to_parquet(out / "indices.parquet.tmp", index=False)
-    os.replace(out / "indices.parquet.tmp", out / "indices.parquet")
+    table = pd.concat(tables, ignore_index=True)
+    atomic_write(out / "indices.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    n = sum(t["sample"].nunique() for t in tables)
+    atomic_write(out / "maps.h5", lambda tmp: _merge_maps(tmp, parts, n))
+
+
+def _merge_maps(tmp: str, parts: list[Path], n: int) -> None:
     with h5py.File(parts[0].with_suffix(".h5"), "r") as p:
         j, h, w = p["maps"].shape[1:]
-    n = sum(t["sample"].nunique() for t in tables)
-    with h5py.File(out / "maps.h5.tmp", "w") as f:
+    with h5py.File(tmp, "w") as f:
         maps = f.create_dataset("maps", (n, j, h, w), dtype="float16", chunks=(1, j, h, w))
         ri = f.create_dataset("ri", (n, j, j), dtype="float32", chunks=(1, j, j))
         ids = f.create_dataset("sample", (n,), dtype="int64")
@@ -145,7 +151,6 @@ def _merge(out: Path, units: int) -> None:
                 stop = start + len(p["sample"])
                 maps[start:stop], ri[start:stop], ids[start:stop] = p["maps"], p["ri"], p["sample"]
             start = stop
-    os.replace(out / "maps.h5.tmp", out / "maps.h5")
 
 
 def run_attribution(
@@ -179,7 +184,6 @@ def run_attribution(
     n = len(dataset) if config.limit is None else min(config.limit, len(dataset))
     units = -(-n // config.batch_size)
     out = Path(out_dir)
-    parts = out / "parts"
     rank, world = _rank_world()
     settings = asdict(config) | {
         "model": model_spec,
@@ -187,6 +191,14 @@ def run_attribution(
         "samples": n,
         "units": units,
     }
+    # One run per folder: a second one (or a second torchrun group) is refused, naming the first.
+    with output_lock_on_main(out, rank=rank, world=world):
+        return _run_units(model, dataset, out, config, settings, progress, on_unit)
+
+
+def _run_units(model, dataset, out, config, settings, progress, on_unit) -> dict[str, list[int]]:
+    parts, n, units = out / "parts", settings["samples"], settings["units"]
+    rank, world = _rank_world()
     if rank == 0:
         parts.mkdir(parents=True, exist_ok=True)
         _manifest(out, settings)
@@ -210,6 +222,6 @@ def run_attribution(
         _merge(out, units)
         settings = json.loads((out / "manifest.json").read_text())
         settings |= {"complete": True, "torch": torch.__version__, "world_size": world}
-        (out / "manifest.json").write_text(json.dumps(settings, indent=1))
+        atomic_write_text(out / "manifest.json", json.dumps(settings, indent=1))
     _barrier()
     return done

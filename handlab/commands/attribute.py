@@ -43,20 +43,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help=MODEL_HELP)
     p.add_argument("--data", required=True, help="synth or NAME:ROOT (e.g. rhd:/data/RHD)")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="the split to explain")
     p.add_argument("--size", type=int, default=128, help="image side (px)")
     p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
-    p.add_argument("--path", choices=["blur", "straight"], help="integration path")
-    p.add_argument("--baseline", help="straight path: black|mean|blur|uniform|gaussian")
-    p.add_argument("--method", help="quadrature rule along the path")
-    p.add_argument("--steps", type=int, help="points on the path")
-    p.add_argument("--folds", type=int, help="blur path: number of blur levels")
-    p.add_argument("--alpha", type=float, help="likelihood decay, 1/px")
-    p.add_argument("--batch-size", type=int, help="samples per unit (resume/shard granularity)")
-    p.add_argument("--limit", type=int, help="first N samples only")
-    p.add_argument("--seed", type=int, help="noise seed (unit u uses seed + u)")
-    p.add_argument("--noise-samples", type=int, help="SmoothGrad-style noisy copies per image")
-    p.add_argument("--no-progress", action="store_true")
+    # The defaults named in the help are RunConfig's (tests/commands/test_cli_help.py checks).
+    p.add_argument("--path", choices=["blur", "straight"], help="integration path (default: blur)")
+    p.add_argument(
+        "--baseline", help="straight path: black|mean|blur|uniform|gaussian (default: black)"
+    )
+    p.add_argument("--method", help="quadrature rule along the path (default: riemann_left)")
+    p.add_argument("--steps", type=int, help="points on the path (default: 50)")
+    p.add_argument("--folds", type=int, help="blur path: number of blur levels (default: 50)")
+    p.add_argument("--alpha", type=float, help="likelihood decay, 1/px (default: 0.3)")
+    p.add_argument(
+        "--batch-size", type=int, help="samples per unit, the resume/shard granularity (default: 8)"
+    )
+    p.add_argument("--limit", type=int, help="first N samples only (default: all)")
+    p.add_argument("--seed", type=int, help="noise seed, unit u uses seed + u (default: 0)")
+    p.add_argument(
+        "--noise-samples", type=int, help="SmoothGrad-style noisy copies per image (default: 0)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_main)
 
 

@@ -31,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("root", help="the dataset's folder, in its published layout")
     check.add_argument("--split", action="append", help="split to check (repeatable; default all)")
     check.add_argument(
-        "--limit", type=int, default=None, help="check only the first N items of each split"
-    )
+        "--limit", type=int, default=None,
+        help="check the first N items of each split (default: all)",
+    )  # fmt: skip
     check.set_defaults(func=_check)
 
 

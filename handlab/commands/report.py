@@ -22,8 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--chapters", help="comma-separated chapter numbers, e.g. 08,09,10 (default: all)"
     )
-    p.add_argument("--model", help=f"{MODEL_HELP} (the chapters that take a model)")
-    p.add_argument("--data", help="synth or NAME:ROOT for the chapters that take data")
+    p.add_argument(
+        "--model", help=f"{MODEL_HELP} (the chapters that take a model; default: their own)"
+    )
+    p.add_argument(
+        "--data", help="synth or NAME:ROOT for the chapters that take data (default: their own)"
+    )
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--fast", action="store_true", help="small workloads (what CI runs)")
     p.add_argument(

@@ -50,32 +50,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data", default="synth", help="synth, synth-clips[:T=N] or NAME:ROOT (default synth)"
     )
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--schedule", default="onecycle", choices=["constant", "cosine", "onecycle"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--val-every", type=int, default=100)
-    p.add_argument("--ckpt-every", type=int, default=100)
-    p.add_argument("--test-limit", type=int, default=512)
+    p.add_argument("--out", required=True, help="output folder (one run at a time: locked)")
+    p.add_argument("--steps", type=int, default=1000, help="optimiser steps")
+    p.add_argument("--batch-size", type=int, default=32, help="samples per step (all processes)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
+    p.add_argument(
+        "--schedule", default="onecycle", choices=["constant", "cosine", "onecycle"],
+        help="learning-rate schedule (warm-up: 10%% of the steps)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, batches, augmentation")
+    p.add_argument("--size", type=int, default=128, help="input side (px)")
+    p.add_argument("--val-every", type=int, default=100, help="steps between validations")
+    p.add_argument("--ckpt-every", type=int, default=100, help="steps between checkpoints")
+    p.add_argument("--test-limit", type=int, default=512, help="test samples in the card")
     p.add_argument("--splits", default="train,val,test", help="train,val,test split names")
-    p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--no-augment", action="store_true", help="no random affine/colour jitter")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
     p.add_argument(
         "--no-amp", action="store_true", help="float32 only (default: bfloat16 where native)"
     )
     p.add_argument("--restart", action="store_true", help="discard a checkpoint in --out")
     p.add_argument(
         "--init", default=None, metavar="zoo:NAME|RUN",
-        help="start from these weights (same parameters as --model) instead of random ones",
+        help="start from these weights, same parameters as --model (default: random weights)",
+    )  # fmt: skip
+    p.add_argument(
+        "--model-config", nargs="*", default=[], metavar="KEY=VALUE",
+        help="fields of the model's config dataclass (default: none, the family's defaults)",
     )  # fmt: skip
     p.add_argument(
         "--init-backbone", default=None, metavar="zoo:NAME|RUN",
-        help="start the trunk (backbone.* weights) from another model, e.g. zoo:simplebaseline_r18",
+        help="start the trunk (backbone.* weights) from another model, e.g. zoo:simplebaseline_r18"
+        " (default: none)",
     )  # fmt: skip
-    p.add_argument("--model-config", nargs="*", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_train)
 
     e = subparsers.add_parser("evaluate", help="evaluate a run folder or zoo:NAME on a data set")
@@ -83,12 +90,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--data", default="synth", help="synth, synth-clips[:T=N] or NAME:ROOT (default synth)"
     )
-    e.add_argument("--split", default="test")
-    e.add_argument("--size", type=int, default=128)
-    e.add_argument("--limit", type=int, default=None)
-    e.add_argument("--batch-size", type=int, default=32)
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--json", default=None, help="write the metrics here as JSON")
+    e.add_argument("--split", default="test", help="the split to evaluate")
+    e.add_argument("--size", type=int, default=128, help="input side (px)")
+    e.add_argument("--limit", type=int, default=None, help="first N samples (default: all)")
+    e.add_argument("--batch-size", type=int, default=32, help="samples per forward pass")
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    e.add_argument("--json", default=None, help="write the metrics here (default: print only)")
+    e.add_argument(
+        "--skip-bad", action="store_true",
+        help="leave out samples that cannot be read (counted and listed) instead of stopping",
+    )  # fmt: skip
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=_evaluate)
 
 
@@ -134,8 +146,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     model = _resolve.resolve_model(args.model, device=args.device)
     data = _resolve.resolve_data(args.data, args.split, size=args.size)
-    metrics = evaluate(model, data, batch_size=args.batch_size, limit=args.limit)
+    metrics = evaluate(
+        model, data, batch_size=args.batch_size, limit=args.limit,
+        progress=not args.no_progress, skip_bad=args.skip_bad,
+    )  # fmt: skip
     print(format_table(metrics))
+    if metrics.get("skipped"):
+        print(f"skipped {len(metrics['skipped'])} unreadable samples:")
+        print("\n".join(f"  {s['index']}: {s['error']}" for s in metrics["skipped"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(metrics, indent=1))

@@ -27,16 +27,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "zoo", help="list the shipped models, print their results table, or add a finished run"
     )
-    p.add_argument("action", choices=("list", "table", "add", "import-mediapipe"))
+    p.add_argument(
+        "action", choices=("list", "table", "add", "import-mediapipe"),
+        help="list the names, print the results table, add RUN_DIR as NAME, or convert MediaPipe's"
+        " hand landmark models",
+    )  # fmt: skip
     p.add_argument("run", nargs="?", help="add: a finished handlab train folder")
     p.add_argument("name", nargs="?", help="add: the zoo name")
     p.add_argument(
         "--storage", default="int8", help="add: int8 (default), float16 or float32 weights"
     )
-    p.add_argument("--wheel", help="import-mediapipe: a mediapipe-0.10.14 wheel (both models)")
-    p.add_argument("--tflite", help="import-mediapipe: one hand_landmark_{full,lite}.tflite")
-    p.add_argument("--variant", choices=("full", "lite"), help="import-mediapipe: only this one")
-    p.add_argument("--check", help="import-mediapipe: reference crops .npz for the equivalence")
+    p.add_argument(
+        "--wheel", help="import-mediapipe: a mediapipe-0.10.14 wheel, both models (default: none)"
+    )
+    p.add_argument(
+        "--tflite", help="import-mediapipe: one hand_landmark_{full,lite}.tflite (default: none)"
+    )
+    p.add_argument(
+        "--variant", choices=("full", "lite"),
+        help="import-mediapipe: only this one (default: both in the wheel)",
+    )  # fmt: skip
+    p.add_argument(
+        "--check",
+        help="import-mediapipe: reference crops .npz for the equivalence (default: the"
+        " repository's tests/models/data/mediapipe_reference.npz)",
+    )
     p.add_argument(
         "--force", action="store_true",
         help="add: ship a run that fails the zoo guard (the card records the failed report)",

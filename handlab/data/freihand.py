@@ -106,6 +106,18 @@ class FreiHAND(HandDataset):
             raise DataError(f"{path}: expected shape (N, {shape}), got {arr.shape}")
         return arr
 
+    def _entry(self, key: str, idx: int, image: Path) -> np.ndarray:
+        """Annotation ``idx`` of ``{split}_{key}.json``; NaN/inf is named there, per sample (so
+        ``handlab datasets check`` and ``--skip-bad`` list every bad entry, not only the first)."""
+        values = getattr(self, f"_{key}")[idx]
+        bad = int((~np.isfinite(values)).sum())
+        if bad:
+            raise DataError(
+                f"{self.root / f'{self.split}_{key}.json'} (entry {idx}, image {image.name}): "
+                f"expected finite numbers, got {bad} NaN/inf"
+            )
+        return values
+
     def __len__(self) -> int:
         return len(self._ids)
 
@@ -118,8 +130,8 @@ class FreiHAND(HandDataset):
         sid = self.sample_id(index)
         path = self.root / self.split / "rgb" / f"{sid}.jpg"
         rgb = read_image(path, sample_id=sid)
-        K = as_float(self._K[idx])
-        xyz = as_float(self._xyz[idx] * 1000.0)  # m -> mm
+        K = as_float(self._entry("K", idx, path))
+        xyz = as_float(self._entry("xyz", idx, path) * 1000.0)  # m -> mm
         keypoints = project(xyz, K)
         visibility, n_out = hide_outside(keypoints, torch.ones(21), rgb.shape[1], rgb.shape[0])
         sample: dict[str, Any] = {

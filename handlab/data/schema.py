@@ -35,6 +35,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from handlab.errors import InputError
 from handlab.geometry import crop_to_hand
 
 __all__ = [
@@ -63,7 +64,7 @@ FIELD_SHAPES: dict[str, tuple[int | str | None, ...]] = {
 }
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A dataset folder, file or sample is missing, unreadable or inconsistent.
 
     The message always names the file and, when known, the sample id.

@@ -11,10 +11,13 @@ ValueError: name: expected one of [...], got 'no_such_model'
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
+
+from handlab.errors import InputError
 
 __all__ = ["create", "list_models", "register_model"]
 
@@ -44,7 +47,25 @@ def create(name: str, **config: Any) -> nn.Module:
     _import_families()
     if name not in _BUILDERS:
         raise ValueError(f"name: expected one of {sorted(_BUILDERS)}, got {name!r}")
-    return _BUILDERS[name](**config)
+    builder = _BUILDERS[name]
+    known = _config_fields(builder)
+    unknown = sorted(set(config) - known) if known is not None else []
+    if unknown:
+        raise InputError(
+            f"model config (--model-config) of {name!r}: unknown keys {unknown}; expected some "
+            f"of {sorted(known)}"
+        )
+    return builder(**config)
+
+
+def _config_fields(builder: Callable[..., nn.Module]) -> set[str] | None:
+    """The fields of the config dataclass a builder passes its keywords to (``XConfig(**config)``),
+    found among the global names it uses; ``None`` when it uses none."""
+    code, scope = getattr(builder, "__code__", None), getattr(builder, "__globals__", {})
+    names = [n for n in code.co_names if n.endswith("Config")] if code is not None else []
+    found = [scope.get(n) for n in names]
+    classes = [c for c in found if dataclasses.is_dataclass(c)]
+    return {f.name for f in dataclasses.fields(classes[0])} if classes else None
 
 
 def _import_families() -> None:

@@ -18,14 +18,17 @@ crash at any moment leaves the previous complete checkpoint in force.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
 from handlab._io import atomic_write, atomic_write_text
+from handlab.errors import InputError
 
 __all__ = ["atomic_write_text", "load_checkpoint", "save_checkpoint"]
 
@@ -53,14 +56,37 @@ def save_checkpoint(ckpt_dir: Path, step: int, model: nn.Module, state: dict[str
 
 
 def load_checkpoint(ckpt_dir: Path, model: nn.Module) -> tuple[int, dict[str, Any]] | None:
-    """Load the latest checkpoint into ``model``; return ``(step, state)``, ``None`` if absent."""
-    latest = Path(ckpt_dir) / "latest.json"
+    """Load the latest checkpoint into ``model``; return ``(step, state)``, ``None`` if absent.
+
+    Every failure is an :class:`~handlab.errors.InputError` naming the file. A ``train-*.pt``
+    holding anything but tensors, numbers and containers is refused unread (``weights_only``):
+    handlab never writes one, so it was made elsewhere or tampered with.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    latest = ckpt_dir / "latest.json"
     if not latest.is_file():
         return None
+    fix = f"delete {ckpt_dir} or start over with --restart (resume=False)"
     try:
         names = json.loads(latest.read_text())
-        load_model(model, str(Path(ckpt_dir) / names["model"]))
-        state = torch.load(Path(ckpt_dir) / names["train"], weights_only=True)
-    except (OSError, KeyError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{ckpt_dir}: unreadable checkpoint ({err})") from err
-    return int(names["step"]), state
+        weights, train = ckpt_dir / names["model"], ckpt_dir / names["train"]
+        step = int(names["step"])
+    except (OSError, KeyError, TypeError, ValueError) as err:
+        raise InputError(
+            f"{latest}: expected JSON naming the step, model and train files ({err}); {fix}"
+        ) from err
+    try:
+        load_model(model, str(weights))
+    except (SafetensorError, OSError, RuntimeError) as err:
+        raise InputError(f"{weights}: unreadable or mismatched weights ({err}); {fix}") from err
+    try:
+        state = torch.load(train, weights_only=True)
+    except pickle.UnpicklingError as err:  # torch's text would suggest unsafe loading: not shown
+        raise InputError(
+            f"{train}: refused, it holds Python objects other than tensors and numbers (a "
+            f"handlab checkpoint never does; it may have been tampered with); {fix}"
+        ) from err
+    except (OSError, EOFError, RuntimeError, ValueError) as err:
+        what = type(err).__name__
+        raise InputError(f"{train}: unreadable training state ({what}); {fix}") from err
+    return step, state

@@ -151,6 +151,8 @@ def lr_factor(step: int, steps: int, schedule: str, warmup: float) -> float:
 
     >>> [round(lr_factor(s, 10, "cosine", 0.2), 3) for s in (0, 1, 2, 6, 10)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
+    >>> lr_factor(0, 10, "onecycle", 0.1)  # a warm-up of one step starts at the peak
+    1.0
     """
     if schedule == "constant":
         return 1.0
@@ -162,9 +164,11 @@ def lr_factor(step: int, steps: int, schedule: str, warmup: float) -> float:
         return 0.5 * (1.0 + math.cos(math.pi * t))
     start, end = 1 / 25, 1 / 25 / 1e4
     peak_at, last = warmup * steps - 1, steps - 1
-    if step <= peak_at:
+    # torch divides by ``peak_at`` and fails when it is 0 (e.g. 10 steps at warmup 0.1); a
+    # warm-up shorter than one step is no warm-up: such a run starts at the peak.
+    if peak_at > 0 and step <= peak_at:
         return _cos_anneal(start, 1.0, step / peak_at)
-    peak_at = max(peak_at, 0.0)  # a run too short to warm up starts at the peak
+    peak_at = max(peak_at, 0.0)
     return _cos_anneal(1.0, end, min(1.0, (step - peak_at) / max(1.0, last - peak_at)))
 
 

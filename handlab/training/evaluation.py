@@ -13,8 +13,10 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from handlab import metrics as M
+from handlab.errors import InputError
 from handlab.models.base import check_pose_model, check_rgb_range
 from handlab.skeleton import JOINT_NAMES
 from handlab.training.data import load_batch, model_inputs
@@ -66,13 +68,22 @@ def mean_epe(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, data: Any, *, batch_size: int = 32, limit: int | None = None
+    model: nn.Module,
+    data: Any,
+    *,
+    batch_size: int = 32,
+    limit: int | None = None,
+    progress: bool = False,
+    skipped: list[dict[str, Any]] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run ``model`` over the first ``limit`` samples of ``data`` (all if ``None``), in order.
 
     Returns CPU tensors: ``pred_keypoints`` (not for models whose input is 2D keypoints)
     /``keypoints`` (N, J, 2) px, ``visibility`` (N, J)
     and, for 3D models with ``xyz`` in the data, ``pred_xyz``/``xyz`` (N, J, 3) mm root-relative.
+    ``progress`` shows a bar over the samples. With a list as ``skipped``, a sample that cannot
+    be read (an :class:`~handlab.errors.InputError` such as ``DataError``) is left out and
+    appended to it as ``{"index", "error"}``; without, it stops the run.
     """
     declared = check_pose_model(model)
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -84,8 +95,13 @@ def predict(
     was_training = model.training
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {}
+    bar = tqdm(total=n, desc="evaluate", unit="sample", disable=not progress)
     for lo in range(0, n, batch_size):
-        batch = load_batch(data, range(lo, min(n, lo + batch_size)))
+        indices = range(lo, min(n, lo + batch_size))
+        batch = load_batch(data, indices) if skipped is None else _readable(data, indices, skipped)
+        bar.update(len(indices))
+        if batch is None:
+            continue
         x = model_inputs(model, batch)
         if declared.input_kind in ("rgb", "clip"):
             check_rgb_range(x, name=f"data {declared.batch_key!r}")
@@ -100,14 +116,39 @@ def predict(
             rows["xyz"] = batch["xyz"] - batch["xyz"][:, :1]
         for k, v in rows.items():
             parts.setdefault(k, []).append(v.detach().float().cpu())
+    bar.close()
     model.train(was_training)
+    if not parts:
+        raise InputError(f"data: none of the {n} samples could be read (first: {skipped[0]})")
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
+def _readable(data: Any, indices: range, skipped: list[dict[str, Any]]) -> dict | None:
+    """The batch of the samples at ``indices`` that load; the others appended to ``skipped``."""
+    samples = []
+    for i in indices:
+        try:
+            samples.append(load_batch(data, [i]))
+        except InputError as err:  # a DataError: a missing, truncated or NaN-labelled sample
+            skipped.append({"index": i, "error": str(err)})
+    if not samples:
+        return None
+    return {k: torch.cat([s[k] for s in samples]) for k in samples[0]}
+
+
 def evaluate(
-    model: nn.Module, data: Any, *, batch_size: int = 32, limit: int | None = None
+    model: nn.Module,
+    data: Any,
+    *,
+    batch_size: int = 32,
+    limit: int | None = None,
+    progress: bool = False,
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
     """Metrics of ``model`` on the first ``limit`` samples of ``data``.
+
+    ``progress`` shows a bar. With ``skip_bad``, unreadable samples are left out (``n`` counts
+    those evaluated) and listed under ``skipped`` (``{"index", "error"}`` each).
 
     Returns ``n`` (samples), the keys of :func:`handlab.metrics.evaluate_2d` (``epe_px``,
     ``pck@5px`` ... ``auc_0-30px``) and, for 3D models, of ``evaluate_3d`` on root-relative
@@ -115,8 +156,12 @@ def evaluate(
     canonical joint (``joint``, ``epe_px``, ``pck@10px``, ``mpjpe_mm`` for 3D; empty for data
     in another joint order).
     """
-    p = predict(model, data, batch_size=batch_size, limit=limit)
-    return summarize(p)
+    skipped: list[dict[str, Any]] | None = [] if skip_bad else None
+    p = predict(model, data, batch_size=batch_size, limit=limit, progress=progress, skipped=skipped)
+    out = summarize(p)
+    if skipped is not None:
+        out["skipped"] = skipped
+    return out
 
 
 def summarize(p: dict[str, torch.Tensor]) -> dict[str, Any]:

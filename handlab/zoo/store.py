@@ -27,7 +27,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from handlab._checks import resolve_device
+from handlab._io import load_safetensors
+from handlab.errors import InputError
 from handlab.models import create
+from handlab.zoo._large import INSTALL_HINT, weights_path
 from handlab.zoo.quantize import dequantize, quantize_int8
 
 __all__ = [
@@ -64,7 +68,8 @@ def list_models(zoo_dir: Path | None = None) -> list[str]:
     d = folder(zoo_dir)
     if not d.is_dir():
         return []
-    return sorted(p.stem for p in d.glob("*.safetensors") if p.with_suffix(".json").is_file())
+    cards = (p for p in d.glob("*.json") if not p.name.endswith(".curves.json"))
+    return sorted(p.stem for p in cards if weights_path(d, p.stem).is_file())
 
 
 def load(
@@ -73,9 +78,11 @@ def load(
     """The shipped model ``name`` in eval mode (float32), its card dict as ``model.card``."""
     d = folder(zoo_dir)
     names = list_models(d)
+    if name not in names and (d / f"{name}.json").is_file():
+        raise InputError(f"zoo:{name}: {INSTALL_HINT}")
     if name not in names:
         raise ValueError(f"name: expected one of the shipped models {names}, got {name!r}")
-    return _build(d / f"{name}.safetensors", d / f"{name}.json", device)
+    return _build(weights_path(d, name), d / f"{name}.json", device)
 
 
 def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
@@ -109,7 +116,7 @@ def _build(weights: Path, card_path: Path, device: str | torch.device) -> nn.Mod
         if key not in card:
             raise ValueError(f"{card_path}: card lacks {key!r}; expected a handlab train card")
     model = create(card["model"], **card["model_config"])
-    state = dequantize(load_file(weights))
+    state = dequantize(load_safetensors(weights))
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
@@ -123,7 +130,7 @@ def _build(weights: Path, card_path: Path, device: str | torch.device) -> nn.Mod
             f"unexpected {unexpected})"
         )
     model.card = card
-    return model.to(device).eval()
+    return model.to(resolve_device(device)).eval()
 
 
 def save_to_zoo(

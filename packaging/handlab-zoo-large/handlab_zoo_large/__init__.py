@@ -1,0 +1,1 @@
+"""handlab's zoo weights too large for the handlab wheel; ``handlab.zoo`` finds them here."""
