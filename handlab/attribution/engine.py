@@ -26,36 +26,32 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from handlab._checks import check_finite, check_range, check_shape
+from handlab.attribution.config import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_METHOD,
+    DEFAULT_STEPS,
+    PoseIGConfig,
+    resolve,
+)
 from handlab.attribution.paths import BlurPath, StraightPath, make_baseline, quadrature
-from handlab.attribution.targets import ALPHA, JointLikelihood, _check_targets
+from handlab.attribution.targets import JointLikelihood, JointSubset, _check_targets
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
     "DEFAULT_METHOD",
     "DEFAULT_STEPS",
+    "PoseIGConfig",
     "PoseIGResult",
     "attribution_maps",
     "integrate",
     "poseig",
 ]
-
-# The reference's rule: a left Riemann sum at the 50 fold points of the blur path (identical to
-# PoseIG's sums). Gauss-Legendre beats it at equal points on smooth integrands (test_engine.py),
-# but on the trained zoo models of benchmarks/attribution.py neither rule reached a mean delta
-# under 1 % within 64 points (integral_r18, straight path: left 2.6 %, Gauss-Legendre 4.6 % at 64;
-# blur path: 106 % and 75 %), so there is no cheaper rule to make the default (README).
-DEFAULT_METHOD = "riemann_left"
-DEFAULT_STEPS = 50
-# Images per forward (path points x images). Measured on this 2-core CPU, 1 thread, 8 points x 4
-# images of a trained SimpleBaseline: ResNet-50 took 66.9 s at 32, 44.8 s at 16, 51.4 s at 8
-# (larger chunks spill the activations of the shared graph out of cache); ResNet-18 was the same
-# at 8, 16 and 32 (21.3-23.3 s).
-DEFAULT_MAX_BATCH = 16
 
 Path = StraightPath | BlurPath
 
@@ -178,71 +174,47 @@ def attribution_maps(attributions: torch.Tensor, *, signed: bool = False) -> tor
     return (summed if signed else mag) / peak
 
 
-def _build_path(
-    kind: str | Path,
-    images: torch.Tensor,
-    *,
-    baseline: str | torch.Tensor,
-    kernel_size: int,
-    sigma: float,
-    folds: int | None,
-    generator: torch.Generator,
-) -> Path:
+def _build_path(images: torch.Tensor, config: PoseIGConfig, generator: torch.Generator) -> Path:
+    kind = config.path
     if isinstance(kind, StraightPath | BlurPath):
         return kind
     if kind == "blur":
-        return BlurPath(images, kernel_size=kernel_size, sigma=sigma, folds=folds)
-    if kind == "straight":
-        if isinstance(baseline, str):
-            base = make_baseline(
-                images, baseline, generator=generator, kernel_size=kernel_size, sigma=sigma
-            )
-        else:
-            base = baseline
-        return StraightPath(images, base)
-    raise ValueError(f"path: expected 'blur', 'straight' or a path object, got {kind!r}")
+        return BlurPath(
+            images, kernel_size=config.kernel_size, sigma=config.sigma, folds=config.folds
+        )
+    base = config.baseline
+    if isinstance(base, str):
+        base = make_baseline(
+            images, base, generator=generator, kernel_size=config.kernel_size, sigma=config.sigma
+        )
+    return StraightPath(images, base)
 
 
 def poseig(
     model: nn.Module,
     images: torch.Tensor,
     target_keypoints: torch.Tensor,
-    *,
-    path: str | Path = "blur",
-    method: str = DEFAULT_METHOD,
-    steps: int = DEFAULT_STEPS,
-    baseline: str | torch.Tensor = "black",
-    alpha: float = ALPHA,
-    space: str = "2d",
-    kernel_size: int = 31,
-    sigma: float = 19.0,
-    folds: int | None = 50,
-    noise_samples: int = 0,
-    noise_level: float = 0.01,
-    noise_aggregate: str = "mean",
-    max_batch: int = DEFAULT_MAX_BATCH,
-    vectorize: bool = False,
-    seed: int = 0,
+    config: PoseIGConfig | None = None,
+    **overrides: Any,
 ) -> PoseIGResult:
     """PoseIG attributions of every joint's likelihood (He et al., CVPR 2023).
 
     Args:
         model: a handlab pose model; ``model.decode`` gives the explained joints.
         images: (B, C, H, W) model input (RGB in [0, 1]).
-        target_keypoints: (B, J, 2) input px (x, y), or (B, J, 3) mm with ``space="3d"``.
-        path: ``"blur"`` (progressive blur, ``kernel_size`` 31, ``sigma`` 19 -> 0 over ``folds``
-            50 as in the reference, linear between folds; None for a continuous sigma),
-            ``"straight"`` (``baseline``: "black", "mean", "blur", "uniform", "gaussian" or a
-            tensor), or a prebuilt path object for these images.
-        method, steps: quadrature (riemann_left/right/middle/trapezoid, gausslegendre).
-        alpha: likelihood decay, 1/px (2D) or 1/mm (3D).
-        noise_samples: SmoothGrad over the path: average over this many noisy copies of the
-            images (std ``noise_level`` * (max - min) per image); ``noise_aggregate`` "mean" or
-            "mean_square" (the mean of squared attributions). The delta is averaged over draws.
-        max_batch: most images per forward; vectorize: batched VJPs; seed: noise seed.
+        target_keypoints: (B, J, 2) input px (x, y), or (B, J, 3) mm with ``space="3d"``;
+            all J joints of the model even when ``joints`` picks a subset.
+        config: every setting (:class:`~handlab.attribution.config.PoseIGConfig`; default
+            ``PoseIGConfig()``); ``overrides``: keyword replacements of its fields, e.g.
+            ``path="straight", baseline="mean", steps=16``. The blur path follows the
+            reference (``kernel_size`` 31, ``sigma`` 19 -> 0 over ``folds`` 50); SmoothGrad over
+            the path averages ``noise_samples`` noisy copies (std ``noise_level`` x each image's
+            range; ``noise_aggregate`` "mean" or "mean_square"); the delta is averaged over
+            draws.
 
     Returns:
-        :class:`PoseIGResult` with attributions (B, J, C, H, W), maps (B, J, H, W), delta (B, J).
+        :class:`PoseIGResult` with attributions (B, J, C, H, W), maps (B, J, H, W), delta (B, J)
+        (J = ``len(joints)`` where ``joints`` is set).
 
     >>> from handlab.attribution.targets import JointLikelihood
     >>> class Centroid(nn.Module):  # one joint at the intensity centroid, linear-ish in x
@@ -258,43 +230,44 @@ def poseig(
     >>> r.attributions.shape, r.maps.shape, bool(r.delta.abs().max() < 1e-3)
     (torch.Size([1, 1, 3, 32, 32]), torch.Size([1, 1, 32, 32]), True)
     """
+    cfg = resolve(config, **overrides)
     for name, value in (("images", images), ("target_keypoints", target_keypoints)):
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
     check_shape("images", images, (None, None, None, None))
     check_finite("images", images)
-    _check_targets(model, target_keypoints, space)
+    _check_targets(model, target_keypoints, cfg.space)
     check_shape("target_keypoints", target_keypoints, (images.shape[0], None, None))
-    if noise_aggregate not in ("mean", "mean_square"):
-        raise ValueError(
-            f"noise_aggregate: expected 'mean' or 'mean_square', got {noise_aggregate!r}"
-        )
-    check_range("noise_samples", noise_samples, lo=0)
-    if noise_samples and not isinstance(path, str):
+    if cfg.noise_samples and not isinstance(cfg.path, str):
         raise ValueError("path: a prebuilt path object cannot be combined with noise_samples > 0")
-    generator = torch.Generator().manual_seed(seed)
-    fn = JointLikelihood(model, alpha=alpha, space=space)
     target = target_keypoints.to(images)
+    if cfg.joints is not None:
+        if max(cfg.joints) >= target.shape[1]:
+            raise ValueError(
+                f"joints: expected indices in [0, {target.shape[1]}), got {list(cfg.joints)}"
+            )
+        model, target = JointSubset(model, cfg.joints), target[:, list(cfg.joints)]
+    generator = torch.Generator().manual_seed(cfg.seed)
+    fn = JointLikelihood(model, alpha=cfg.alpha, space=cfg.space, target=cfg.target)
     draws = []
     with _inference_mode(model):
-        for _ in range(max(1, noise_samples)):
+        for _ in range(max(1, cfg.noise_samples)):
             noisy = images
-            if noise_samples:
+            if cfg.noise_samples:
                 span = images.amax((1, 2, 3), keepdim=True) - images.amin((1, 2, 3), keepdim=True)
                 eps = torch.randn(images.shape, generator=generator, dtype=images.dtype)
-                noisy = images + noise_level * span * eps.to(images.device)
-            p = _build_path(
-                path, noisy, baseline=baseline, kernel_size=kernel_size, sigma=sigma,
-                folds=folds, generator=generator,
-            )  # fmt: skip
+                noisy = images + cfg.noise_level * span * eps.to(images.device)
+            p = _build_path(noisy, cfg, generator)
+            anchors = fn.anchors(p.images)  # the fixed window of the explained input
             attr, f1, f0 = integrate(
-                lambda im: fn(im, target), p, method=method, steps=steps,
-                max_batch=max_batch, vectorize=vectorize,
+                lambda im, a=anchors: fn(im, target, a), p, method=cfg.method, steps=cfg.steps,
+                max_batch=cfg.max_batch, vectorize=cfg.vectorize,
             )  # fmt: skip
             draws.append((attr, f1, f0))
     attrs = torch.stack([d[0] for d in draws])  # (S, B, J, C, H, W)
     f1 = torch.stack([d[1] for d in draws]).mean(0)
     f0 = torch.stack([d[2] for d in draws]).mean(0)
     delta = (attrs.sum(dim=(-3, -2, -1)) - torch.stack([d[1] - d[2] for d in draws])).mean(0)
-    attributions = attrs.pow(2).mean(0) if noise_aggregate == "mean_square" else attrs.mean(0)
+    mean_square = cfg.noise_aggregate == "mean_square"
+    attributions = attrs.pow(2).mean(0) if mean_square else attrs.mean(0)
     return PoseIGResult(attributions, attribution_maps(attributions), delta, f1, f0)

@@ -29,7 +29,7 @@ import argparse
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -40,26 +40,24 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from handlab.attribution.engine import DEFAULT_MAX_BATCH, DEFAULT_METHOD, DEFAULT_STEPS
+from handlab.attribution.config import PoseIGConfig
 from handlab.attribution.explain import explain_batch
-from handlab.attribution.targets import ALPHA
+from handlab.attribution.targets import TARGETS
 
-__all__ = ["RunConfig", "register", "run_attribution"]
+__all__ = ["RunConfig", "config_from_args", "register", "run_attribution"]
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    path: str = "blur"  # PoseIG's progressive blur; "straight" uses ``baseline``
-    method: str = DEFAULT_METHOD  # the reference's left Riemann sum at the fold points
-    steps: int = DEFAULT_STEPS
-    folds: int | None = 50  # the reference's 50 blur levels; None: a continuous sigma
-    baseline: str = "black"
-    alpha: float = ALPHA  # 1/px
+    """A dataset run: the PoseIG settings, passed whole to the engine, and how to cut the data.
+
+    Unit ``u`` is explained with ``poseig.seed + u`` (noise draws differ between units but not
+    between ranks or resumes).
+    """
+
+    poseig: PoseIGConfig = field(default_factory=PoseIGConfig)
     batch_size: int = 8  # samples per unit: the resume and sharding granularity
     limit: int | None = None  # first ``limit`` samples only
-    seed: int = 0  # noise seed (unit u uses seed + u)
-    noise_samples: int = 0
-    max_batch: int = DEFAULT_MAX_BATCH  # images per forward inside the engine (memory bound)
 
 
 def _rank_world() -> tuple[int, int]:
@@ -107,12 +105,8 @@ def _manifest(out: Path, settings: dict) -> None:
 
 def _explain_unit(model: nn.Module, batch: dict, config: RunConfig, unit: int, ids: list[int]):
     batch = {**batch, "image": batch["image"].float()}
-    res, table, ri = explain_batch(
-        model, batch, path=config.path, method=config.method, steps=config.steps,
-        folds=config.folds, baseline=config.baseline, alpha=config.alpha,
-        noise_samples=config.noise_samples, max_batch=config.max_batch, seed=config.seed + unit,
-        sample_ids=ids,
-    )  # fmt: skip
+    cfg = replace(config.poseig, seed=config.poseig.seed + unit)
+    res, table, ri = explain_batch(model, batch, cfg, sample_ids=ids)
     return table, res.maps.numpy().astype(np.float16), ri.numpy().astype(np.float32)
 
 
@@ -176,6 +170,8 @@ def run_attribution(
     """
     if not isinstance(config, RunConfig):
         raise TypeError(f"config: expected a RunConfig, got {type(config).__name__}")
+    if not isinstance(config.poseig, PoseIGConfig):
+        raise TypeError(f"config.poseig: expected a PoseIGConfig, got {config.poseig!r}")
     if config.batch_size < 1 or (config.limit is not None and config.limit < 1):
         raise ValueError(f"config: expected batch_size and limit >= 1, got {config}")
     n = len(dataset) if config.limit is None else min(config.limit, len(dataset))
@@ -183,7 +179,9 @@ def run_attribution(
     out = Path(out_dir)
     parts = out / "parts"
     rank, world = _rank_world()
-    settings = asdict(config) | {
+    settings = config.poseig.settings() | {
+        "batch_size": config.batch_size,
+        "limit": config.limit,
         "model": model_spec,
         "data": data_spec,
         "samples": n,
@@ -217,6 +215,11 @@ def run_attribution(
     return done
 
 
+# the PoseIGConfig fields the command line sets: --name (dashes for underscores) -> field
+_CLI_FIELDS = ("path", "baseline", "method", "steps", "folds", "alpha", "target", "joints",
+               "seed", "noise_samples", "max_batch")  # fmt: skip
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``handlab attribute`` to the command line."""
     p = subparsers.add_parser("attribute", help="PoseIG maps and indices over a dataset")
@@ -225,25 +228,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--size", type=int, default=128, help="image side (px)")
     p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
-    defaults = RunConfig()
-    p.add_argument("--path", choices=["blur", "straight"], default=defaults.path)
+    d = PoseIGConfig()
+    p.add_argument("--path", choices=["blur", "straight"], default=d.path)
     p.add_argument(
-        "--baseline",
-        default=defaults.baseline,
-        help="straight path: black|mean|blur|uniform|gaussian",
+        "--baseline", default=d.baseline, help="straight: black|mean|blur|uniform|gaussian"
     )
-    p.add_argument("--method", default=defaults.method)
-    p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument(
-        "--folds", type=int, default=defaults.folds, help="blur path: number of blur levels"
+        "--method", default=d.method, help="quadrature rule (gausslegendre, riemann_left..)"
     )
-    p.add_argument("--alpha", type=float, default=defaults.alpha, help="likelihood decay, 1/px")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--steps", type=int, default=d.steps, help="quadrature points")
+    p.add_argument("--folds", type=int, default=d.folds, help="blur path: number of blur levels")
+    p.add_argument("--alpha", type=float, default=d.alpha, help="likelihood decay, 1/px")
+    p.add_argument("--target", choices=TARGETS, default=d.target, help="the explained scalar")
+    p.add_argument(
+        "--joints", type=int, nargs="+", default=None,
+        help="explain only these joint indices (cost ~ number of joints); default all",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--noise-samples", type=int, default=d.noise_samples)
+    p.add_argument("--max-batch", type=int, default=d.max_batch, help="images per forward")
+    p.add_argument("--batch-size", type=int, default=RunConfig.batch_size)
     p.add_argument("--limit", type=int, default=None, help="first N samples only")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--noise-samples", type=int, default=defaults.noise_samples)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_main)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The :class:`RunConfig` of parsed ``handlab attribute`` arguments."""
+    poseig = PoseIGConfig(**{name: getattr(args, name) for name in _CLI_FIELDS})
+    return RunConfig(poseig=poseig, batch_size=args.batch_size, limit=args.limit)
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -253,11 +266,7 @@ def _main(args: argparse.Namespace) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")  # torchrun sets RANK, WORLD_SIZE, MASTER_ADDR/PORT
-    config = RunConfig(
-        path=args.path, method=args.method, steps=args.steps, folds=args.folds,
-        baseline=args.baseline, alpha=args.alpha, batch_size=args.batch_size, limit=args.limit,
-        seed=args.seed, noise_samples=args.noise_samples,
-    )  # fmt: skip
+    config = config_from_args(args)
     model = load_model(args.model)
     dataset = open_data(args.data, args.split, size=args.size)
     data_spec = f"{args.data} split={args.split} size={args.size}"
