@@ -30,13 +30,23 @@ from handlab._checks import check_range
 from handlab.attribution.paths import BASELINES, METHODS, BlurPath, StraightPath
 from handlab.attribution.targets import ALPHA, DEFAULT_TARGET, TARGETS
 
-__all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_METHOD", "DEFAULT_STEPS", "PoseIGConfig", "resolve"]
+__all__ = [
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_METHOD",
+    "DEFAULT_PILOT",
+    "DEFAULT_STEPS",
+    "PoseIGConfig",
+    "resolve",
+]
 
 # Gauss-Legendre at 32 points: with the fixed-window target it reaches a mean completeness gap
 # under 5 % on the straight path of the trained heatmap models, where the reference's 50 left
 # Riemann points do not (benchmarks/results/attribution_targets.json, README).
 DEFAULT_METHOD = "gausslegendre"
 DEFAULT_STEPS = 32
+# 64 gradient-free forwards cost about 1/20 of 32 points x 21 joints' VJPs and find the few % of
+# the blur path where the likelihood changes (benchmarks/attribution_targets.py).
+DEFAULT_PILOT = 64
 # Images per forward (path points x images). Measured on this 2-core CPU, 1 thread, 8 points x 4
 # images of a trained SimpleBaseline: ResNet-50 took 66.9 s at 32, 44.8 s at 16, 51.4 s at 8
 # (larger chunks spill the activations of the shared graph out of cache); ResNet-18 was the same
@@ -51,6 +61,8 @@ class PoseIGConfig:
     path: ``"blur"`` (PoseIG's progressive blur), ``"straight"`` (from ``baseline``) or a
         prebuilt :class:`~handlab.attribution.paths.StraightPath` / ``BlurPath``.
     method, steps: the quadrature rule and its number of points (``paths.quadrature``).
+    pilot: forwards without gradients that place the nodes where the likelihood changes
+        (``engine.warp_nodes``, per image); 0: the rule's own nodes.
     baseline: straight path start: "black", "mean", "blur", "uniform", "gaussian" or a tensor.
     alpha: likelihood decay, 1/px (2D) or 1/mm (3D); space: "2d" (keypoints) or "3d" (xyz).
     target: the explained scalar per joint (:data:`~handlab.attribution.targets.TARGETS`).
@@ -63,6 +75,7 @@ class PoseIGConfig:
     path: str | StraightPath | BlurPath = "blur"  # PoseIG's progressive blur (LAM's path)
     method: str = DEFAULT_METHOD
     steps: int = DEFAULT_STEPS
+    pilot: int = DEFAULT_PILOT
     baseline: str | torch.Tensor = "black"  # straight path only; captum's default
     alpha: float = ALPHA  # PoseIG's 0.3, in 1/px here: f = 0.74 at 1 px, 0.05 at 10 px
     space: str = "2d"
@@ -106,6 +119,7 @@ class PoseIGConfig:
             object.__setattr__(self, "joints", joints)
         check_range("steps", self.steps, lo=1)
         check_range("noise_samples", self.noise_samples, lo=0)
+        check_range("pilot", self.pilot, lo=0)
         check_range("max_batch", self.max_batch, lo=1)
         check_range("alpha", self.alpha, lo=0.0)
 
