@@ -1,9 +1,8 @@
 """Dataset-scale PoseIG runs: resumable, shardable, stored as Parquet + chunked HDF5.
 
-Taught in chapter 11 (``notebooks/11_compare_zoo.py``). Command line::
-
-    handlab attribute --model zoo:NAME|RUN_DIR --data synth|NAME:ROOT --path blur --out DIR
-    torchrun --nproc-per-node 2 -m handlab.cli attribute ...   # one shard per rank (gloo)
+Taught in chapter 11 (``notebooks/11_compare_zoo.py``). Command line: ``handlab attribute``
+(:mod:`handlab.commands.attribute`, which resolves the model and data names; this module takes
+the model and the dataset as objects).
 
 The samples are cut into fixed *units* of ``batch_size`` consecutive samples. Each unit is
 explained on its own (PoseIG against the ground-truth keypoints, indices, relation index) and
@@ -25,7 +24,6 @@ Resuming with different settings raises instead of mixing results.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections.abc import Callable
@@ -42,9 +40,8 @@ from tqdm.auto import tqdm
 
 from handlab.attribution.config import PoseIGConfig
 from handlab.attribution.explain import explain_batch
-from handlab.attribution.targets import TARGETS
 
-__all__ = ["RunConfig", "config_from_args", "register", "run_attribution"]
+__all__ = ["RunConfig", "run_attribution"]
 
 
 @dataclass(frozen=True)
@@ -213,69 +210,3 @@ def run_attribution(
         (out / "manifest.json").write_text(json.dumps(settings, indent=1))
     _barrier()
     return done
-
-
-# the PoseIGConfig fields the command line sets: --name (dashes for underscores) -> field
-_CLI_FIELDS = ("path", "baseline", "method", "steps", "folds", "alpha", "target", "joints",
-               "seed", "noise_samples", "max_batch")  # fmt: skip
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``handlab attribute`` to the command line."""
-    p = subparsers.add_parser("attribute", help="PoseIG maps and indices over a dataset")
-    p.add_argument("--model", required=True, help="zoo:NAME or a handlab train run folder")
-    p.add_argument("--data", required=True, help="synth or NAME:ROOT (e.g. rhd:/data/RHD)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--size", type=int, default=128, help="image side (px)")
-    p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
-    d = PoseIGConfig()
-    p.add_argument("--path", choices=["blur", "straight"], default=d.path)
-    p.add_argument(
-        "--baseline", default=d.baseline, help="straight: black|mean|blur|uniform|gaussian"
-    )
-    p.add_argument(
-        "--method", default=d.method, help="quadrature rule (gausslegendre, riemann_left..)"
-    )
-    p.add_argument("--steps", type=int, default=d.steps, help="quadrature points")
-    p.add_argument("--folds", type=int, default=d.folds, help="blur path: number of blur levels")
-    p.add_argument("--alpha", type=float, default=d.alpha, help="likelihood decay, 1/px")
-    p.add_argument("--target", choices=TARGETS, default=d.target, help="the explained scalar")
-    p.add_argument(
-        "--joints", type=int, nargs="+", default=None,
-        help="explain only these joint indices (cost ~ number of joints); default all",
-    )  # fmt: skip
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--noise-samples", type=int, default=d.noise_samples)
-    p.add_argument("--max-batch", type=int, default=d.max_batch, help="images per forward")
-    p.add_argument("--batch-size", type=int, default=RunConfig.batch_size)
-    p.add_argument("--limit", type=int, default=None, help="first N samples only")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_main)
-
-
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The :class:`RunConfig` of parsed ``handlab attribute`` arguments."""
-    poseig = PoseIGConfig(**{name: getattr(args, name) for name in _CLI_FIELDS})
-    return RunConfig(poseig=poseig, batch_size=args.batch_size, limit=args.limit)
-
-
-def _main(args: argparse.Namespace) -> int:
-    from handlab.data import open_data  # lazy: the command line stays fast to start
-    from handlab.zoo import load_model
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")  # torchrun sets RANK, WORLD_SIZE, MASTER_ADDR/PORT
-    config = config_from_args(args)
-    model = load_model(args.model)
-    dataset = open_data(args.data, args.split, size=args.size)
-    data_spec = f"{args.data} split={args.split} size={args.size}"
-    done = run_attribution(
-        model, dataset, args.out, config=config, model_spec=str(args.model),
-        data_spec=data_spec, progress=not args.no_progress,
-    )  # fmt: skip
-    rank, _ = _rank_world()
-    print(f"rank {rank}: computed {len(done['computed'])} units, skipped {len(done['skipped'])}")
-    if world > 1:
-        dist.destroy_process_group()
-    return 0

@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 
 from handlab import cli
 from handlab.attribution.config import PoseIGConfig
-from handlab.attribution.runner import config_from_args, run_attribution
+from handlab.attribution.runner import run_attribution
 
 HERE = Path(__file__).parent
 
@@ -170,7 +170,3 @@ def test_command_line_joint_subset_costs_proportionally(tmp_path):
     table, arrays, _ = _read(out)
     assert arrays["maps"].shape == (1, 2, 64, 64) and len(table) == 2
     assert json.loads((out / "manifest.json").read_text())["joints"] == [0, 8]
-    args = cli.build_parser().parse_args([*argv, "--joints", "3", "--target", "decode"])
-    config = config_from_args(args)
-    assert config.poseig.joints == (3,) and config.poseig.target == "decode"
-    assert config.poseig.steps == 2 and config.batch_size == 1 and config.limit == 1
