@@ -156,9 +156,12 @@ def _taylor(maps: torch.Tensor, n: int) -> torch.Tensor:
     return torch.minimum(torch.maximum(refined, peak_f - 1), peak_f + 1)
 
 
-def _local_soft_argmax(maps: torch.Tensor, n: int, radius: int, power: float) -> torch.Tensor:
-    """Window expectation of H^power around the argmax, out-of-map cells from the quadratic fit."""
-    peak = _argmax(maps, n)
+def _local_soft_argmax(
+    maps: torch.Tensor, n: int, radius: int, power: float, peak: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Window expectation of H^power around the argmax (or the given ``peak`` cells (..., n)),
+    out-of-map cells from the quadratic fit."""
+    peak = _argmax(maps, n) if peak is None else peak
     logmaps = torch.log(maps.clamp(min=_EPS))
     centre, f0, grad, hess = _quadratic_fit(logmaps, peak, n)
     span = range(-radius, radius + 1)
@@ -359,12 +362,15 @@ class _GaussianCodec:
         beta: float = 10.0,
         radius: int = 3,
         power: float | None = None,
+        peak: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Maps (..., J, *size) -> (keypoints (..., J, n) input units, scores (..., J)).
 
         ``method`` is one of ``"taylor"`` (default), ``"local_soft_argmax"`` (``radius``,
         ``power``: default ``sigma^2``), ``"quarter"`` or ``"soft_argmax"`` (``beta``); see the
-        module docstring. ``scores`` is each map's maximum value.
+        module docstring. ``scores`` is each map's maximum value. ``peak`` (..., J, n) integer
+        array indices (row, col[, ...]) fixes the local soft-argmax window there instead of at
+        the argmax (an attribution target whose window does not move along a path).
         """
         maps = _check_maps("heatmaps", heatmaps, self.n)
         if tuple(maps.shape[-self.n :]) != self.size:
@@ -377,7 +383,7 @@ class _GaussianCodec:
             if not isinstance(radius, int) or radius < 1:
                 raise ValueError(f"radius: expected an int >= 1, got {radius!r}")
             p = self.sigma**2 if power is None else power
-            coords = _local_soft_argmax(maps, self.n, radius, p)
+            coords = _local_soft_argmax(maps, self.n, radius, p, peak)
         elif method == "quarter":
             coords = _quarter(maps, self.n)
         elif method == "soft_argmax":

@@ -5,6 +5,7 @@ Taught in chapters 08 (PoseIG), 09 (indices), 10 (sanity checks) and 11 (compari
 
 from handlab.attribution.analysis import compare_models, inversion_errors, mcp_shortcut
 from handlab.attribution.bridge import captum_forward, explain_joint, explain_joints
+from handlab.attribution.config import PoseIGConfig
 from handlab.attribution.engine import PoseIGResult, attribution_maps, integrate, poseig
 from handlab.attribution.indices import (
     aggregate,
@@ -27,12 +28,21 @@ from handlab.attribution.randomization import (
     randomization_test,
     randomization_units,
 )
-from handlab.attribution.targets import ALPHA, JointLikelihood, joint_likelihood
+from handlab.attribution.targets import (
+    ALPHA,
+    TARGETS,
+    JointLikelihood,
+    JointSubset,
+    joint_likelihood,
+)
 
 __all__ = [
     "ALPHA",
+    "TARGETS",
     "BlurPath",
     "JointLikelihood",
+    "JointSubset",
+    "PoseIGConfig",
     "PoseIGResult",
     "StraightPath",
     "aggregate",

@@ -30,19 +30,32 @@ from torch import nn
 
 from handlab._checks import check_shape
 from handlab.attribution.engine import _inference_mode
-from handlab.attribution.targets import ALPHA, JointLikelihood, _check_targets
+from handlab.attribution.targets import ALPHA, DEFAULT_TARGET, JointLikelihood, _check_targets
 
 __all__ = ["captum_forward", "explain_joint", "explain_joints"]
 
 
 def captum_forward(
-    model: nn.Module, target_keypoints: torch.Tensor, *, alpha: float = ALPHA, space: str = "2d"
-) -> tuple[JointLikelihood, tuple[torch.Tensor]]:
-    """The forward function and its extra argument for any captum method.
+    model: nn.Module,
+    target_keypoints: torch.Tensor,
+    *,
+    alpha: float = ALPHA,
+    space: str = "2d",
+    target: str = DEFAULT_TARGET,
+    images: torch.Tensor | None = None,
+) -> tuple[JointLikelihood, tuple[torch.Tensor, torch.Tensor | None]]:
+    """The forward function and its extra arguments for any captum method.
+
+    Args:
+        model, target_keypoints, alpha, space, target: as in
+            :class:`~handlab.attribution.targets.JointLikelihood`.
+        images: (B, C, H, W) the explained inputs; needed by the ``"fixed_window"`` target (its
+            window is placed at their heatmaps' argmax).
 
     Returns:
-        ``(forward, additional_forward_args)``: ``forward(images (N, C, H, W), targets)`` ->
-        likelihoods (N, J); pass ``target=j`` and ``additional_forward_args`` to ``attribute``.
+        ``(forward, additional_forward_args)``: ``forward(images (N, C, H, W), targets,
+        anchors)`` -> likelihoods (N, J); pass ``target=j`` and ``additional_forward_args`` to
+        ``attribute``.
 
     >>> class Zero(nn.Module):
     ...     def forward(self, images):
@@ -54,7 +67,11 @@ def captum_forward(
     torch.Size([1, 3])
     """
     _check_targets(model, target_keypoints, space)
-    return JointLikelihood(model, alpha=alpha, space=space), (target_keypoints,)
+    forward = JointLikelihood(model, alpha=alpha, space=space, target=target)
+    if forward.target == "fixed_window" and images is None:
+        raise ValueError("images: the 'fixed_window' target needs the explained images")
+    anchors = None if images is None else forward.anchors(images)
+    return forward, (target_keypoints, anchors)
 
 
 def explain_joint(
@@ -66,6 +83,7 @@ def explain_joint(
     *,
     alpha: float = ALPHA,
     space: str = "2d",
+    target: str = DEFAULT_TARGET,
     **attribute_kwargs: Any,
 ) -> torch.Tensor:
     """Explain one joint's likelihood with a captum method.
@@ -75,7 +93,7 @@ def explain_joint(
             ``lambda f: LayerGradCam(f, f.model.layer4)`` or ``lambda f: NoiseTunnel(Saliency(f))``.
         model: a handlab pose model (put in eval mode, parameters frozen while explaining).
         images: (B, C, H, W); target_keypoints: (B, J, 2) px or (B, J, 3) mm (``space="3d"``).
-        joint: the joint index j in [0, J).
+        joint: the joint index j in [0, J); alpha, space, target: the explained likelihood.
         attribute_kwargs: passed to ``attribute`` (``baselines``, ``n_steps``, ...).
 
     Returns:
@@ -83,7 +101,11 @@ def explain_joint(
     """
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images: expected a torch.Tensor, got {type(images).__name__}")
-    forward, extra = captum_forward(model, target_keypoints, alpha=alpha, space=space)
+    check_shape("images", images, (None, None, None, None))
+    with torch.no_grad(), _inference_mode(model):
+        forward, extra = captum_forward(
+            model, target_keypoints, alpha=alpha, space=space, target=target, images=images
+        )
     check_shape("images", images, (target_keypoints.shape[0], None, None, None))
     joints = target_keypoints.shape[1]
     if not isinstance(joint, int) or not 0 <= joint < joints:

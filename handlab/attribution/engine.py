@@ -25,38 +25,35 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
 
 from handlab._checks import check_finite, check_range, check_shape
+from handlab.attribution.config import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_METHOD,
+    DEFAULT_STEPS,
+    PoseIGConfig,
+    resolve,
+)
 from handlab.attribution.paths import BlurPath, StraightPath, make_baseline, quadrature
-from handlab.attribution.targets import ALPHA, JointLikelihood, _check_targets
+from handlab.attribution.targets import JointLikelihood, JointSubset, _check_targets
 from handlab.models.base import check_model_input
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
     "DEFAULT_METHOD",
     "DEFAULT_STEPS",
+    "PoseIGConfig",
     "PoseIGResult",
     "attribution_maps",
     "integrate",
     "poseig",
+    "warp_nodes",
 ]
-
-# The reference's rule: a left Riemann sum at the 50 fold points of the blur path (identical to
-# PoseIG's sums). Gauss-Legendre beats it at equal points on smooth integrands (test_engine.py),
-# but on the trained zoo models of benchmarks/attribution.py neither rule reached a mean delta
-# under 1 % within 64 points (integral_r18, straight path: left 2.6 %, Gauss-Legendre 4.6 % at 64;
-# blur path: 106 % and 75 %), so there is no cheaper rule to make the default (README).
-DEFAULT_METHOD = "riemann_left"
-DEFAULT_STEPS = 50
-# Images per forward (path points x images). Measured on this 2-core CPU, 1 thread, 8 points x 4
-# images of a trained SimpleBaseline: ResNet-50 took 66.9 s at 32, 44.8 s at 16, 51.4 s at 8
-# (larger chunks spill the activations of the shared graph out of cache); ResNet-18 was the same
-# at 8, 16 and 32 (21.3-23.3 s).
-DEFAULT_MAX_BATCH = 16
 
 Path = StraightPath | BlurPath
 
@@ -110,6 +107,57 @@ def _joint_vjps(
         yield j, g
 
 
+# Share of the nodes kept uniform when a pilot places them (the rest follows |dF/ds|): every part
+# of the path keeps some nodes, so a change the pilot grid missed is still sampled.
+_UNIFORM_SHARE = 0.2
+
+
+@torch.no_grad()
+def warp_nodes(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    path: Path,
+    nodes: torch.Tensor,
+    weights: torch.Tensor,
+    pilot: int,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move quadrature nodes to where ``fn`` changes along ``path`` (a change of variable).
+
+    ``pilot`` + 1 forwards without gradients measure ``|F(s_{i+1}) - F(s_i)|`` on a uniform grid
+    (summed over images and outputs). Their cumulative share, mixed with a uniform share
+    (:data:`_UNIFORM_SHARE`), is a piecewise-linear map ``u -> s = phi(u)``; nodes ``u_k`` become
+    ``phi(u_k)`` with weights ``w_k phi'(u_k)``. Because ``integral g(s) ds = integral
+    g(phi(u)) phi'(u) du`` for any increasing ``phi``, the integral is unchanged; only where the
+    rule spends its points moves (PoseIG's blur path changes the likelihood in its last few %).
+
+    Returns:
+        nodes (n,) in [0, 1] and weights (n,) summing to 1 (float64).
+
+    >>> x = torch.ones(1, 1, 2, 2)
+    >>> path = StraightPath(x, torch.zeros_like(x))
+    >>> step = lambda im: (im.mean((1, 2, 3)) > 0.8).double()[:, None]  # changes at s = 0.8
+    >>> s, w = warp_nodes(step, path, *quadrature("riemann_left", 10), pilot=20)
+    >>> int((s > 0.75).sum()) > 5, round(float(w.sum()), 6)
+    (True, 1.0)
+    """
+    check_range("pilot", pilot, lo=1)
+    grid = torch.linspace(0, 1, pilot + 1, dtype=torch.float64)
+    b = path.images.shape[0]
+    per_chunk = max(1, max_batch // b)
+    values = []
+    for chunk in grid.split(per_chunk):
+        pts, _ = path.points(chunk)  # (n, B, C, H, W)
+        values.append(fn(pts.reshape(-1, *pts.shape[2:])).double().view(chunk.numel(), b, -1))
+    change = torch.cat(values).diff(dim=0).abs().sum((1, 2))  # (pilot,)
+    total = float(change.sum())
+    mass = change / total if total > 0 else torch.full_like(change, 1 / pilot)
+    mass = (1 - _UNIFORM_SHARE) * mass + _UNIFORM_SHARE / pilot  # (pilot,) > 0, sums to 1
+    cdf = torch.cat([mass.new_zeros(1), mass.cumsum(0)])  # (pilot + 1,)
+    seg = (torch.searchsorted(cdf, nodes, right=True) - 1).clamp(0, pilot - 1)
+    slope = (1 / pilot) / mass[seg]  # phi'(u) on each piece
+    return grid[seg] + (nodes - cdf[seg]) * slope, weights * slope
+
+
 def integrate(
     fn: Callable[[torch.Tensor], torch.Tensor],
     path: Path,
@@ -118,6 +166,7 @@ def integrate(
     steps: int = DEFAULT_STEPS,
     max_batch: int = DEFAULT_MAX_BATCH,
     vectorize: bool = False,
+    pilot: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Path IG of every output of ``fn`` along ``path``.
 
@@ -127,6 +176,8 @@ def integrate(
         method, steps: quadrature rule and number of points (:func:`quadrature`).
         max_batch: most images per forward (memory bound); points are chunked to fit.
         vectorize: take the J products with ``is_grads_batched`` instead of a loop.
+        pilot: > 0: place the nodes where ``fn`` changes (:func:`warp_nodes`, shared by the
+            batch: pass one image for nodes of its own).
 
     Returns:
         attributions (B, J, C, H, W), F at the input (B, J), F at the baseline (B, J).
@@ -139,6 +190,8 @@ def integrate(
     """
     check_range("max_batch", max_batch, lo=1)
     nodes, weights = quadrature(method, steps)
+    if pilot:
+        nodes, weights = warp_nodes(fn, path, nodes, weights, pilot, max_batch)
     images = path.images
     b = images.shape[0]
     per_chunk = max(1, max_batch // b)
@@ -179,71 +232,79 @@ def attribution_maps(attributions: torch.Tensor, *, signed: bool = False) -> tor
     return (summed if signed else mag) / peak
 
 
-def _build_path(
-    kind: str | Path,
-    images: torch.Tensor,
-    *,
-    baseline: str | torch.Tensor,
-    kernel_size: int,
-    sigma: float,
-    folds: int | None,
-    generator: torch.Generator,
-) -> Path:
+def _build_path(images: torch.Tensor, config: PoseIGConfig, generator: torch.Generator) -> Path:
+    kind = config.path
     if isinstance(kind, StraightPath | BlurPath):
         return kind
     if kind == "blur":
-        return BlurPath(images, kernel_size=kernel_size, sigma=sigma, folds=folds)
-    if kind == "straight":
-        if isinstance(baseline, str):
-            base = make_baseline(
-                images, baseline, generator=generator, kernel_size=kernel_size, sigma=sigma
-            )
-        else:
-            base = baseline
-        return StraightPath(images, base)
-    raise ValueError(f"path: expected 'blur', 'straight' or a path object, got {kind!r}")
+        return BlurPath(
+            images, kernel_size=config.kernel_size, sigma=config.sigma, folds=config.folds
+        )
+    base = config.baseline
+    if isinstance(base, str):
+        base = make_baseline(
+            images, base, generator=generator, kernel_size=config.kernel_size, sigma=config.sigma
+        )
+    return StraightPath(images, base)
+
+
+def _integrate_images(
+    fn: JointLikelihood,
+    images: torch.Tensor,
+    target: torch.Tensor,
+    cfg: PoseIGConfig,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # With a pilot every image gets nodes of its own (its likelihood changes elsewhere on the path)
+    path = _build_path(images, cfg, generator)
+    if cfg.pilot and images.shape[0] > 1:
+        parts = [
+            _integrate_images(fn, images[i : i + 1], target[i : i + 1], replace(
+                cfg, path=_select(path, i)), generator)
+            for i in range(images.shape[0])
+        ]  # fmt: skip
+        return tuple(torch.cat(t) for t in zip(*parts, strict=True))
+    anchors = fn.anchors(path.images)  # the fixed window of the explained input
+    return integrate(
+        lambda im: fn(im, target, anchors), path, method=cfg.method, steps=cfg.steps,
+        max_batch=cfg.max_batch, vectorize=cfg.vectorize, pilot=cfg.pilot,
+    )  # fmt: skip
+
+
+def _select(path: Path, i: int) -> Path:
+    # image i of a path over a batch, the same path otherwise
+    if isinstance(path, StraightPath):
+        return StraightPath(path.images[i : i + 1], path.baseline[i : i + 1])
+    return BlurPath(
+        path.images[i : i + 1], kernel_size=path.kernel_size, sigma=path.sigma, folds=path.folds
+    )
 
 
 def poseig(
     model: nn.Module,
     images: torch.Tensor,
     target_keypoints: torch.Tensor,
-    *,
-    path: str | Path = "blur",
-    method: str = DEFAULT_METHOD,
-    steps: int = DEFAULT_STEPS,
-    baseline: str | torch.Tensor = "black",
-    alpha: float = ALPHA,
-    space: str = "2d",
-    kernel_size: int = 31,
-    sigma: float = 19.0,
-    folds: int | None = 50,
-    noise_samples: int = 0,
-    noise_level: float = 0.01,
-    noise_aggregate: str = "mean",
-    max_batch: int = DEFAULT_MAX_BATCH,
-    vectorize: bool = False,
-    seed: int = 0,
+    config: PoseIGConfig | None = None,
+    **overrides: Any,
 ) -> PoseIGResult:
     """PoseIG attributions of every joint's likelihood (He et al., CVPR 2023).
 
     Args:
         model: a handlab pose model; ``model.decode`` gives the explained joints.
         images: (B, C, H, W) model input (RGB in [0, 1]).
-        target_keypoints: (B, J, 2) input px (x, y), or (B, J, 3) mm with ``space="3d"``.
-        path: ``"blur"`` (progressive blur, ``kernel_size`` 31, ``sigma`` 19 -> 0 over ``folds``
-            50 as in the reference, linear between folds; None for a continuous sigma),
-            ``"straight"`` (``baseline``: "black", "mean", "blur", "uniform", "gaussian" or a
-            tensor), or a prebuilt path object for these images.
-        method, steps: quadrature (riemann_left/right/middle/trapezoid, gausslegendre).
-        alpha: likelihood decay, 1/px (2D) or 1/mm (3D).
-        noise_samples: SmoothGrad over the path: average over this many noisy copies of the
-            images (std ``noise_level`` * (max - min) per image); ``noise_aggregate`` "mean" or
-            "mean_square" (the mean of squared attributions). The delta is averaged over draws.
-        max_batch: most images per forward; vectorize: batched VJPs; seed: noise seed.
+        target_keypoints: (B, J, 2) input px (x, y), or (B, J, 3) mm with ``space="3d"``;
+            all J joints of the model even when ``joints`` picks a subset.
+        config: every setting (:class:`~handlab.attribution.config.PoseIGConfig`; default
+            ``PoseIGConfig()``); ``overrides``: keyword replacements of its fields, e.g.
+            ``path="straight", baseline="mean", steps=16``. The blur path follows the
+            reference (``kernel_size`` 31, ``sigma`` 19 -> 0 over ``folds`` 50); SmoothGrad over
+            the path averages ``noise_samples`` noisy copies (std ``noise_level`` x each image's
+            range; ``noise_aggregate`` "mean" or "mean_square"); the delta is averaged over
+            draws.
 
     Returns:
-        :class:`PoseIGResult` with attributions (B, J, C, H, W), maps (B, J, H, W), delta (B, J).
+        :class:`PoseIGResult` with attributions (B, J, C, H, W), maps (B, J, H, W), delta (B, J)
+        (J = ``len(joints)`` where ``joints`` is set).
 
     >>> from handlab.attribution.targets import JointLikelihood
     >>> class Centroid(nn.Module):  # one joint at the intensity centroid, linear-ish in x
@@ -259,6 +320,7 @@ def poseig(
     >>> r.attributions.shape, r.maps.shape, bool(r.delta.abs().max() < 1e-3)
     (torch.Size([1, 1, 3, 32, 32]), torch.Size([1, 1, 32, 32]), True)
     """
+    cfg = resolve(config, **overrides)
     for name, value in (("images", images), ("target_keypoints", target_keypoints)):
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
@@ -267,38 +329,32 @@ def poseig(
     # The caller's tensors may carry a graph (requires_grad): the maps must not (issue 16).
     images, target_keypoints = images.detach(), target_keypoints.detach()
     check_model_input(model, images)  # a decode, RGB in [0, 1], the model's size and channels
-    _check_targets(model, target_keypoints, space)
+    _check_targets(model, target_keypoints, cfg.space)
     check_shape("target_keypoints", target_keypoints, (images.shape[0], None, None))
-    if noise_aggregate not in ("mean", "mean_square"):
-        raise ValueError(
-            f"noise_aggregate: expected 'mean' or 'mean_square', got {noise_aggregate!r}"
-        )
-    check_range("noise_samples", noise_samples, lo=0)
-    if noise_samples and not isinstance(path, str):
+    if cfg.noise_samples and not isinstance(cfg.path, str):
         raise ValueError("path: a prebuilt path object cannot be combined with noise_samples > 0")
-    generator = torch.Generator().manual_seed(seed)
-    fn = JointLikelihood(model, alpha=alpha, space=space)
     target = target_keypoints.to(images)
+    if cfg.joints is not None:
+        if max(cfg.joints) >= target.shape[1]:
+            raise ValueError(
+                f"joints: expected indices in [0, {target.shape[1]}), got {list(cfg.joints)}"
+            )
+        model, target = JointSubset(model, cfg.joints), target[:, list(cfg.joints)]
+    generator = torch.Generator().manual_seed(cfg.seed)
+    fn = JointLikelihood(model, alpha=cfg.alpha, space=cfg.space, target=cfg.target)
     draws = []
     with _inference_mode(model):
-        for _ in range(max(1, noise_samples)):
+        for _ in range(max(1, cfg.noise_samples)):
             noisy = images
-            if noise_samples:
+            if cfg.noise_samples:
                 span = images.amax((1, 2, 3), keepdim=True) - images.amin((1, 2, 3), keepdim=True)
                 eps = torch.randn(images.shape, generator=generator, dtype=images.dtype)
-                noisy = images + noise_level * span * eps.to(images.device)
-            p = _build_path(
-                path, noisy, baseline=baseline, kernel_size=kernel_size, sigma=sigma,
-                folds=folds, generator=generator,
-            )  # fmt: skip
-            attr, f1, f0 = integrate(
-                lambda im: fn(im, target), p, method=method, steps=steps,
-                max_batch=max_batch, vectorize=vectorize,
-            )  # fmt: skip
-            draws.append((attr, f1, f0))
+                noisy = images + cfg.noise_level * span * eps.to(images.device)
+            draws.append(_integrate_images(fn, noisy, target, cfg, generator))
     attrs = torch.stack([d[0] for d in draws])  # (S, B, J, C, H, W)
     f1 = torch.stack([d[1] for d in draws]).mean(0)
     f0 = torch.stack([d[2] for d in draws]).mean(0)
     delta = (attrs.sum(dim=(-3, -2, -1)) - torch.stack([d[1] - d[2] for d in draws])).mean(0)
-    attributions = attrs.pow(2).mean(0) if noise_aggregate == "mean_square" else attrs.mean(0)
+    mean_square = cfg.noise_aggregate == "mean_square"
+    attributions = attrs.pow(2).mean(0) if mean_square else attrs.mean(0)
     return PoseIGResult(attributions, attribution_maps(attributions), delta, f1, f0)

@@ -34,18 +34,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from handlab._checks import check_shape, check_tensor
-from handlab.attribution.engine import (
-    DEFAULT_MAX_BATCH,
-    DEFAULT_METHOD,
-    DEFAULT_STEPS,
-    PoseIGResult,
-    poseig,
-)
+from handlab._checks import check_tensor
+from handlab.attribution.config import PoseIGConfig, resolve
+from handlab.attribution.engine import PoseIGResult, poseig
 from handlab.attribution.indices import index_table, relation_index
-from handlab.attribution.paths import BlurPath, StraightPath
-from handlab.attribution.sanity import JointSubset
-from handlab.attribution.targets import ALPHA, _check_targets
+from handlab.attribution.targets import JointSubset
 
 __all__ = ["explain_batch", "poseig_joint"]
 
@@ -55,59 +48,35 @@ def poseig_joint(
     images: torch.Tensor,
     target_keypoints: torch.Tensor,
     joint: int,
-    *,
-    path: str | StraightPath | BlurPath = "blur",
-    method: str = DEFAULT_METHOD,
-    steps: int = DEFAULT_STEPS,
-    baseline: str | torch.Tensor = "black",
-    alpha: float = ALPHA,
-    space: str = "2d",
-    kernel_size: int = 31,
-    sigma: float = 19.0,
-    folds: int | None = 50,
-    max_batch: int = DEFAULT_MAX_BATCH,
-    seed: int = 0,
+    config: PoseIGConfig | None = None,
+    **overrides: Any,
 ) -> PoseIGResult:
-    """PoseIG of one joint's likelihood: :func:`~handlab.attribution.engine.poseig` with J = 1.
+    """PoseIG of one joint's likelihood: :func:`~handlab.attribution.engine.poseig` with
+    ``joints=(joint,)``.
 
     Args:
         model: a handlab pose model; images: (B, C, H, W); target_keypoints: (B, J, 2) px
             (or (B, J, 3) mm with ``space="3d"``); joint: the explained joint, in [0, J).
-        path, method, steps, baseline, alpha, kernel_size, sigma, folds, max_batch, seed: as in
-            :func:`~handlab.attribution.engine.poseig` (``seed`` seeds noise baselines).
+        config, overrides: as in :func:`~handlab.attribution.engine.poseig`.
 
     Returns:
         a :class:`~handlab.attribution.engine.PoseIGResult` whose joint axis has length 1:
         attributions (B, 1, C, H, W), maps (B, 1, H, W), delta/likelihood (B, 1).
     """
-    for name, value in (("images", images), ("target_keypoints", target_keypoints)):
-        check_tensor(name, value)
-    check_shape("images", images, (None, None, None, None))
-    _check_targets(model, target_keypoints, space)
-    check_shape("target_keypoints", target_keypoints, (images.shape[0], None, None))
-    joints = target_keypoints.shape[1]
+    check_tensor("target_keypoints", target_keypoints)
+    joints = target_keypoints.shape[1] if target_keypoints.ndim == 3 else 0
     if not isinstance(joint, int) or isinstance(joint, bool) or not 0 <= joint < joints:
         raise ValueError(f"joint: expected an int in [0, {joints}), got {joint!r}")
-    # One mechanism for "explain only these joints": the JointSubset wrapper (chapter 10 uses it
-    # for several joints); poseig then takes one VJP per path point instead of J.
-    return poseig(
-        JointSubset(model, [joint]), images, target_keypoints[:, [joint]], path=path,
-        method=method, steps=steps, baseline=baseline, alpha=alpha, space=space,
-        kernel_size=kernel_size, sigma=sigma, folds=folds, max_batch=max_batch, seed=seed,
-    )  # fmt: skip
+    return poseig(model, images, target_keypoints, resolve(config, **overrides, joints=(joint,)))
 
 
 def explain_batch(
     model: nn.Module,
     batch: dict[str, torch.Tensor],
+    config: PoseIGConfig | None = None,
     *,
-    steps: int = DEFAULT_STEPS,
-    method: str = DEFAULT_METHOD,
-    path: str = "blur",
-    folds: int | str | None = "steps",
-    max_batch: int = DEFAULT_MAX_BATCH,
     sample_ids: list[int] | None = None,
-    **options: Any,
+    **overrides: Any,
 ) -> tuple[PoseIGResult, pd.DataFrame, torch.Tensor]:
     """PoseIG maps, the index table and the relation index of a batch of samples.
 
@@ -116,13 +85,9 @@ def explain_batch(
         batch: ``image`` (B, 3, H, W) in [0, 1], ``keypoints`` (B, J, 2) px, ``visibility``
             (B, J); optional ``mask`` (B, 1, H, W) or (B, H, W) for FI (synth and the loaders
             give it).
-        steps, method, path: as in :func:`~handlab.attribution.engine.poseig`; ``folds``
-            ``"steps"`` (the default) uses as many blur folds as points on the blur path (the
-            left Riemann nodes are then the fold points, the reference's sum at a lower cost);
-            an int or None (a continuous sigma) is passed on.
+        config, overrides: the PoseIG settings, as in :func:`~handlab.attribution.engine.poseig`
+            (``joints`` picks the explained joints; the table then holds those).
         sample_ids: B ids for the table's ``sample`` column (default 0..B-1).
-        options: further :func:`~handlab.attribution.engine.poseig` keywords (``baseline``,
-            ``alpha``, ``noise_samples``, ``seed``, ...).
 
     Returns:
         ``(result, table, ri)``: the :class:`PoseIGResult`; one row per (sample, joint) with
@@ -137,10 +102,13 @@ def explain_batch(
     vis = batch["visibility"].to(images.dtype)
     hidden = vis <= 0  # (B, J): no usable ground truth
     keypoints = batch["keypoints"].to(images.dtype).masked_fill(hidden[..., None], 0.0)
-    res = poseig(
-        model, images, keypoints, path=path, method=method, steps=steps,
-        folds=steps if folds == "steps" else folds, max_batch=max_batch, **options,
-    )  # fmt: skip
+    cfg = resolve(config, **overrides)
+    if cfg.joints is not None:  # the table, LI and RI describe the explained joints only
+        pick = list(cfg.joints)
+        vis, hidden, keypoints = vis[:, pick], hidden[:, pick], keypoints[:, pick]
+        cfg = resolve(cfg, joints=None)
+        model = JointSubset(model, pick)
+    res = poseig(model, images, keypoints, cfg)
     mask = batch.get("mask")
     if mask is not None:
         mask = mask.reshape(images.shape[0], *images.shape[-2:])  # (B, H, W)

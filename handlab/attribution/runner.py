@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -40,26 +40,23 @@ from tqdm.auto import tqdm
 
 from handlab._io import atomic_write, atomic_write_text
 from handlab._lock import output_lock_on_main
-from handlab.attribution.engine import DEFAULT_MAX_BATCH, DEFAULT_METHOD, DEFAULT_STEPS
+from handlab.attribution.config import PoseIGConfig
 from handlab.attribution.explain import explain_batch
-from handlab.attribution.targets import ALPHA
 
 __all__ = ["RunConfig", "run_attribution"]
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    path: str = "blur"  # PoseIG's progressive blur; "straight" uses ``baseline``
-    method: str = DEFAULT_METHOD  # the reference's left Riemann sum at the fold points
-    steps: int = DEFAULT_STEPS
-    folds: int | None = 50  # the reference's 50 blur levels; None: a continuous sigma
-    baseline: str = "black"
-    alpha: float = ALPHA  # 1/px
+    """A dataset run: the PoseIG settings, passed whole to the engine, and how to cut the data.
+
+    Unit ``u`` is explained with ``poseig.seed + u`` (noise draws differ between units but not
+    between ranks or resumes).
+    """
+
+    poseig: PoseIGConfig = field(default_factory=PoseIGConfig)
     batch_size: int = 8  # samples per unit: the resume and sharding granularity
     limit: int | None = None  # first ``limit`` samples only
-    seed: int = 0  # noise seed (unit u uses seed + u)
-    noise_samples: int = 0
-    max_batch: int = DEFAULT_MAX_BATCH  # images per forward inside the engine (memory bound)
 
 
 def _rank_world() -> tuple[int, int]:
@@ -105,12 +102,8 @@ def _manifest(out: Path, settings: dict) -> None:
 
 def _explain_unit(model: nn.Module, batch: dict, config: RunConfig, unit: int, ids: list[int]):
     batch = {**batch, "image": batch["image"].float()}
-    res, table, ri = explain_batch(
-        model, batch, path=config.path, method=config.method, steps=config.steps,
-        folds=config.folds, baseline=config.baseline, alpha=config.alpha,
-        noise_samples=config.noise_samples, max_batch=config.max_batch, seed=config.seed + unit,
-        sample_ids=ids,
-    )  # fmt: skip
+    cfg = replace(config.poseig, seed=config.poseig.seed + unit)
+    res, table, ri = explain_batch(model, batch, cfg, sample_ids=ids)
     return table, res.maps.numpy().astype(np.float16), ri.numpy().astype(np.float32)
 
 
@@ -179,13 +172,17 @@ def run_attribution(
     """
     if not isinstance(config, RunConfig):
         raise TypeError(f"config: expected a RunConfig, got {type(config).__name__}")
+    if not isinstance(config.poseig, PoseIGConfig):
+        raise TypeError(f"config.poseig: expected a PoseIGConfig, got {config.poseig!r}")
     if config.batch_size < 1 or (config.limit is not None and config.limit < 1):
         raise ValueError(f"config: expected batch_size and limit >= 1, got {config}")
     n = len(dataset) if config.limit is None else min(config.limit, len(dataset))
     units = -(-n // config.batch_size)
     out = Path(out_dir)
     rank, world = _rank_world()
-    settings = asdict(config) | {
+    settings = config.poseig.settings() | {
+        "batch_size": config.batch_size,
+        "limit": config.limit,
         "model": model_spec,
         "data": data_spec,
         "samples": n,

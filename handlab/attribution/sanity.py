@@ -2,9 +2,9 @@
 
 Taught in chapters 10 (``notebooks/10_sanity_checks.py``) and 11 (``notebooks/11_compare_zoo.py``).
 
-- :class:`JointSubset` restricts a pose model's *decode* to some joints, so PoseIG explains only
-  those (the engine explains every decoded joint: one backward pass each). Chapters 10 and 11
-  explain a few joints per group to fit the CPU budget of a report.
+- :class:`~handlab.attribution.targets.JointSubset` (re-exported here) restricts a pose model's
+  *decode* to some joints, so PoseIG explains only those (one backward pass each); the config's
+  ``joints`` does the same without a wrapper.
 - :class:`MapRecorder` is an ``explain`` for :func:`~handlab.attribution.randomization_test`
   that keeps every step's maps (the table holds only scores): the seed's Fig. C, maps per step.
 - :func:`randomization_trends` summarises a cascading
@@ -23,7 +23,7 @@ Taught in chapters 10 (``notebooks/10_sanity_checks.py``) and 11 (``notebooks/11
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from handlab.attribution.engine import PoseIGResult, poseig
-from handlab.models.base import check_pose_model
+from handlab.attribution.targets import JointSubset
 
 __all__ = [
     "EXPECTED_TRENDS",
@@ -54,59 +54,6 @@ EXPECTED_TRENDS: dict[str, int] = {
     "FI": -1,
     "LI": -1,
 }
-
-
-class JointSubset(nn.Module):
-    """A pose model whose ``decode`` keeps only ``joints`` (PoseIG then explains only those).
-
-    ``forward`` is the wrapped model's, unchanged (all joints, every raw output), because
-    ``decode`` needs the raw outputs; ``decode`` returns ``keypoints`` (B, len(joints), 2) px and,
-    for 3D models, ``xyz`` (B, len(joints), 3) mm. The wrapped model is a submodule, so
-    :func:`~handlab.attribution.randomization_units` sees its layers (named ``model.<name>``).
-
-    Args:
-        model: a handlab pose model (``forward`` -> dict, ``decode``).
-        joints: indices into the model's joints, at least one, no repeats.
-
-    >>> class Two(nn.Module):
-    ...     def forward(self, images):
-    ...         return {"raw": images.mean((1, 2, 3))}
-    ...     def decode(self, outputs):
-    ...         k = outputs["raw"][:, None, None].expand(-1, 3, 2) * torch.tensor([1.0, 2.0])
-    ...         return {"keypoints": k * torch.arange(3.0)[None, :, None]}
-    >>> sub = JointSubset(Two(), [2, 0])
-    >>> sub.decode(sub(torch.ones(1, 3, 4, 4)))["keypoints"].tolist()
-    [[[2.0, 4.0], [0.0, 0.0]]]
-    """
-
-    def __init__(self, model: nn.Module, joints: Sequence[int]) -> None:
-        super().__init__()
-        declared = check_pose_model(model)
-        joints = [int(j) for j in joints]
-        total = declared.num_joints
-        bad = [j for j in joints if j < 0 or (total is not None and j >= total)]
-        if not joints or bad or len(set(joints)) != len(joints):
-            raise ValueError(
-                f"joints: expected distinct indices in [0, {total}), at least one, got {joints}"
-            )
-        self.model = model
-        self.joints = joints
-        self.num_joints = len(joints)
-        self.is_3d = declared.is_3d
-        self.input_kind = declared.input_kind
-        # A new Module is in training mode; poseig restores the wrapper's mode on exit, which
-        # would switch a model in eval mode to training (BatchNorm statistics then drift).
-        self.train(model.training)
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.model(images)
-
-    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        decoded = self.model.decode(outputs)
-        index = torch.tensor(self.joints, device=decoded["keypoints"].device)
-        return {
-            k: v.index_select(1, index) for k, v in decoded.items() if k in ("keypoints", "xyz")
-        }
 
 
 class MapRecorder:

@@ -8,25 +8,58 @@ PoseIG (He et al., CVPR 2023) explains every pose model through one scalar per j
 
 where ``k_j(x)`` is the joint decoded *differentiably* from the model's raw outputs. The reference
 decodes heatmaps with a global fixed-temperature soft-argmax (beta = 10), which drags border peaks
-10-28 px toward the centre and so mixes amplitude with localisation error. handlab never decodes
-on its own: it calls ``model.decode(model(images))`` (the model contract in
-:mod:`handlab.models.base`), and heatmap families decode with :mod:`handlab.codecs`' local
-soft-argmax in a window around the argmax, which is unbiased on clean Gaussian peaks anywhere on
-the map. Distances are in input-image pixels (2D) or millimetres (3D, root-relative ``xyz``), so
-``alpha`` has the unit 1/px or 1/mm and means the same for every model.
+10-28 px toward the centre and so mixes amplitude with localisation error. handlab decodes with
+the model's own decoder; distances are in input-image pixels (2D) or millimetres (3D,
+root-relative ``xyz``), so ``alpha`` has the unit 1/px or 1/mm and means the same for every model.
+
+Path attributions integrate ``f_j`` along a path, and a sum of gradients only adds up to
+``f_j(x) - f_j(x')`` (completeness) if ``f_j`` is continuous along it. The heatmap families
+decode with :mod:`handlab.codecs`' local soft-argmax *in a window around the argmax*: as the
+argmax jumps between cells along the path, so does ``k_j``, and no quadrature rule integrates a
+jump. The ``target`` option (:data:`TARGETS`) chooses the scalar:
+
+- ``"fixed_window"`` (the default): the same local soft-argmax, but its window stays at the
+  argmax of the *input's* heatmap along the whole path. At the input it is the model's own decode
+  (unbiased on clean peaks anywhere, < 0.1 px, tests), and it is continuous along any path;
+- ``"decode"``: ``model.decode`` as is (the window follows the argmax);
+- ``"soft_argmax"``: a temperature-smoothed global soft-argmax, the expectation of ``H^p`` over
+  the whole map (``p = sigma^2``, the window decoder's weights): continuous, unbiased on clean
+  peaks inside the map but pulled inward at the border;
+- ``"heatmap_value"``: the heatmap's value at the target joint (bilinear), not a distance.
+
+The three heatmap targets apply to the families that decode with the local soft-argmax
+(SimpleBaseline, HRNet, CPM); every other model's decoder is already continuous in its outputs
+(integral regression's global soft-argmax, regression's affine map), so ``"fixed_window"`` and
+``"soft_argmax"`` use ``model.decode`` there and ``"heatmap_value"`` raises.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from handlab._checks import check_finite, check_range, check_shape, check_tensor
+from handlab.codecs import GaussianHeatmap, soft_argmax_2d
+from handlab.models._heatmaps import SoftDecodeMixin
 from handlab.models.base import check_pose_model, contract
 
-__all__ = ["ALPHA", "JointLikelihood", "joint_likelihood"]
+__all__ = [
+    "ALPHA",
+    "DEFAULT_TARGET",
+    "TARGETS",
+    "JointLikelihood",
+    "JointSubset",
+    "joint_likelihood",
+]
 
 ALPHA = 0.3  # PoseIG's alpha; here in 1/px (2D) or 1/mm (3D). f = 0.74 at 1 px, 0.05 at 10 px.
+TARGETS = ("fixed_window", "decode", "soft_argmax", "heatmap_value")
+# benchmarks/attribution_targets.py: the smallest completeness gap per point of the candidates
+# that stay unbiased on clean peaks (README, chapter 08).
+DEFAULT_TARGET = "fixed_window"
 
 
 def _check_targets(model: nn.Module, target: torch.Tensor, space: str) -> None:
@@ -40,22 +73,84 @@ def _check_targets(model: nn.Module, target: torch.Tensor, space: str) -> None:
         )
 
 
+class JointSubset(nn.Module):
+    """A pose model whose ``decode`` keeps only ``joints`` (PoseIG then explains only those).
+
+    ``forward`` is the wrapped model's, unchanged (all joints, every raw output), because
+    ``decode`` needs the raw outputs; ``decode`` returns ``keypoints`` (B, len(joints), 2) px and,
+    for 3D models, ``xyz`` (B, len(joints), 3) mm. The wrapped model is a submodule, so
+    :func:`~handlab.attribution.randomization_units` sees its layers (named ``model.<name>``).
+
+    Args:
+        model: a handlab pose model (``forward`` -> dict, ``decode``).
+        joints: indices into the model's joints, at least one, no repeats.
+
+    >>> class Two(nn.Module):
+    ...     def forward(self, images):
+    ...         return {"raw": images.mean((1, 2, 3))}
+    ...     def decode(self, outputs):
+    ...         k = outputs["raw"][:, None, None].expand(-1, 3, 2) * torch.tensor([1.0, 2.0])
+    ...         return {"keypoints": k * torch.arange(3.0)[None, :, None]}
+    >>> sub = JointSubset(Two(), [2, 0])
+    >>> sub.decode(sub(torch.ones(1, 3, 4, 4)))["keypoints"].tolist()
+    [[[2.0, 4.0], [0.0, 0.0]]]
+    """
+
+    def __init__(self, model: nn.Module, joints: Sequence[int]) -> None:
+        super().__init__()
+        declared = check_pose_model(model)
+        joints = [int(j) for j in joints]
+        total = declared.num_joints
+        bad = [j for j in joints if j < 0 or (total is not None and j >= total)]
+        if not joints or bad or len(set(joints)) != len(joints):
+            raise ValueError(
+                f"joints: expected distinct indices in [0, {total}), at least one, got {joints}"
+            )
+        self.model = model
+        self.joints = joints
+        self.num_joints = len(joints)
+        self.is_3d = declared.is_3d
+        self.input_kind = declared.input_kind
+        # A new Module is in training mode; poseig restores the wrapper's mode on exit, which
+        # would switch a model in eval mode to training (BatchNorm statistics then drift).
+        self.train(model.training)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(images)
+
+    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        decoded = self.model.decode(outputs)
+        index = torch.tensor(self.joints, device=decoded["keypoints"].device)
+        return {
+            k: v.index_select(1, index) for k, v in decoded.items() if k in ("keypoints", "xyz")
+        }
+
+
+def _heatmap_model(model: nn.Module) -> tuple[nn.Module, list[int] | None]:
+    # (the model that makes heatmaps, the joints a JointSubset keeps) or (model, None)
+    if isinstance(model, JointSubset):
+        base, joints = _heatmap_model(model.model)
+        return base, [joints[j] for j in model.joints] if joints else list(model.joints)
+    return model, None
+
+
 class JointLikelihood(nn.Module):
     """Wrap a pose model as ``images (N, C, H, W) -> likelihoods (N, J)`` in (0, 1].
 
-    ``forward(images, target_keypoints)`` takes the targets as an argument (not a closure) so
-    that captum's ``additional_forward_args`` expands them with the inputs for every method
-    (IG's steps, NoiseTunnel's samples, DeepLift's baselines). If ``images`` holds ``k`` times as
-    many rows as the targets, the targets are tiled ``k`` times (the step-major layout handlab's
-    engine uses).
+    ``forward(images, target_keypoints, anchors=None)`` takes the targets as arguments (not a
+    closure) so that captum's ``additional_forward_args`` expands them with the inputs for every
+    method (IG's steps, NoiseTunnel's samples, DeepLift's baselines). If ``images`` holds ``k``
+    times as many rows as the targets, the targets are tiled ``k`` times (the step-major layout
+    handlab's engine uses).
 
     Args:
         model: a handlab pose model (``model(images) -> dict``, ``model.decode``).
         alpha: decay of the likelihood, 1/px (space ``"2d"``) or 1/mm (``"3d"``).
         space: ``"2d"`` compares ``keypoints`` (N, J, 2) input pixels (x, y); ``"3d"`` compares
             ``xyz`` (N, J, 3) mm, root-relative.
+        target: one of :data:`TARGETS` (module docstring). ``"fixed_window"`` needs the
+            ``anchors`` of the input, :meth:`anchors` (None for the other targets).
 
-    >>> from handlab.attribution.targets import JointLikelihood
     >>> class Fixed(nn.Module):
     ...     def forward(self, images):
     ...         return {"keypoints": images.mean((1, 2, 3))[:, None, None].expand(-1, 2, 2)}
@@ -66,18 +161,63 @@ class JointLikelihood(nn.Module):
     [[1.0, 0.0820...]]
     """
 
-    def __init__(self, model: nn.Module, *, alpha: float = ALPHA, space: str = "2d") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        alpha: float = ALPHA,
+        space: str = "2d",
+        target: str = DEFAULT_TARGET,
+    ) -> None:
         super().__init__()
         check_pose_model(model)
         check_range("alpha", alpha, lo=0.0)
         if space not in ("2d", "3d"):
             raise ValueError(f"space: expected '2d' or '3d', got {space!r}")
+        if target not in TARGETS:
+            raise ValueError(f"target: expected one of {list(TARGETS)}, got {target!r}")
         self.model = model
         self.alpha = float(alpha)
         self.space = space
+        base, self._joints = _heatmap_model(model)
+        # the heatmap targets read the maps of a local-window decoder; others use model.decode
+        self._base = base if isinstance(base, SoftDecodeMixin) and space == "2d" else None
+        if target == "heatmap_value" and self._base is None:
+            raise ValueError(
+                "target: 'heatmap_value' needs a 2D heatmap model with a local-window decoder "
+                f"(SimpleBaseline, HRNet, CPM), got {type(base).__name__}"
+            )
+        self.target = target if self._base is not None else "decode"
 
-    def decoded(self, images: torch.Tensor) -> torch.Tensor:
+    def _heatmaps(self, images: torch.Tensor) -> tuple[torch.Tensor, GaussianHeatmap]:
+        maps = self._base(images)["heatmaps"]  # (N, J_all, h, w)
+        if self._joints is not None:
+            maps = maps[:, self._joints]
+        codec = GaussianHeatmap(maps.shape[-2:], self._base.stride, self._base.config.sigma)
+        return maps, codec
+
+    @torch.no_grad()
+    def anchors(self, images: torch.Tensor) -> torch.Tensor | None:
+        """The fixed window's centre, the argmax cell (row, col) of each input heatmap
+        (N, J, 2) long; None for targets that need none."""
+        if self.target != "fixed_window":
+            return None
+        maps, _ = self._heatmaps(images)
+        flat = maps.flatten(-2).argmax(-1)  # (N, J)
+        return torch.stack([flat // maps.shape[-1], flat % maps.shape[-1]], dim=-1)
+
+    def decoded(self, images: torch.Tensor, anchors: torch.Tensor | None = None) -> torch.Tensor:
         """The differentiably decoded joints: (N, J, 2) px or (N, J, 3) mm."""
+        if self.target == "fixed_window":
+            if anchors is None:
+                raise ValueError("anchors: the 'fixed_window' target needs anchors(images)")
+            maps, codec = self._heatmaps(images)
+            return codec.decode(maps, "local_soft_argmax", peak=_tile(anchors, maps.shape[0]))[0]
+        if self.target == "soft_argmax":
+            maps, codec = self._heatmaps(images)
+            power = codec.sigma**2  # the window decoder's weights H^p, over the whole map
+            logmaps = torch.log(maps.clamp(min=1e-10))
+            return codec.from_grid(soft_argmax_2d(logmaps, beta=power))
         decoded = self.model.decode(self.model(images))
         key = "xyz" if self.space == "3d" else "keypoints"
         if not isinstance(decoded, dict) or key not in decoded:
@@ -93,16 +233,23 @@ class JointLikelihood(nn.Module):
             )
         return joints
 
-    def forward(self, images: torch.Tensor, target_keypoints: torch.Tensor) -> torch.Tensor:
-        pred = self.decoded(images)  # (N, J, D)
-        target = target_keypoints.to(pred.dtype)
-        if pred.shape[0] != target.shape[0]:
-            if pred.shape[0] % target.shape[0]:
-                raise ValueError(
-                    f"target_keypoints: expected a batch dividing {pred.shape[0]}, "
-                    f"got {target.shape[0]}"
-                )
-            target = target.repeat(pred.shape[0] // target.shape[0], 1, 1)
+    def forward(
+        self,
+        images: torch.Tensor,
+        target_keypoints: torch.Tensor,
+        anchors: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if self.target == "heatmap_value":
+            maps, codec = self._heatmaps(images)  # (N, J, h, w)
+            target = _tile(target_keypoints.to(maps.dtype), maps.shape[0])
+            cells = codec.to_grid(target)  # (N, J, 2) (x, y) cells
+            size = torch.tensor(maps.shape[-1:-3:-1], dtype=maps.dtype, device=maps.device)
+            grid = (2 * cells + 1) / size - 1  # align_corners=False coordinates
+            flat = maps.reshape(-1, 1, *maps.shape[-2:])  # (N * J, 1, h, w)
+            value = F.grid_sample(flat, grid.reshape(-1, 1, 1, 2), align_corners=False)
+            return value.reshape(maps.shape[:2])  # (N, J) heatmap units
+        pred = self.decoded(images, anchors)  # (N, J, D)
+        target = _tile(target_keypoints.to(pred.dtype), pred.shape[0])
         if pred.shape[1:] != target.shape[1:]:
             raise ValueError(
                 f"target_keypoints: expected joints/dims {tuple(pred.shape[1:])} like the model's "
@@ -112,6 +259,17 @@ class JointLikelihood(nn.Module):
         return torch.exp(-self.alpha * distance)
 
 
+def _tile(values: torch.Tensor, rows: int) -> torch.Tensor:
+    # (B, ...) -> (rows, ...) by repeating the batch: the engine's step-major layout
+    if rows == values.shape[0]:
+        return values
+    if rows % values.shape[0]:
+        raise ValueError(
+            f"target_keypoints: expected a batch dividing {rows}, got {values.shape[0]}"
+        )
+    return values.repeat(rows // values.shape[0], *([1] * (values.ndim - 1)))
+
+
 def joint_likelihood(
     model: nn.Module,
     images: torch.Tensor,
@@ -119,15 +277,17 @@ def joint_likelihood(
     *,
     alpha: float = ALPHA,
     space: str = "2d",
+    target: str = DEFAULT_TARGET,
 ) -> torch.Tensor:
-    """Per-joint likelihoods ``exp(-alpha * distance)`` (B, J) in (0, 1].
+    """Per-joint likelihoods ``exp(-alpha * distance)`` (B, J) in (0, 1] at the input.
 
     Args:
         model: a handlab pose model; its ``decode`` gives the differentiable joints.
         images: (B, C, H, W) model input (RGB in [0, 1] or depth in mm).
         target_keypoints: (B, J, 2) input pixels (x, y), or (B, J, 3) mm root-relative for
             ``space="3d"``.
-        alpha: 1/px (2D) or 1/mm (3D).
+        alpha: 1/px (2D) or 1/mm (3D); target: one of :data:`TARGETS` ("fixed_window" and
+            "decode" agree at the input).
 
     >>> class Zero(nn.Module):
     ...     def forward(self, images):
@@ -140,4 +300,5 @@ def joint_likelihood(
     _check_targets(model, target_keypoints, space)
     check_tensor("images", images)
     check_shape("images", images, (target_keypoints.shape[0], None, None, None))
-    return JointLikelihood(model, alpha=alpha, space=space)(images, target_keypoints)
+    fn = JointLikelihood(model, alpha=alpha, space=space, target=target)
+    return fn(images, target_keypoints, fn.anchors(images))

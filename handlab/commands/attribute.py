@@ -6,16 +6,17 @@ Taught in chapter 11 (``notebooks/11_compare_zoo.py``)::
     handlab attribute --model onnx:PATH|python:MODULE:FUNCTION --data synth --out DIR
     torchrun --nproc-per-node 2 -m handlab.cli attribute ...   # one shard per rank (gloo)
 
-An option left out takes :class:`~handlab.attribution.runner.RunConfig`'s default, so the
-defaults are written in one place.
+An option left out takes :class:`~handlab.attribution.config.PoseIGConfig`'s (or
+:class:`~handlab.attribution.runner.RunConfig`'s) default, so the defaults are written in one
+place; the PoseIG options become one ``PoseIGConfig`` that travels whole to the engine.
 
 >>> import argparse
 >>> parser = argparse.ArgumentParser()
 >>> register(parser.add_subparsers())
 >>> args = parser.parse_args(["attribute", "--model", "zoo:cpm", "--data", "synth",
 ...                           "--out", "o", "--steps", "8"])
->>> _settings(args)
-{'steps': 8}
+>>> _settings(args, _POSEIG), _settings(args, _RUN)
+({'steps': 8}, {})
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from handlab.commands._resolve import MODEL_HELP
 
 __all__ = ["register"]
 
-# RunConfig fields that the command line sets (an option left out keeps RunConfig's default).
-_FIELDS = ("path", "baseline", "method", "steps", "folds", "alpha", "batch_size", "limit", "seed",
-           "noise_samples")  # fmt: skip
+# PoseIGConfig and RunConfig fields that the command line sets (an option left out keeps the
+# dataclass's default).
+_POSEIG = ("path", "baseline", "method", "steps", "pilot", "folds", "alpha", "target", "joints",
+           "seed", "noise_samples", "max_batch")  # fmt: skip
+_RUN = ("batch_size", "limit")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,15 +49,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="the split to explain")
     p.add_argument("--size", type=int, default=128, help="image side (px)")
     p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
-    # The defaults named in the help are RunConfig's (tests/commands/test_cli_help.py checks).
+    # The defaults named in the help are PoseIGConfig's and RunConfig's (literal here so that
+    # ``handlab --help`` imports no torch; tests/commands/test_cli_errors.py checks they agree).
     p.add_argument("--path", choices=["blur", "straight"], help="integration path (default: blur)")
     p.add_argument(
         "--baseline", help="straight path: black|mean|blur|uniform|gaussian (default: black)"
     )
-    p.add_argument("--method", help="quadrature rule along the path (default: riemann_left)")
-    p.add_argument("--steps", type=int, help="points on the path (default: 50)")
+    p.add_argument("--method", help="quadrature rule along the path (default: gausslegendre)")
+    p.add_argument("--steps", type=int, help="points on the path (default: 32)")
+    p.add_argument(
+        "--pilot", type=int, help="gradient-free forwards placing the points, 0 off (default: 64)"
+    )
     p.add_argument("--folds", type=int, help="blur path: number of blur levels (default: 50)")
     p.add_argument("--alpha", type=float, help="likelihood decay, 1/px (default: 0.3)")
+    p.add_argument(
+        "--target",
+        help="the explained scalar per joint, one of attribution.TARGETS (default: fixed_window)",
+    )
+    p.add_argument(
+        "--joints", type=int, nargs="+",
+        help="explain only these joint indices, cost grows with their number (default: all)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-batch", type=int, help="images per forward inside the engine (default: 16)"
+    )
     p.add_argument(
         "--batch-size", type=int, help="samples per unit, the resume/shard granularity (default: 8)"
     )
@@ -67,20 +85,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_main)
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The RunConfig fields given on the command line."""
-    return {k: getattr(args, k) for k in _FIELDS if getattr(args, k) is not None}
+def _settings(args: argparse.Namespace, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The config fields among ``fields`` given on the command line."""
+    return {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`~handlab.attribution.runner.RunConfig` of parsed ``attribute`` arguments."""
+    from handlab.attribution.config import PoseIGConfig
+    from handlab.attribution.runner import RunConfig
+
+    return RunConfig(poseig=PoseIGConfig(**_settings(args, _POSEIG)), **_settings(args, _RUN))
 
 
 def _main(args: argparse.Namespace) -> int:
     import torch.distributed as dist  # lazy: the parser builds without torch
 
-    from handlab.attribution.runner import RunConfig, run_attribution
+    from handlab.attribution.runner import run_attribution
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")  # torchrun sets RANK, WORLD_SIZE, MASTER_ADDR/PORT
-    config = RunConfig(**_settings(args))
+    config = config_from_args(args)
     model = _resolve.resolve_model(args.model)
     dataset = _resolve.resolve_data(args.data, args.split, size=args.size)
     data_spec = f"{args.data} split={args.split} size={args.size}"

@@ -36,7 +36,9 @@ def plot_randomization(table: pd.DataFrame, title: str = "Model parameter random
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
     for metric, part in table.groupby("metric", sort=False):
         ax = left if metric in METRICS else right
-        ax.plot(part["step"], part["value"], marker="o", label=metric)
+        style = "--" if metric == "constant_maps" else "-"  # a share, not a similarity
+        ax.plot(part["step"], part["value"], style, marker="o", label=metric)
+    left.axhline(0.2, color="grey", lw=1, ls=":", label="criterion 0.2")
     steps = table.drop_duplicates("step").sort_values("step")
     labels = ["original", *(_short_unit(u) for u in steps["unit"].iloc[1:])]
     for ax, ylabel in ((left, "similarity to original maps"), (right, "index mean")):

@@ -128,11 +128,13 @@ class BlobHands(torch.utils.data.Dataset):
 
 def run_case():
     """The tiny dataset-scale case shared by the runner tests and their subprocesses."""
+    from handlab.attribution.config import PoseIGConfig
     from handlab.attribution.runner import RunConfig
 
     model = TinyHeatmapNet(joints=21, width=4).eval()
     data = BlobHands()
-    config = RunConfig(path="blur", method="gausslegendre", steps=RUN_STEPS, batch_size=2)
+    poseig = PoseIGConfig(path="blur", method="gausslegendre", steps=RUN_STEPS)
+    config = RunConfig(poseig=poseig, batch_size=2)
     return model, data, config
 
 

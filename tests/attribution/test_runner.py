@@ -16,7 +16,8 @@ from attr_models import distributed_worker, run_case
 from safetensors.torch import save_file
 
 from handlab import cli
-from handlab.attribution.runner import RunConfig, run_attribution
+from handlab.attribution.config import PoseIGConfig
+from handlab.attribution.runner import run_attribution
 
 HERE = Path(__file__).parent
 
@@ -97,7 +98,8 @@ def test_resume_with_other_settings_raises(reference):
     with pytest.raises(
         ValueError, match=r"manifest.json: an earlier run used other settings for \['steps'\]"
     ):
-        run_attribution(model, data, reference, config=replace(config, steps=3), progress=False)
+        other = replace(config, poseig=replace(config.poseig, steps=3))
+        run_attribution(model, data, reference, config=other, progress=False)
     with pytest.raises(TypeError, match="config"):
         run_attribution(model, data, reference, config={"steps": 3})
     with pytest.raises(ValueError, match="dataset: expected items with 'visibility'"):
@@ -155,4 +157,16 @@ def test_command_line_on_a_saved_run(tmp_path):
     assert arrays["maps"].shape == (2, 21, 64, 64) and len(table) == 42
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"] == str(run) and manifest["data"].startswith("synth")
-    assert RunConfig().path == "blur"
+    assert manifest["steps"] == 2 and manifest["method"] == PoseIGConfig().method
+    assert manifest["joints"] is None and manifest["target"] == PoseIGConfig().target
+
+
+def test_command_line_joint_subset_costs_proportionally(tmp_path):
+    run = _saved_run(tmp_path)
+    out = tmp_path / "out"
+    argv = _argv(run, out)
+    argv[argv.index("--limit") + 1] = "1"
+    assert cli.main([*argv, "--joints", "0", "8"]) == 0
+    table, arrays, _ = _read(out)
+    assert arrays["maps"].shape == (1, 2, 64, 64) and len(table) == 2
+    assert json.loads((out / "manifest.json").read_text())["joints"] == [0, 8]

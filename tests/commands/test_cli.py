@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from handlab import cli
+from handlab.attribution.config import PoseIGConfig
 from handlab.commands import _resolve
-from handlab.commands.attribute import _settings
+from handlab.commands.attribute import _POSEIG, _RUN, _settings, config_from_args
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "pandas", "h5py", "matplotlib", "numpy", "safetensors")
@@ -53,7 +54,19 @@ def test_attribute_passes_only_given_options():
     args = cli.build_parser().parse_args(
         ["attribute", "--model", "zoo:x", "--data", "synth", "--out", "o", "--folds", "4"]
     )
-    assert _settings(args) == {"folds": 4}
+    assert _settings(args, _POSEIG) == {"folds": 4} and _settings(args, _RUN) == {}
+    config = config_from_args(args)
+    assert config.poseig == PoseIGConfig(folds=4)  # every other setting: the one default
+
+
+def test_attribute_joint_subset_and_target_reach_the_config():
+    args = cli.build_parser().parse_args(
+        ["attribute", "--model", "zoo:x", "--data", "synth", "--out", "o", "--joints", "3", "7",
+         "--target", "decode", "--batch-size", "2", "--pilot", "0"]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.poseig.joints == (3, 7) and config.poseig.target == "decode"
+    assert config.poseig.pilot == 0 and config.batch_size == 2
 
 
 def test_resolve_rejects_bad_specs():

@@ -34,15 +34,20 @@ def test_every_option_has_help_naming_its_default():
 
 
 def test_attribute_help_names_runconfigs_defaults():
+    from handlab.attribution.config import PoseIGConfig
     from handlab.attribution.runner import RunConfig
 
     sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     parser = sub.choices["attribute"]
-    defaults = RunConfig()
-    for action in parser._actions:
-        field = action.dest
-        if action.option_strings and hasattr(defaults, field) and field != "limit":
-            assert f"(default: {getattr(defaults, field)})" in action.help, action.dest
+    checked = 0
+    for defaults in (RunConfig(), PoseIGConfig()):
+        for action in parser._actions:
+            field = action.dest
+            value = getattr(defaults, field, None)
+            if action.option_strings and value is not None and field not in ("limit", "joints"):
+                assert f"(default: {value})" in action.help, action.dest
+                checked += 1
+    assert checked >= 10  # the PoseIG options are checked, not skipped
 
 
 def test_a_users_error_is_one_line_with_exit_status_1(capsys):
