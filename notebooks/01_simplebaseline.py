@@ -50,7 +50,8 @@ from handlab import codecs, metrics, zoo
 from handlab.models import create
 from handlab.models.summary import layer_table
 from handlab.report import save_numbers
-from handlab.training.data import load_batch, open_split
+from handlab.report_data import eval_split
+from handlab.training.data import load_batch
 from handlab.training.evaluation import predict, summarize
 from handlab.viz import curves, draw, widgets
 from handlab.viz.notebook import setup_notebook
@@ -151,9 +152,10 @@ display(
 sb = {n: zoo.load(n) for n in names}
 card = sb[flagship].card
 ev = card["eval"]
-test = open_split(ev["data"], ev["split"], ev["size"])
 n_test = 32 if fast else int(test_limit or ev["limit"])
-# the first samples, for figures (the evaluation below streams all n_test samples in batches)
+# the first n_test samples, rendered once and reused by every evaluation below (report_data)
+test = eval_split(ev["data"], ev["split"], size=ev["size"], limit=n_test)
+# the first samples, for figures
 batch = load_batch(test, range(8))
 codec = codecs.GaussianHeatmap(
     heatmap_size=(ev["size"] // 4, ev["size"] // 4), stride=4, sigma=sb[flagship].config.sigma

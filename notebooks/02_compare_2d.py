@@ -45,7 +45,8 @@ from scipy.stats import spearmanr
 from handlab import codecs, metrics, zoo
 from handlab.models.summary import inference_ms, layer_table
 from handlab.report import save_numbers
-from handlab.training.data import load_batch, open_split
+from handlab.report_data import eval_split
+from handlab.training.data import load_batch
 from handlab.training.evaluation import predict, summarize
 from handlab.viz import curves
 from handlab.viz.notebook import setup_notebook
@@ -89,9 +90,10 @@ if missing:
 
 # %%
 ev = zoo.load(next(iter(MODELS))).card["eval"]  # the test split the cards were measured on
-test = open_split(ev["data"], ev["split"], ev["size"])
 n_test = 32 if fast else int(test_limit or ev["limit"])
-# the first samples, for the probe, the timing and the figures (predict streams all n_test)
+# the first n_test samples, rendered once and reused by every evaluation below (report_data)
+test = eval_split(ev["data"], ev["split"], size=ev["size"], limit=n_test)
+# the first samples, for the probe, the timing and the figures
 batch = load_batch(test, range(16))
 probe = batch["image"][:1]
 timing_images = batch["image"][: 8 if fast else 16]

@@ -37,6 +37,8 @@ model_name = "simplebaseline_r18"
 second_model = "integral_r18"
 # a handlab train run folder or zoo:NAME tested instead of model_name (handlab report --model)
 model = None
+# the images: "synth" (the synthetic test split) or another spec (handlab report --data)
+data = "synth"
 # held-out synthetic test images explained at every randomisation step
 n_images = 2
 # PoseIG blur folds = left Riemann points (the reference uses 50; see section 1)
@@ -59,8 +61,8 @@ from handlab.attribution.sanity import (
     describe_trends,
     randomization_trends,
 )
-from handlab.data import open_data
 from handlab.report import save_numbers
+from handlab.report_data import eval_split
 from handlab.skeleton import JOINT_NAMES
 from handlab.training.data import load_batch
 from handlab.viz.attribution import plot_randomization
@@ -71,7 +73,7 @@ setup_notebook()
 torch.manual_seed(seed)
 if fast:
     n_images, steps, groups = 1, 4, 2
-numbers = {"settings": {"n_images": n_images, "steps": steps, "groups": groups}}
+numbers = {"settings": {"data": data, "n_images": n_images, "steps": steps, "groups": groups}}
 
 # %% [markdown]
 # ## 1. The test, and what seed 000 claims
@@ -132,7 +134,7 @@ cards
 # exact masks (for FI), keypoints (the likelihood's targets and LI's centres) and visibility.
 
 # %%
-test = open_data("synth", "test", size=128)
+test = eval_split(data, "test", size=128, limit=n_images)  # rendered once (report_data)
 batch = load_batch(test, list(range(n_images)))
 joints = list(CHAIN)
 joint_names = [JOINT_NAMES[j] for j in joints]

@@ -44,6 +44,8 @@ models = [
 ]
 # optional extra model (a handlab train run folder or zoo:NAME) added to the comparison
 model = None
+# the images: "synth" (the synthetic test split) or another spec (handlab report --data)
+data = "synth"
 # held-out test images explained per model, and PoseIG's blur folds (the reference uses 50)
 n_images = 3
 steps = 12
@@ -62,8 +64,8 @@ from handlab import metrics, zoo
 from handlab.attribution.analysis import compare_models
 from handlab.attribution.comparison import explain_models
 from handlab.attribution.indices import aggregate
-from handlab.data import open_data
-from handlab.report import save_numbers
+from handlab.report import model_cards, save_numbers
+from handlab.report_data import eval_split
 from handlab.skeleton import JOINT_NAMES
 from handlab.training.data import load_batch
 from handlab.viz.notebook import setup_notebook
@@ -73,7 +75,7 @@ setup_notebook()
 torch.manual_seed(seed)
 if fast:
     n_images, steps, n_eval = 1, 2, 8
-numbers = {"settings": {"n_images": n_images, "steps": steps, "n_eval": n_eval}}
+numbers = {"settings": {"data": data, "n_images": n_images, "steps": steps, "n_eval": n_eval}}
 
 # %% [markdown]
 # ## 1. The models, one at a time
@@ -103,7 +105,7 @@ if missing:
 specs = {name: name for name in models}
 if model is not None:
     specs[str(model)] = model
-test = open_data("synth", "test", size=128)
+test = eval_split(data, "test", size=128, limit=max(n_eval, n_images))  # rendered once
 keys = ("image", "keypoints", "visibility")
 evaluation = {k: v for k, v in load_batch(test, list(range(n_eval))).items() if k in keys}
 batch = load_batch(test, list(range(n_images)))
@@ -113,6 +115,7 @@ for name, spec in specs.items():
     cards[name] = {
         "family": net.card["model"],
         "training steps": net.card.get("steps"),
+        "card test EPE (px)": model_cards({name: net}).get("test EPE (px)", {}).get(name),
         "parameters (M)": sum(p.numel() for p in net.parameters()) / 1e6,
     }
     with torch.no_grad():
