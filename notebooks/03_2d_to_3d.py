@@ -207,16 +207,19 @@ joint = 8  # the index fingertip
 heat = det_out["heatmaps"][0, joint]
 loc = det_out["location_maps"][0, joint]  # (3, h, w), units of xyz_unit_mm
 peak = divmod(int(heat.argmax()), heat.shape[-1])  # (row, col)
-fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), constrained_layout=True)
 draw.overlay_heatmap(axes[0], data["image"][0], heat)
 axes[0].set_title(f"heatmap: {JOINT_NAMES[joint]}")
 for c, name in enumerate("xyz"):
     shown = axes[c + 1].imshow(loc[c] * detnet.config.xyz_unit_mm, cmap="coolwarm")
     axes[c + 1].scatter([peak[1]], [peak[0]], marker="x", c="k", s=50)
-    axes[c + 1].set_title(f"location map {name} (mm, before root subtraction)")
+    axes[c + 1].set_title(f"location map {name} (mm)")
     fig.colorbar(shown, ax=axes[c + 1], fraction=0.046)
     axes[c + 1].set_xticks([])
     axes[c + 1].set_yticks([])
+fig.suptitle(
+    "DetNet, one joint: its heatmap and its x, y, z location maps (before root subtraction)"
+)
 plt.show()
 
 # %% [markdown]

@@ -175,18 +175,25 @@ per_model = {name: part for name, part in table.groupby("model", sort=False)}
 groups = compare_models(per_model, by="group")
 wide = groups.pivot_table(index="model", columns=["index", "group"], values="value", sort=False)
 wide = wide.reindex(columns=["wrist", "MCP", "PIP", "DIP", "TIP"], level=1)
+# every compared model keeps its row: one without any defined index shows blank, and is named
+wide = wide.reindex(list(cards.index))
+no_index = [name for name in wide.index if wide.loc[name].isna().all()]
+if no_index:
+    display(Markdown(f"No defined index (all-zero maps, left blank below): {', '.join(no_index)}."))
 wide.round(2)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 0.5 * len(cards) + 1.8), constrained_layout=True)
+cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")  # undefined: grey, not dropped
 for ax, index in zip(axes, ("DI", "FI", "LI"), strict=True):
     grid = wide[index]
-    im = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    im = ax.imshow(grid.to_numpy(dtype=float), cmap=cmap, aspect="auto")
     ax.set_xticks(range(grid.shape[1]), grid.columns)
     ax.set_yticks(range(grid.shape[0]), grid.index if index == "DI" else [""] * grid.shape[0])
     ax.set_title(index)
     fig.colorbar(im, ax=ax, shrink=0.8)
 fig.suptitle("PoseIG indices per model and joint group (higher FI/LI: evidence on the hand/joint)")
+plt.show()
 
 # %% [markdown]
 # Seed 000's Table C found, for six body models, that FI grows from trunk to branch to leaf
