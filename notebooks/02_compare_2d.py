@@ -44,7 +44,7 @@ from scipy.stats import spearmanr
 
 from handlab import codecs, metrics, zoo
 from handlab.models.summary import inference_ms, layer_table
-from handlab.report import save_numbers
+from handlab.report import model_cards, save_numbers
 from handlab.report_data import eval_split
 from handlab.training.data import load_batch
 from handlab.training.evaluation import predict, summarize
@@ -112,6 +112,7 @@ for name, (family, output) in MODELS.items():
         "lowest resolution (stride)": float(layers["stride"].max()),
         "ms / image": inference_ms(model, timing_images, repeats=1 if fast else 3),
         "train steps": model.card["steps"],
+        "card test EPE (px)": model_cards({name: model}).loc[name].get("test EPE (px)"),
     }
     preds[name] = predict(model, test, limit=n_test)
     del model

@@ -52,7 +52,7 @@ from handlab import codecs, geometry, metrics, synth, zoo
 from handlab.models.detnet import read_at_peaks
 from handlab.models.fitting import fit_hand_model
 from handlab.models.lifting import canonical_frame, from_canonical
-from handlab.report import claims_table, save_numbers
+from handlab.report import claims_table, model_cards, save_numbers
 from handlab.skeleton import BONES, JOINT_NAMES
 from handlab.synth.hand_model import POSE_LIMITS, HandModel
 from handlab.viz import draw, hand3d, mesh3d
@@ -72,16 +72,12 @@ numbers = {}
 detnet = zoo.load("detnet_r18")
 lifting = zoo.load("lifting")
 iknet = zoo.load("iknet")
-pd.DataFrame(
-    {
-        m.card["name"] if "name" in m.card else m.card["model"]: {
-            "family": m.card["model"],
-            "config": m.card.get("model_config"),
-            "parameters (M)": sum(p.numel() for p in m.parameters()) / 1e6,
-        }
-        for m in (detnet, lifting, iknet)
-    }
-).T
+# each model's card (training steps, test error) before any conclusion is drawn from it
+three = {"detnet_r18": detnet, "lifting": lifting, "iknet": iknet}
+cards = model_cards(three)
+cards["config"] = [m.card.get("model_config") for m in three.values()]
+cards["parameters (M)"] = [sum(p.numel() for p in m.parameters()) / 1e6 for m in three.values()]
+cards
 
 # %% [markdown]
 # The data: the first hands of handlab's frozen synthetic test split (the split the zoo cards

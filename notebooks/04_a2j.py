@@ -50,7 +50,7 @@ from handlab import metrics, synth, zoo
 from handlab.data import open_data
 from handlab.models import create
 from handlab.models.a2j import anchor_positions, weighted_joints
-from handlab.report import save_numbers
+from handlab.report import model_cards, save_numbers
 from handlab.skeleton import NYU_EVAL_JOINTS
 from handlab.viz import depth as depth_viz
 from handlab.viz import draw
@@ -85,6 +85,7 @@ a2j = zoo.load("a2j_r18")
 cfg = a2j.config
 print(f"a2j_r18: {cfg.backbone}, {cfg.num_joints} joints, anchors every {cfg.anchor_stride} px, "
       f"{sum(p.numel() for p in a2j.parameters()) / 1e6:.1f} M parameters")  # fmt: skip
+display(model_cards({"a2j_r18": a2j}))
 
 # %% [markdown]
 # The data: the frozen synthetic test split, 128 px. A2J reads a *segmented* hand: depth in mm

@@ -54,7 +54,7 @@ from handlab import metrics, synth, zoo
 from handlab.models import create
 from handlab.models.voxels import center_of_mass, hand_center, voxel_to_xyz, voxelize, xyz_to_voxel
 from handlab.postprocess import PosePrior, decode_volume, ensemble, n_best, temporal_average
-from handlab.report import REPO_ROOT, claims_table, save_numbers
+from handlab.report import REPO_ROOT, claims_table, model_cards, save_numbers
 from handlab.synth.renderer import hand_geometry
 from handlab.viz import depth as depth_viz
 from handlab.viz import mesh3d
@@ -84,6 +84,7 @@ voxel_mm, out_voxel_mm = cfg.cube_mm / cfg.grid, cfg.cube_mm / v2v.out_grid
 print(f"v2v_32: {cfg.grid}^3 input voxels of {voxel_mm:.1f} mm in a {cfg.cube_mm:.0f} mm cube, "
       f"{v2v.out_grid}^3 heatmaps ({out_voxel_mm:.1f} mm voxels), "
       f"{sum(p.numel() for p in v2v.parameters()) / 1e6:.2f} M parameters")  # fmt: skip
+display(model_cards({"v2v_32": v2v}))
 
 # %%
 test = synth.SyntheticHands("test", size=128, length=n_samples)
@@ -231,6 +232,7 @@ pd.DataFrame(decoder_rows).T.round(2)
 
 # %%
 a2j = zoo.load("a2j_r18")
+display(model_cards({"a2j_r18": a2j}))
 a2j_out = run(a2j, hand_depth, data["K"])
 steps = {"S-max (subvoxel)": error(out["xyz_cam"])}
 for n in (10, 100):

@@ -50,7 +50,7 @@ from handlab import zoo
 from handlab.models.deformer import dynamic_fusion, max_mse
 from handlab.occlusion import BUCKET_NAMES, bucket_table, joint_errors
 from handlab.postprocess import temporal_average
-from handlab.report import save_numbers
+from handlab.report import model_cards, save_numbers
 from handlab.skeleton import GROUP_OF_JOINT
 from handlab.synth.clips import SyntheticClips
 from handlab.viz.notebook import setup_notebook
@@ -186,6 +186,7 @@ pd.DataFrame(
 
 # %%
 deformer = zoo.load("deformer_r18")
+display(model_cards({"deformer_r18": deformer}))
 T, size = deformer.config.T, deformer.config.input_size
 c = T // 2
 clips_data = SyntheticClips("test", size=size, T=T, occluders=1.0, blur=0.5, extras=True)
