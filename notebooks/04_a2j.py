@@ -327,6 +327,28 @@ print(nyu_status)
 #    saw in training (it was trained on mask-segmented depth), so the error grows.
 # </details>
 
+# %% tags=["solutions"]
+# The solutions, executed (the report and the tests run this cell, so they stay correct).
+from handlab.models.voxels import segment_depth
+from handlab.skeleton import JOINT_NAMES
+
+surround_epe = metrics.epe(out["surround"], data["keypoints"], data["visibility"])  # 1.
+final_epe = metrics.epe(out["keypoints"], data["keypoints"], data["visibility"])
+by_joint = pd.Series(effective.mean(0).numpy(), index=JOINT_NAMES).sort_values()  # 2.
+seg = segment_depth(noisy_data["depth"], 150.0)  # 3.
+thresholded = scores(run(a2j, seg, data["K"]))
+numbers["solutions"] = {
+    "surround_epe_px": surround_epe,
+    "final_epe_px": final_epe,
+    "threshold_mpjpe_mm": thresholded["mpjpe_mm"],
+}
+print(f"1. anchor average {surround_epe:.2f} px -> with offsets {final_epe:.2f} px")
+print(f"2. fewest effective anchors: {by_joint.index[0]}; wrist: {by_joint['wrist']:.1f}")
+print(
+    f"3. depth threshold {thresholded['mpjpe_mm']:.1f} mm MPJPE against the mask's "
+    f"{evaluation['noise_holes']['mpjpe_mm']:.1f} mm"
+)
+
 # %% [markdown]
 # ## Summary
 # - A2J votes: every anchor proposes a joint position and depth, and a softmax over anchors

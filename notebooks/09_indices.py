@@ -333,6 +333,37 @@ display(
 #    over fingers (5 points) is suggestive at best: say so.
 # </details>
 
+# %% tags=["solutions"]
+# The solutions, executed (the report and the tests run this cell, so they stay correct).
+from handlab import metrics
+from handlab.attribution.indices import relation_index
+
+unweighted = aggregate(table.assign(visibility=1.0), "group")  # 1.
+moved = (
+    unweighted.set_index("group")[["FI", "LI", "DI"]]
+    - per_group.set_index("group")[["FI", "LI", "DI"]]
+).abs()
+uniform_ri = relation_index(batch["mask"].expand(-1, 21, -1, -1).double(), batch["keypoints"])  # 2.
+uniform = mcp_shortcut(uniform_ri, batch["visibility"])
+by_finger = aggregate(table, "finger").sort_values("DI")  # 3.
+with torch.no_grad():
+    predicted = model(batch["image"])["keypoints"]
+finger_epe = metrics.per_group_table(
+    predicted, batch["keypoints"], batch["visibility"], by="finger"
+)
+numbers["solutions"] = {
+    "group_moving_most": str(moved.FI.idxmax()),
+    "uniform_mask_mcp_ratio_mean": float(uniform.ratio.mean()),
+    "most_diffuse_finger": str(by_finger.finger.iloc[-1]),
+}
+print(f"1. FI moves most in group {moved.FI.idxmax()} ({moved.FI.max():.3f})")
+print(
+    f"2. a map uniform over the hand gives a mean MCP ratio of {uniform.ratio.mean():.2f} "
+    f"(the model's: {numbers['mcp_ratio_mean']:.2f})"
+)
+print(f"3. most diffuse finger: {by_finger.finger.iloc[-1]}")
+finger_epe
+
 # %% [markdown]
 # ## Summary
 # - DI, FI and LI turn a map into numbers; RI relates joints; all are visibility-weighted and

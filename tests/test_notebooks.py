@@ -86,6 +86,10 @@ CHECKS = {
         "evaluation.clean.auc_20-50mm": (0.0, 1.0),
         "input_errors_raised": (2, 2),
         "nyu_joints": (14, 14),
+        # the exercise solutions, executed
+        "solutions.surround_epe_px": (0.0, 182.0),
+        "solutions.final_epe_px": (0.0, 182.0),
+        "solutions.threshold_mpjpe_mm": (0.0, 1000.0),
     },
     "05": {
         "reference_error_mm.refined reference": (0.0, 250.0),
@@ -106,6 +110,8 @@ CHECKS = {
         # F_p + F_s = F exactly, up to float rounding
         "split_max_error": (0.0, 1e-3),
         "necessity_mean.hand": (0.0, 1.0),
+        # how much M varies over cells (0: constant, and the verdict says it cannot be tested)
+        "necessity_spread": (0.0, 1.0),
         # the toy of fit_attention: a related query keeps most mass, an unrelated one little
         "toy_row_sum.related": (0.5, 1.0),
         "toy_row_sum.unrelated": (0.0, 0.2),
@@ -126,6 +132,11 @@ CHECKS = {
         "epe_px.fused.all": (0.0, 182.0),
         "confidence_correlation.occlusion": (-1.0, 1.0),
         "maxmse_weight_by_group.TIP": (0.0, 1.0),
+    },
+    "09": {
+        "mcp_ratio_mean": (0.0, 1e3),
+        # the exercise solutions, executed
+        "solutions.uniform_mask_mcp_ratio_mean": (0.0, 1e3),
     },
     "10": {
         "units.conv": (1, 10_000),

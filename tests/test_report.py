@@ -208,3 +208,18 @@ def test_report_rejects_unknown_chapter(chapters):
 def test_save_numbers_refuses_nan(tmp_path):
     with pytest.raises(ValueError, match="finite"):
         report.save_numbers({"epe": float("nan")}, tmp_path, "05")
+
+
+def test_make_lab_opens_chapters_as_notebooks_from_the_repository_settings(monkeypatch):
+    """`make lab` adds the repository's .jupyter to JUPYTER_CONFIG_PATH (and --allow-root as
+    root): JupyterLab then defaults `.py` files to the Jupytext notebook viewer."""
+    from jupyterlab_server.settings_utils import _get_overrides
+
+    makefile = (report.REPO_ROOT / "Makefile").read_text()
+    assert 'JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter' in makefile
+    assert "$(if $(filter 0,$(shell id -u)),--allow-root,)" in makefile
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(report.REPO_ROOT / ".jupyter"))
+    overrides, error = _get_overrides("/nonexistent")
+    assert not error
+    viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers["python"] == "Jupytext Notebook"
