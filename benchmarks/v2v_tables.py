@@ -7,7 +7,7 @@
     ensembles with N-best averaging; then, on rendered sequences, the TruncatedSVD pose prior and
     temporal averaging windows.
 
-Every number is measured here: five small V2V variants are trained with ``handlab.train.fit``
+Every number is measured here: five small V2V variants are trained with ``handlab.training.fit``
 (same seed, steps, batch and lr), their checkpoints kept as snapshots, and evaluated on the
 first ``--eval`` hands of the synthetic test split with the true ``K`` and the hand mask. The
 error is the paper's mean 3D distance (mm, camera frame, all 21 joints). Snapshot selection for
@@ -33,7 +33,7 @@ from handlab.models import create
 from handlab.models.voxels import voxel_to_xyz
 from handlab.postprocess import PosePrior, decode_volume, ensemble, n_best, temporal_average
 from handlab.synth import SyntheticHands, generate_sequence
-from handlab.train import AugmentConfig, TrainConfig, fit
+from handlab.training import AugmentConfig, TrainConfig, fit
 from handlab.training.checkpoint import atomic_save_model, atomic_write_text
 
 # Table (a)'s four cells, plus the centre-of-mass model of table (b).
@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--markdown", action="store_true",
-        help="print the README's tables from --results and stop (nothing is trained)",
+        help="print the tables of docs/results.md from --results and stop (nothing is trained)",
     )  # fmt: skip
     p.add_argument(
         "--train-only", default="",
@@ -253,7 +253,7 @@ def print_tables(a: dict, b: dict, args: argparse.Namespace) -> None:
 
 
 def markdown(result: dict) -> str:
-    """The README's tables from a ``tables.json``: (a) next to seed 004's numbers, then (b)."""
+    """The tables of docs/results.md from a ``tables.json``: (a) beside seed 004's, then (b)."""
     a, b = result["table_a"], result["table_b"]
     seed = {"depthmap": (18.85, 13.01), "voxels": (16.78, 10.37)}
     lines = [

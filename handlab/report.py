@@ -25,7 +25,6 @@ once per run (:mod:`handlab.report_data`).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -516,47 +515,3 @@ def _earlier_results(out_dir: Path) -> dict[str, ChapterResult]:
         return {r["chapter"]: ChapterResult(**r) for r in rows}
     except (ValueError, KeyError, TypeError):
         return {}  # unreadable or from another version: the chapters are simply rerun
-
-
-def _main(args: argparse.Namespace) -> int:
-    chapters = [c.strip() for c in args.chapters.split(",")] if args.chapters else None
-    try:
-        results = run_report(
-            args.out,
-            chapters=chapters,
-            fast=args.fast,
-            seed=args.seed,
-            model=args.model,
-            data=args.data,
-            resume=args.resume,
-        )
-    except ReportLocked as err:
-        print(f"handlab report: {err}", file=sys.stderr)
-        return 1
-    return 1 if any(r.status == "failed" for r in results) else 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("report", help="execute chapters with papermill into an HTML report")
-    p.add_argument(
-        "--chapters", help="comma-separated chapter numbers, e.g. 08,09,10 (default: all)"
-    )
-    p.add_argument(
-        "--model",
-        help="a run folder or zoo:NAME explained/evaluated by chapters 08-11 (default: each "
-        "chapter's zoo model)",
-    )
-    p.add_argument(
-        "--data",
-        help="synth or NAME:ROOT evaluated by chapters 08-11 (default: synth, the test split)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="the chapters' seed parameter (default: 0)")
-    p.add_argument("--out", default="reports", help="output folder (default: reports)")
-    p.add_argument("--fast", action="store_true", help="small workloads (what CI runs)")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="keep chapters already rendered with the same settings (model, data, fast, seed, "
-        "chapter source); rerun the others",
-    )
-    p.set_defaults(func=_main)

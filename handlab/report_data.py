@@ -85,10 +85,11 @@ class Rendered(Dataset):
 
 
 def _code_hash() -> str:
-    """A hash of the synthetic generator's source files: new code, new cache entries."""
-    folder = Path(__file__).resolve().parent / "synth"
+    """A hash of the synthetic generator's source files (``synth/`` and the articulated hand it
+    poses): new code, new cache entries."""
+    package = Path(__file__).resolve().parent
     h = hashlib.sha256(torch.__version__.encode())
-    for path in sorted(folder.glob("*.py")):
+    for path in [*sorted((package / "synth").glob("*.py")), package / "hand_model.py"]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]

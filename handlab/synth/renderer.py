@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 from handlab._checks import check_range
 from handlab.geometry import axis_angle_to_matrix, project
+from handlab.hand_model import HandModel
 from handlab.synth.backgrounds import render_background
-from handlab.synth.hand_model import HandModel
 from handlab.synth.raycast import raycast
 from handlab.synth.scene import check_params
 from handlab.synth.sensor import MAX_SIZE, min_filter, motion_blur, sensor_noise, soften

@@ -29,9 +29,9 @@ import torch
 
 from handlab._checks import check_finite, check_range, check_shape, check_tensor
 from handlab.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+from handlab.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 from handlab.synth.backgrounds import sample_background, sample_colors, sample_skin
 from handlab.synth.draws import Draws, as_draws
-from handlab.synth.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 from handlab.synth.poses import sample_pose, sample_shape
 
 __all__ = ["MAX_OCCLUDERS", "PARAM_SHAPES", "check_params", "sample_params"]

@@ -2,8 +2,8 @@
 (its capsules) as a triangle mesh.
 
 Taught in chapter 03 (``notebooks/03_2d_to_3d.py``, 2D -> 3D): a fitted
-:class:`handlab.synth.HandModel` is drawn as the capsules the renderer uses
-(:meth:`~handlab.synth.HandModel.surface`), with the predicted and true skeletons over it.
+:class:`handlab.hand_model.HandModel` is drawn as the capsules the renderer uses
+(:meth:`~handlab.hand_model.HandModel.surface`), with the predicted and true skeletons over it.
 :func:`handlab.viz.hand3d.hand_figure` draws one hand; these traces add more to its figure.
 
 Coordinates are mm in any frame (the camera frame in the chapters).

@@ -7,10 +7,10 @@ import torch
 
 from handlab.codecs import GaussianHeatmap
 from handlab.geometry import axis_angle_to_matrix, project
+from handlab.hand_model import POSE_LIMITS, HandModel
 from handlab.models import create
 from handlab.models.detnet import read_at_peaks
 from handlab.models.lifting import canonical_frame, from_canonical, normalize_keypoints
-from handlab.synth.hand_model import POSE_LIMITS, HandModel
 
 
 def _hands(n: int, seed: int) -> torch.Tensor:

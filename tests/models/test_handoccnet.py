@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from handlab.hand_model import HandModel
 from handlab.models.handoccnet import (
     FIT,
     create_handoccnet,
@@ -12,7 +13,6 @@ from handlab.models.handoccnet import (
     soft_argmax,
     split_features,
 )
-from handlab.synth import HandModel
 
 TINY = {"width": 16, "heads": 2}
 

@@ -1,7 +1,6 @@
-"""Train, evaluate, and the ``handlab train`` / ``handlab evaluate`` commands.
+"""``handlab train`` and ``handlab evaluate``: the command line of :mod:`handlab.training`.
 
-Taught in chapter 01 (``notebooks/01_simplebaseline.py``, training curves) and chapter 02. The
-work is done in :mod:`handlab.training`; this module is the public face and the command line::
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``, training curves) and chapter 02::
 
     handlab train --model simplebaseline --data synth --steps 600 --out runs/sb
     handlab train --model deformer --data synth-clips --batch-size 16 --steps 600 --out runs/df
@@ -23,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from handlab.training import AugmentConfig, TrainConfig, evaluate, fit, format_table
+from handlab.commands import _resolve
 
-__all__ = ["AugmentConfig", "TrainConfig", "evaluate", "fit", "parse_model_config", "register"]
+__all__ = ["parse_model_config", "register"]
 
 
 def parse_model_config(items: list[str]) -> dict[str, Any]:
@@ -89,6 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from handlab.training import AugmentConfig, TrainConfig, fit, format_table
+
     config = TrainConfig(
         model=args.model,
         model_config=parse_model_config(args.model_config),
@@ -123,11 +124,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from handlab.training.data import open_split
-    from handlab.zoo import load_model
+    from handlab.training import evaluate, format_table
 
-    model = load_model(args.model, device=args.device)
-    data = open_split(args.data, args.split, args.size)
+    model = _resolve.resolve_model(args.model, device=args.device)
+    data = _resolve.resolve_data(args.data, args.split, size=args.size)
     metrics = evaluate(model, data, batch_size=args.batch_size, limit=args.limit)
     print(format_table(metrics))
     if args.json:
