@@ -172,6 +172,7 @@ def eval_split(
     *,
     size: int = 128,
     limit: int | None = None,
+    keys: tuple[str, ...] | None = None,
     **options: Any,
 ) -> Rendered:
     """The first ``limit`` samples of ``spec`` at ``split``, rendered once (see the module).
@@ -182,6 +183,8 @@ def eval_split(
         split: the split (``"test"`` for evaluation).
         size: crop side in pixels.
         limit: number of samples from index 0 (``None``: the whole split, capped at its length).
+        keys: the fields to keep (``None``: all); e.g. ``("image", "keypoints", "visibility")``
+            for 2D RGB models holds 512 test samples in 101 MB instead of 170 MB.
         options: generator options of ``SyntheticHands`` (``occluders``, ``extras``, ...).
 
     Returns:
@@ -193,7 +196,9 @@ def eval_split(
         raise ValueError(f"limit: expected a positive int or None, got {limit!r}")
     data = _open(spec, split, size, options)
     n = len(data) if limit is None else min(limit, len(data))
-    key = cache_key(spec, split, size, n, options)
+    if keys is not None:
+        keys = tuple(sorted(keys))
+    key = cache_key(spec, split, size, n, {**options, "_keys": keys})
     if key in _MEMORY:
         return _MEMORY[key]
     folder = os.environ.get(CACHE_ENV)
@@ -202,6 +207,13 @@ def eval_split(
         tensors = torch.load(path, weights_only=True, mmap=True)
     else:
         tensors = _render(data, n)
+        if keys is not None:
+            missing = sorted(set(keys) - set(tensors))
+            if missing:
+                raise ValueError(
+                    f"keys: {spec!r} has no fields {missing}; it has {sorted(tensors)}"
+                )
+            tensors = {k: tensors[k] for k in keys}
         if path is not None:
             _save(tensors, path)
     _MEMORY[key] = Rendered(tensors, source=spec, T=getattr(data, "T", None))

@@ -154,7 +154,8 @@ card = sb[flagship].card
 ev = card["eval"]
 n_test = 32 if fast else int(test_limit or ev["limit"])
 # the first n_test samples, rendered once and reused by every evaluation below (report_data)
-test = eval_split(ev["data"], ev["split"], size=ev["size"], limit=n_test)
+keys = ("image", "keypoints", "visibility")  # what 2D RGB models and the figures read
+test = eval_split(ev["data"], ev["split"], size=ev["size"], limit=n_test, keys=keys)
 # the first samples, for figures
 batch = load_batch(test, range(8))
 codec = codecs.GaussianHeatmap(

@@ -83,3 +83,12 @@ def test_bad_specs_are_named():
         report_data.eval_split("rhd:/nowhere", "test", size=64, limit=1, occluders=1.0)
     with pytest.raises(ValueError, match="limit: expected a positive int"):
         report_data.eval_split("synth", "test", size=64, limit=0)
+
+
+def test_keys_keep_only_the_named_fields_and_are_part_of_the_key():
+    some = report_data.eval_split("synth", "test", size=64, limit=2, keys=("keypoints", "image"))
+    every = report_data.eval_split("synth", "test", size=64, limit=2)
+    assert sorted(some.batch([0])) == ["image", "keypoints"] and "depth" in every.batch([0])
+    assert torch.equal(some.batch([1])["image"], every.batch([1])["image"])
+    with pytest.raises(ValueError, match=r"keys: 'synth' has no fields \['heatmaps'\]"):
+        report_data.eval_split("synth", "test", size=64, limit=2, keys=("heatmaps",))
