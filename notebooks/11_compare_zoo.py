@@ -179,7 +179,9 @@ wide = wide.reindex(columns=["wrist", "MCP", "PIP", "DIP", "TIP"], level=1)
 wide = wide.reindex(list(cards.index))
 no_index = [name for name in wide.index if wide.loc[name].isna().all()]
 if no_index:
-    display(Markdown(f"No defined index (all-zero maps, left blank below): {', '.join(no_index)}."))
+    display(
+        Markdown(f"No defined index (every index undefined, grey below): {', '.join(no_index)}.")
+    )
 wide.round(2)
 
 # %%
