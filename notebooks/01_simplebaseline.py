@@ -413,6 +413,34 @@ display(
 #    Taylor is exact for all three.
 # </details>
 
+# %% tags=["solutions"]
+# The solutions, executed (the report and the tests run this cell, so they stay correct).
+r18 = sb[flagship]  # 1.
+head_share = sum(p.numel() for p in r18.head.parameters()) / sum(
+    p.numel() for p in r18.parameters()
+)
+taylor = create("simplebaseline", **{**card["model_config"], "decoder": "taylor"})  # 2.
+taylor.load_state_dict(r18.state_dict())
+taylor_epe = summarize(predict(taylor.eval(), test, limit=n_test))["epe_px"]
+quarter_px = {}  # 3.
+for s in (1.0, 3.0):
+    c = codecs.GaussianHeatmap((32, 32), stride=4, sigma=s)
+    clean, _ = c.encode(batch["keypoints"], batch["visibility"])
+    decoded_kp = c.decode(clean, method="quarter")[0]
+    quarter_px[s] = metrics.epe(decoded_kp, batch["keypoints"], batch["visibility"])
+numbers["solutions"] = {
+    "r18_head_share": head_share,
+    "taylor_epe_px": taylor_epe,
+    "taylor_matches_section_6": bool(abs(taylor_epe - decoder_epe["taylor"]) < 1e-3),
+    "quarter_px_by_sigma": quarter_px,
+}
+print(
+    f"1. ResNet-18 head share {100 * head_share:.0f} % "
+    f"(ResNet-50: {100 * a['r50_head_share']:.0f} %)"
+)
+print(f"2. Taylor decoder {taylor_epe:.3f} px; section 6: {decoder_epe['taylor']:.3f} px")
+print("3. quarter rule on clean maps by sigma:", {s: round(e, 3) for s, e in quarter_px.items()})
+
 # %% [markdown]
 # ## Summary
 # - SimpleBaseline is a ResNet trunk (stride 32) and three transposed convolutions (back to

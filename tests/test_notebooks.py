@@ -30,6 +30,10 @@ CHECKS = {
         "decode_max_error_px.local_soft_argmax": (0.0, 0.1),
         "epe_px_sigma3": (2.5, 5.0),
         "pa_mpjpe_moved_mm": (0.0, 1e-2),
+        # the exercise solutions, executed: noise of 8 px loses AUC against no noise
+        "solutions.auc_by_sigma.1": (0.5, 1.0),
+        "solutions.auc_by_sigma.8": (0.0, 0.9),
+        "solutions.hidden_by_group.TIP": (0.0, 1.0),
     },
     "01": {
         "architecture.trunk_stride": (32.0, 32.0),
@@ -45,6 +49,10 @@ CHECKS = {
         "group_epe_px.simplebaseline_r18.TIP": (0.0, 182.0),
         "decoder_epe_px.taylor": (0.0, 182.0),
         "decoder_epe_px.soft_argmax": (0.0, 182.0),
+        # the exercise solutions, executed: same maps and decoder as section 6
+        "solutions.r18_head_share": (0.0, 1.0),
+        "solutions.taylor_epe_px": (0.0, 6.0),
+        "solutions.quarter_px_by_sigma.1.0": (0.0, 1.5),
     },
     "02": {
         "n_test": (32, 32),
@@ -61,6 +69,8 @@ CHECKS = {
         "quantisation_px.32.taylor": (0.0, 0.5),
         "quantisation_px.4.quarter": (0.2, 1.5),
         "quantisation_px.32.quarter": (1.6, 12.0),
+        # the exercise solutions, executed
+        "solutions.hrnet_epe_px.taylor": (0.0, 182.0),
     },
     "03": {
         "canonical_roundtrip_mm": (0.0, 0.01),
