@@ -223,3 +223,17 @@ def test_make_lab_opens_chapters_as_notebooks_from_the_repository_settings(monke
     assert not error
     viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
     assert viewers["python"] == "Jupytext Notebook"
+
+
+def test_check_html_flags_what_does_not_read_offline():
+    from handlab.report_check import check_page
+
+    fine = '<div class="plotly-graph-div"></div><p>$$x$$</p>'
+    drawn = '<div class="plotly-graph-div"><svg class="main-svg"></svg></div><span class="MathJax">'
+    assert check_page(fine, drawn, "ok.html") == []
+    bad = (
+        '<script src="https://cdn.example/x.js"></script><div class="plotly-graph-div"></div>'
+        '<script type="application/vnd.jupyter.widget-view+json">{}</script>'
+    )
+    problems = check_page(bad + "<p>$$x$$</p>", "<p>$$x$$</p>", "bad.html")
+    assert [p.split(": ", 1)[1].split(" ")[0] for p in problems] == ["1", "math", "a", "1"]
