@@ -118,6 +118,9 @@ CHECKS = {
         # the shipped benchmark run: four cells of table (a), six checked claims of table (b)
         "table_2x2_mm.voxels-heatmap": (0.0, 1000.0),
         "table_b_claims_agree": (0, 6),
+        # the exercise solutions, executed
+        "solutions.subvoxel_power_1_mm": (0.0, 1000.0),
+        "solutions.prior_mm_by_components.24": (0.0, 1000.0),
     },
     "06": {
         "n_frames": (1, 1e6),
