@@ -136,6 +136,9 @@ CHECKS = {
         "epe_px.simplebaseline_r18.all": (0.0, 182.0),
         "mpjpe_mm.handoccnet_r18.all": (0.0, 2000.0),
         "epe_ratio_occluded_to_clear.handoccnet_r18": (0.0, 1e3),
+        # the exercise solutions, executed: M = 1 gives F_p = F and F_s = 0 exactly
+        "solutions.m1_primary_error": (0.0, 1e-5),
+        "solutions.m1_secondary_max": (0.0, 1e-5),
     },
     "07": {
         "n_clips": (1, 1e6),
