@@ -152,6 +152,8 @@ CHECKS = {
         "epe_px.fused.all": (0.0, 182.0),
         "confidence_correlation.occlusion": (-1.0, 1.0),
         "maxmse_weight_by_group.TIP": (0.0, 1.0),
+        # the exercise solution, executed: equal weights and no deltas fuse to the clip mean
+        "solutions.equal_fusion_minus_mean": (0.0, 1e-4),
     },
     "09": {
         "mcp_ratio_mean": (0.0, 1e3),
