@@ -121,7 +121,7 @@ def model_cards(models: dict[str, Any]) -> Any:
             "test EPE (px)": found.get("epe_px"),
             "test MPJPE (mm)": found.get("mpjpe_mm"),
             "test samples": found.get("n"),
-            "trained on": card.get("train_config", {}).get("data"),
+            "trained on": (card.get("train_config") or {}).get("data"),
         }
     return pd.DataFrame(rows).T.dropna(axis=1, how="all")
 
