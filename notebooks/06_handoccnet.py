@@ -399,7 +399,8 @@ else:
 # 3. `gap = (joint_errors(outs["simplebaseline_r18"]["keypoints"], data["keypoints"]) -
 #    joint_errors(outs["handoccnet_r18"]["keypoints"], data["keypoints"])).mean(1)`, then
 #    `plot_stages(..., index=int(gap.argmax()), ...)`
-#    (with `from handlab.occlusion import joint_errors`).
+#    (with `from handlab.occlusion import joint_errors`). If `gap.max()` is negative there is no
+#    such frame: HandOccNet loses everywhere (the cell below says which is the case here).
 # </details>
 
 # %% tags=["solutions"]
@@ -437,7 +438,13 @@ numbers["solutions"] = {
 }
 print(f"1. with M = 1: max |F_p - F| = {numbers['solutions']['m1_primary_error']:.1e}, "
       f"max |F_s| = {numbers['solutions']['m1_secondary_max']:.1e}")  # fmt: skip
-print(f"3. frame {best}: HandOccNet {gap.max():.2f} px better than SimpleBaseline on average")
+if gap.max() > 0:
+    print(f"3. frame {best}: HandOccNet {gap.max():.2f} px better than SimpleBaseline")
+else:  # nothing to find: say so rather than call a loss a gain
+    print(
+        f"3. HandOccNet is worse than SimpleBaseline on every frame; frame {best}, drawn above, "
+        f"is where it loses least ({-gap.max():.2f} px)"
+    )
 display(visible_only.round(2))  # 2.
 
 # %% [markdown]
