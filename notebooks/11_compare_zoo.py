@@ -317,6 +317,31 @@ numbers["relative_completeness_gap"] = completeness["relative gap"].dropna().to_
 #    chapter 09).
 # </details>
 
+# %% tags=["solutions"]
+# The solutions, executed (the report and the tests run this cell, so they stay correct).
+pair = {n: zoo.load(n) for n in models[:2]}  # 1.
+t, _ = explain_models(pair, load_batch(test, [0]), steps=steps, folds=steps)
+by_group = compare_models(dict(list(t.groupby("model"))), by="group")
+li = by_group[by_group["index"] == "LI"].dropna(subset=["value"])
+top_li = {m: str(part.loc[part.value.idxmax(), "group"]) for m, part in li.groupby("model")}
+del pair
+one = {models[0]: zoo.load(models[0])}  # 2.
+gap_by_folds = {}
+for s in (2, 4) if fast else (4, 12, 50):
+    t2, _ = explain_models(one, batch, joints=[8], steps=s, folds=s)
+    change = (t2.likelihood - t2.baseline_likelihood).abs().sum()
+    gap_by_folds[s] = float(t2.delta.abs().sum() / change) if change > 0 else None
+by_fi = summary.sort_values("FI", ascending=False).index.tolist()  # 3.
+by_li = summary.sort_values("LI", ascending=False).index.tolist()
+numbers["solutions"] = {
+    "highest_li_group": top_li,
+    "relative_gap_by_folds": {k: v for k, v in gap_by_folds.items() if v is not None},
+    "fi_order_equals_li_order": by_fi == by_li,
+}
+print("1. group with the highest LI:", top_li)
+print(f"2. {models[0]}, index tip: relative completeness gap by folds", gap_by_folds)
+print(f"3. by FI: {by_fi}\n   by LI: {by_li}")
+
 # %% [markdown]
 # ## Summary
 # - `explain_models` puts every model through the same PoseIG report: indices, completeness and
