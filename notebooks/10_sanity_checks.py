@@ -357,6 +357,24 @@ explorer.widget
 #    backpropagation.
 # </details>
 
+# %% tags=["solutions"]
+# Solutions 1 and 2, executed on this chapter's top-down cascade (`per_group` conv layers a step
+# rather than one; the report and the tests run this cell, so they stay correct).
+curves_td = top_down.pivot_table(index="step", columns="metric", values="value")  # 2.
+below = curves_td.index[curves_td["spearman_abs"] < 0.5]  # 1.
+first_below = int(below.min()) if len(below) else None
+numbers["solutions"] = {
+    "first_step_spearman_abs_below_half": first_below,
+    "final_spearman_abs": float(curves_td["spearman_abs"].iloc[-1]),
+    "final_spearman_signed": float(curves_td["spearman_signed"].iloc[-1]),
+}
+numbers["solutions"] = {k: v for k, v in numbers["solutions"].items() if v is not None}
+print(
+    "1. first step with Spearman(|map|) below 0.5:",
+    first_below if first_below is not None else "none",
+)
+display(curves_td[["spearman_abs", "spearman_signed"]].round(3))  # 2.
+
 # %% [markdown]
 # ## Summary
 # - The randomisation test asks whether a map changes when what the model learned is destroyed;

@@ -176,6 +176,9 @@ CHECKS = {
         "independent.min_spearman_abs": (-1.0, 1.0),
         "second_model.final.spearman_abs": (-1.0, 1.0),
         "second_model.seed000_claims_agreeing": (0, 3),
+        # the exercise solutions, executed on the cascade
+        "solutions.final_spearman_abs": (-1.0, 1.0),
+        "solutions.final_spearman_signed": (-1.0, 1.0),
     },
     "11": {
         "n_models": (1, 100),
