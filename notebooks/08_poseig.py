@@ -427,6 +427,15 @@ explorer.widget
 #    little attribution whatever the gradient.
 # </details>
 
+# %% tags=["solutions"]
+# Solution 1, executed (the report and the tests run this cell, so it stays correct; 2 and 3
+# rerun sections 4 and 7 with other settings, 4 is a reading).
+with torch.no_grad():
+    sharp = JointLikelihood(model, alpha=1.0)(images, keypoints)  # (B, 21)
+faded = [JOINT_NAMES[j] for j in torch.where(sharp[0] < 0.05)[0].tolist()]
+numbers["solutions"] = {"alpha1_joints_below_0.05": len(faded)}
+print(f"1. alpha = 1/px: {len(faded)} of 21 joints of sample 0 below 0.05: {', '.join(faded)}")
+
 # %% [markdown]
 # ## Summary
 # - PoseIG explains `f_j = exp(-alpha d_j)`, `alpha` in 1/px, from the model's own

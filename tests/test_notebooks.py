@@ -155,6 +155,11 @@ CHECKS = {
         # the exercise solution, executed: equal weights and no deltas fuse to the clip mean
         "solutions.equal_fusion_minus_mean": (0.0, 1e-4),
     },
+    "08": {
+        "likelihood_mean": (0.0, 1.0),
+        # the exercise solution, executed
+        "solutions.alpha1_joints_below_0.05": (0, 21),
+    },
     "09": {
         "mcp_ratio_mean": (0.0, 1e3),
         # the exercise solutions, executed
