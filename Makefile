@@ -30,8 +30,13 @@ test: setup lint
 report: setup
 	$(PY) -m handlab.cli report --out reports
 
+# The repository's Jupyter settings (.jupyter/labconfig: `.py` chapters open as notebooks) are
+# added to the user's with JUPYTER_CONFIG_PATH; root (containers) needs --allow-root.
+LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks
+	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(VENV)/bin/jupyter lab $(LAB_ROOT_FLAG) notebooks
 
 figures: setup
 	$(PY) -m handlab.cli figures --out figures

@@ -6,12 +6,18 @@ chapters on a user's own checkpoint and dataset. Each chapter is a jupytext perc
 ``notebooks/NN_name.py`` with a ``parameters`` cell; it is read with jupytext, executed by
 papermill into the (git-ignored) output folder and rendered with nbconvert. Sources are never
 written over. Each chapter saves its key numbers with :func:`save_numbers`, which also records the
-kernel's peak memory; the index shows status, run time, peak memory and those numbers. A failing
-chapter is marked failed with its error and the others still run.
+kernel's peak memory; the index shows status, run time, peak memory and those numbers, and a
+progress line per chapter is printed. A failing chapter is marked failed with the failing cell
+(number and first line), the exception and its message (a timeout says so), in the index and in
+a banner on its page; the others still run. No cell is cut off by default: on a busy machine a
+slow chapter finishes late and is flagged over budget, it is not thrown away.
 
 Every output is written atomically (temporary file, then ``os.replace``), so an interrupted report
-never leaves a half-written page; ``--resume`` skips chapters whose outputs are newer than their
-sources.
+never leaves a half-written page; the output folder is locked for the run. ``--resume`` keeps a
+chapter whose earlier page is ok and was made with the same model, data, fast, seed and chapter
+source (:func:`chapter_settings`), and reruns the others. Pages are made by
+:mod:`handlab.report_html` (offline math, static figures for widgets); evaluation data is rendered
+once per run (:mod:`handlab.report_data`).
 
 >>> chapter_id(Path("notebooks/08_poseig.py"))
 '08'
@@ -19,13 +25,16 @@ sources.
 
 from __future__ import annotations
 
-import html
+import hashlib
 import json
 import math
+import os
 import platform
 import resource
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,16 +43,21 @@ from handlab._io import atomic_write_text
 
 __all__ = [
     "ChapterResult",
+    "ReportLocked",
+    "chapter_settings",
     "claims_table",
     "find_chapters",
     "load_numbers",
+    "locked",
+    "model_cards",
     "run_chapter",
     "run_report",
     "save_numbers",
     "write_index",
 ]
 
-# Budgets from the workbook issue, checked on every full-mode run (Binder allows 2 GB).
+# Budgets from the workbook issue, checked on every run, fast or full (Binder allows 2 GB); a
+# chapter over budget is reported in the index and the progress line, not failed.
 CHAPTER_SECONDS_BUDGET = 300.0
 CHAPTER_MEMORY_BUDGET_MB = 1536.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +74,8 @@ class ChapterResult:
     numbers: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # see chapter_settings
+    cpu_seconds: float | None = None  # the kernel's CPU time (wall time grows with the load)
 
 
 def claims_table(
@@ -79,6 +95,35 @@ def claims_table(
     names = list(columns or ("claim", "seed", "measured here"))
     rows = [(c, s, m, "agrees" if ok else "differs") for c, s, m, ok in claims]
     return pd.DataFrame(rows, columns=[*names, "verdict"]), sum(bool(c[3]) for c in claims)
+
+
+def model_cards(models: dict[str, Any]) -> Any:
+    """The card of every model a chapter explains, one row each: what the reader needs before a
+    conclusion is drawn from it (family, training steps, test error and on how many samples).
+
+    ``models`` maps a name to a loaded model with a ``card`` dict (zoo models and run folders
+    have one), or to the card itself; a model without a card gets an empty row.
+
+    >>> class M:
+    ...     card = {"model": "toy", "steps": 10, "metrics": {"epe_px": 3.5, "n": 512}}
+    >>> model_cards({"toy": M()}).loc["toy", "test EPE (px)"]
+    3.5
+    """
+    import pandas as pd
+
+    rows = {}
+    for name, model in models.items():
+        card = (model if isinstance(model, dict) else getattr(model, "card", None)) or {}
+        found = card.get("storage_metrics") or card.get("metrics") or {}
+        rows[name] = {
+            "family": card.get("model"),
+            "training steps": card.get("steps"),
+            "test EPE (px)": found.get("epe_px"),
+            "test MPJPE (mm)": found.get("mpjpe_mm"),
+            "test samples": found.get("n"),
+            "trained on": (card.get("train_config") or {}).get("data"),
+        }
+    return pd.DataFrame(rows).T.dropna(axis=1, how="all")
 
 
 def chapter_id(path: Path) -> str:
@@ -128,12 +173,16 @@ def _jsonable(value: Any) -> Any:
 def save_numbers(numbers: dict[str, Any], out_dir: str | Path, chapter: str) -> Path:
     """Write a chapter's key numbers to ``out_dir/NN.json`` (called at the end of each chapter).
 
-    Adds ``peak_memory_mb`` (the kernel's peak resident memory, from ``getrusage``) and refuses
+    Adds ``peak_memory_mb`` (the kernel's peak resident memory, from ``getrusage``) and
+    ``cpu_seconds`` (the kernel's user + system CPU time), and refuses
     NaN/inf, so a chapter that computed nothing real cannot pass its check.
     """
     payload = {"chapter": chapter, "numbers": _jsonable(numbers)}
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss = usage.ru_maxrss  # KiB on Linux, bytes on macOS
     payload["peak_memory_mb"] = rss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    # CPU time of the kernel: unlike wall time it barely moves when the machine is busy
+    payload["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     path = Path(out_dir) / f"{chapter}.json"
     atomic_write_text(path, json.dumps(payload, indent=2))
     return path
@@ -155,7 +204,9 @@ def _title(nb: Any, fallback: str) -> str:
     return fallback
 
 
-def _execute(nb: Any, executed: Path, params: dict[str, Any], cwd: Path, timeout: int) -> Any:
+def _execute(
+    nb: Any, executed: Path, params: dict[str, Any], cwd: Path, timeout: int | None
+) -> Any:
     import papermill
 
     from handlab._kernel import KernelManager  # a client that cannot miss a reply (see there)
@@ -173,22 +224,65 @@ def _execute(nb: Any, executed: Path, params: dict[str, Any], cwd: Path, timeout
     )
 
 
+# The kernel inherits the environment: an MPLBACKEND=Agg set for tests or scripts would keep
+# every matplotlib figure out of the pages, so the kernel gets the notebook's inline backend.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables (inherited by the kernels started inside), then restore them."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _describe_error(exc: Exception, nb: Any, timeout: int | None) -> str:
+    """One line: which cell failed (number and first source line), the exception, its message."""
+    from handlab.report_html import failed_cell
+
+    where = failed_cell(nb)
+    cell = f"cell {where[0]} (`{where[1]}`)" if where else "a cell"
+    if isinstance(exc, TimeoutError):
+        return f"{cell} timed out after {timeout} s (TimeoutError)"
+    name = getattr(exc, "ename", None) or type(exc).__name__
+    message = getattr(exc, "evalue", None)
+    if message is None:
+        lines = [ln for ln in str(exc).splitlines() if ln.strip(" -")]
+        message = lines[-1] if lines else repr(exc)
+    return f"{cell} raised {name}: {message}"
+
+
 def run_chapter(
-    source: Path, out_dir: Path, *, parameters: dict[str, Any], timeout: int = 600, retries: int = 1
+    source: Path,
+    out_dir: Path,
+    *,
+    parameters: dict[str, Any],
+    timeout: int | None = None,
+    retries: int = 0,
 ) -> ChapterResult:
     """Execute one chapter with papermill into ``out_dir`` and render it to HTML.
 
-    ``timeout`` bounds each cell (seconds; twice the full-mode chapter budget). A cell that times
+    ``timeout`` bounds each cell (seconds; default ``None``: no bound, a slow cell on a busy
+    machine finishes rather than throwing away the chapter's finished work). A cell that times
     out is retried with a fresh kernel up to ``retries`` times, and the result says so. The
-    kernel client is :class:`handlab._kernel.KernelManager`'s: nbclient's own client missed the
-    reply to a widget cell (chapters 04 and 11 waited on an idle kernel until the timeout; 4 of
-    7 full-mode runs of chapter 11), see :mod:`handlab._kernel`. The timeout and the retry stay
-    as a bound on anything else. The reported seconds are the successful attempt's; the budget
-    check flags a late chapter.
+    kernel client is :class:`handlab._kernel.KernelManager`'s (nbclient's own missed replies,
+    see there). The chapter budgets (:data:`CHAPTER_SECONDS_BUDGET`,
+    :data:`CHAPTER_MEMORY_BUDGET_MB`) are checked in every mode and reported as warnings, never
+    as failures. A failure names the cell and the error, in the result and in a banner on the
+    page.
     """
     import jupytext
     import nbformat
-    from nbconvert import HTMLExporter
+
+    from handlab.report_html import add_banner, to_html
 
     cid = chapter_id(source)
     out_dir = Path(out_dir)
@@ -208,11 +302,11 @@ def run_chapter(
         start = time.perf_counter()
         error = None
         try:
-            out_nb = _execute(nb, executed, params, out_dir, timeout)
+            with _environment(MPLBACKEND=INLINE_BACKEND):
+                out_nb = _execute(nb, executed, params, out_dir, timeout)
         except Exception as exc:  # papermill raises after saving the failed notebook
-            lines = str(exc).strip().splitlines()
-            error = f"{type(exc).__name__}: {lines[-1] if lines else repr(exc)}"
             out_nb = nbformat.read(executed, as_version=4) if executed.exists() else nb
+            error = _describe_error(exc, out_nb, timeout)
             if isinstance(exc, TimeoutError) and attempt < retries:
                 (out_dir / f"{cid}.json").unlink(missing_ok=True)
                 took = time.perf_counter() - start
@@ -220,12 +314,13 @@ def run_chapter(
                 continue
         break
     seconds = time.perf_counter() - start
-    body, _ = HTMLExporter().from_notebook_node(out_nb)
-    page = out_dir / f"{source.stem}.html"
-    atomic_write_text(page, body)
     saved = load_numbers(out_dir, cid)
     if error is None and saved is None:
         error = f"chapter {cid} ran but wrote no {cid}.json (did it call save_numbers?)"
+    if error is not None:
+        add_banner(out_nb, error)
+    page = out_dir / f"{source.stem}.html"
+    atomic_write_text(page, to_html(out_nb, out_dir))
     result = ChapterResult(
         chapter=cid,
         title=title,
@@ -235,60 +330,99 @@ def run_chapter(
         html=page.name,
         numbers=saved["numbers"] if saved else {},
         error=error,
-        warnings=notes,
+        warnings=notes + _over_budget(seconds, saved),
+        settings=chapter_settings(source, parameters),
+        cpu_seconds=round(saved["cpu_seconds"], 1) if saved and "cpu_seconds" in saved else None,
     )
-    if not parameters.get("fast", False):
-        if seconds > CHAPTER_SECONDS_BUDGET:
-            result.warnings.append(f"took {seconds:.0f} s (budget {CHAPTER_SECONDS_BUDGET:.0f} s)")
-        if result.peak_memory_mb and result.peak_memory_mb > CHAPTER_MEMORY_BUDGET_MB:
-            budget = CHAPTER_MEMORY_BUDGET_MB
-            result.warnings.append(
-                f"peak memory {result.peak_memory_mb:.0f} MB (budget {budget:.0f} MB)"
-            )
     return result
 
 
-def _fmt_numbers(numbers: dict[str, Any], limit: int = 8) -> str:
-    items = []
-    for k, v in list(numbers.items())[:limit]:
-        if isinstance(v, float):
-            v = f"{v:.4g}"
-        elif isinstance(v, dict | list):
-            v = "…"
-        items.append(f"<code>{html.escape(str(k))}</code> {html.escape(str(v))}")
-    return "<br>".join(items)
+def _over_budget(seconds: float, saved: dict[str, Any] | None) -> list[str]:
+    out = []
+    if seconds > CHAPTER_SECONDS_BUDGET:
+        out.append(f"over budget: took {seconds:.0f} s (budget {CHAPTER_SECONDS_BUDGET:.0f} s)")
+    peak = saved["peak_memory_mb"] if saved else None
+    if peak is not None and peak > CHAPTER_MEMORY_BUDGET_MB:
+        budget = CHAPTER_MEMORY_BUDGET_MB
+        out.append(f"over budget: peak memory {peak:.0f} MB (budget {budget:.0f} MB)")
+    return out
+
+
+def chapter_settings(source: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Every setting a chapter's page depends on: the injected parameters (model, data, fast,
+    seed) and the SHA-256 of the chapter's source; ``--resume`` reuses a page only if equal."""
+    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    keys = ("model", "data", "fast", "seed")
+    return {**{k: parameters.get(k) for k in keys}, "source_sha256": digest}
 
 
 def write_index(results: list[ChapterResult], out_dir: Path, *, settings: dict[str, Any]) -> Path:
     """Write ``out_dir/index.html`` (the chapter table) and ``out_dir/summary.json``."""
+    from handlab.report_html import index_page
+
     rows = []
     for r in results:
-        link = f'<a href="{html.escape(r.html)}">{html.escape(r.title)}</a>' if r.html else r.title
-        status = r.status if not r.error else f"{r.status}: {html.escape(r.error)}"
-        mem = f"{r.peak_memory_mb:.0f}" if r.peak_memory_mb is not None else "–"
-        notes = "<br>".join(html.escape(w) for w in r.warnings)
-        rows.append(
-            f'<tr class="{r.status}"><td>{r.chapter}</td><td>{link}</td><td>{status}</td>'
-            f"<td>{r.seconds:.1f}</td><td>{mem}</td><td>{_fmt_numbers(r.numbers)}</td>"
-            f"<td>{notes}</td></tr>"
-        )
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>handlab report</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}tr.failed{{background:#fdd}}
-tr.ok td:nth-child(3){{color:#060}}</style></head><body>
-<h1>handlab report</h1>
-<p>Settings: <code>{html.escape(json.dumps(settings))}</code></p>
-<table><tr><th>#</th><th>chapter</th><th>status</th><th>seconds</th><th>peak MB</th>
-<th>key numbers</th><th>notes</th></tr>
-{"".join(rows)}
-</table></body></html>
-"""
-    index = out_dir / "index.html"
-    atomic_write_text(index, page)
+        row = asdict(r)
+        has_json = (Path(out_dir) / f"{r.chapter}.json").is_file()
+        row["json"] = f"{r.chapter}.json" if has_json else None
+        rows.append(row)
+    index = Path(out_dir) / "index.html"
+    atomic_write_text(index, index_page(rows, settings))
     summary = {"settings": settings, "chapters": [asdict(r) for r in results]}
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    atomic_write_text(Path(out_dir) / "summary.json", json.dumps(summary, indent=2))
     return index
+
+
+@contextmanager
+def locked(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir/.lock`` (an exclusive ``flock``) for a report run; a second run on the same
+    folder fails at once with an error naming the holder, instead of both writing the pages."""
+    import fcntl
+
+    path = Path(out_dir) / ".lock"
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ReportLocked(
+                f"out: {out_dir} is being written by {holder}; wait for it or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"handlab report, pid {os.getpid()} on {platform.node()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class ReportLocked(RuntimeError):
+    """Another report run holds the output folder."""
+
+
+def _reusable(before: ChapterResult | None, settings: dict[str, Any], out_dir: Path) -> bool:
+    """An earlier ok page made with exactly these settings, its page and numbers still there."""
+    if before is None or before.status != "ok" or before.settings != settings:
+        return False
+    return (
+        bool(before.html)
+        and (out_dir / before.html).is_file()
+        and (load_numbers(out_dir, before.chapter) is not None)
+    )
+
+
+def _why_rerun(before: ChapterResult | None, settings: dict[str, Any]) -> str:
+    if before is None:
+        return "not in the earlier run"
+    if before.status != "ok":
+        return f"earlier run {before.status}"
+    changed = sorted(k for k in settings if before.settings.get(k) != settings[k])
+    return f"changed: {', '.join(changed)}" if changed else "page or numbers missing"
 
 
 def run_report(
@@ -296,61 +430,87 @@ def run_report(
     *,
     chapters: list[str] | None = None,
     fast: bool = False,
+    seed: int = 0,
     model: str | None = None,
     data: str | None = None,
     resume: bool = False,
     notebooks: Path | None = None,
+    timeout: int | None = None,
 ) -> list[ChapterResult]:
-    """Run chapters into ``out/`` and write ``out/index.html``; returns one result per chapter."""
+    """Run chapters into ``out/`` and write ``out/index.html``; returns one result per chapter.
+
+    The folder is locked for the run (:func:`locked`). Evaluation data is cached under
+    ``out/.cache/data`` (:mod:`handlab.report_data`), so a split one chapter rendered is loaded,
+    not rendered, by the next. With ``resume``, a chapter whose earlier page is ok and was made
+    with the same settings (:func:`chapter_settings`) is kept; any other is rerun, and the
+    progress line says why.
+    """
+    from handlab.report_data import CACHE_ENV
+
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = find_chapters(notebooks, chapters)
-    parameters: dict[str, Any] = {"fast": fast}
+    parameters: dict[str, Any] = {"fast": fast, "seed": seed}
     if model is not None:
         parameters["model"] = model
     if data is not None:
         parameters["data"] = data
     settings = {**parameters, "python": platform.python_version(), "machine": platform.machine()}
-    results = []
-    earlier = _earlier_results(out_dir) if resume else {}
-    for source in sources:
-        cid = chapter_id(source)
-        page = out_dir / f"{source.stem}.html"
-        saved = load_numbers(out_dir, cid)
-        if resume and saved and page.exists() and page.stat().st_mtime > source.stat().st_mtime:
-            before = earlier.get(cid)
-            if before is not None and before.status == "ok":  # keep the measured time and notes
-                reused = "reused from an earlier run"
-                before.warnings = [w for w in before.warnings if w != reused] + [reused]
-                results.append(before)
-                continue
-            results.append(
-                ChapterResult(
-                    cid,
-                    source.stem,
-                    "ok",
-                    0.0,
-                    saved["peak_memory_mb"],
-                    page.name,
-                    saved["numbers"],
-                    warnings=["reused from an earlier run (its time was not recorded)"],
+    results: list[ChapterResult] = []
+    with _environment(**{CACHE_ENV: str(out_dir / ".cache" / "data")}):  # kernels inherit it
+        with locked(out_dir):
+            earlier = _earlier_results(out_dir) if resume else {}
+            for number, source in enumerate(sources, 1):
+                results.append(
+                    _one_chapter(
+                        source,
+                        out_dir,
+                        parameters,
+                        earlier,
+                        resume,
+                        timeout,
+                        f"{number}/{len(sources)}",
+                    )
                 )
-            )
-            continue
-        # A stale JSON must not let a failing rerun pass as done.
-        (out_dir / f"{cid}.json").unlink(missing_ok=True)
-        print(f"[handlab report] chapter {cid}: {source.name} ...", flush=True)
-        result = run_chapter(source, out_dir, parameters=parameters)
-        print(
-            f"[handlab report] chapter {cid}: {result.status} in {result.seconds:.1f} s"
-            + (f" ({result.error})" if result.error else ""),
-            flush=True,
-        )
-        results.append(result)
-        write_index(results, out_dir, settings=settings)
-    write_index(results, out_dir, settings=settings)
+                write_index(results, out_dir, settings=settings)
+            write_index(results, out_dir, settings=settings)
     print(f"[handlab report] wrote {out_dir / 'index.html'}", flush=True)
     return results
+
+
+def _one_chapter(
+    source: Path,
+    out_dir: Path,
+    parameters: dict[str, Any],
+    earlier: dict[str, ChapterResult],
+    resume: bool,
+    timeout: int | None,
+    progress: str,
+) -> ChapterResult:
+    cid = chapter_id(source)
+    settings = chapter_settings(source, parameters)
+    before = earlier.get(cid)
+    if resume and _reusable(before, settings, out_dir):
+        reused = "reused from an earlier run with the same settings"
+        before.warnings = [w for w in before.warnings if w != reused] + [reused]
+        print(f"[handlab report] {progress} chapter {cid}: kept (same settings)", flush=True)
+        return before
+    why = f" ({_why_rerun(before, settings)})" if resume else ""
+    # A stale JSON must not let a failing rerun pass as done.
+    (out_dir / f"{cid}.json").unlink(missing_ok=True)
+    print(f"[handlab report] {progress} chapter {cid}: {source.name}{why} ...", flush=True)
+    result = run_chapter(source, out_dir, parameters=parameters, timeout=timeout)
+    mem = f", peak {result.peak_memory_mb:.0f} MB" if result.peak_memory_mb else ""
+    if result.cpu_seconds is not None:
+        mem += f", {result.cpu_seconds:.0f} CPU s"
+    print(
+        f"[handlab report] {progress} chapter {cid}: {result.status} in {result.seconds:.1f} s"
+        f"{mem}"
+        + "".join(f"; {w}" for w in result.warnings)
+        + (f" ({result.error})" if result.error else ""),
+        flush=True,
+    )
+    return result
 
 
 def _earlier_results(out_dir: Path) -> dict[str, ChapterResult]:

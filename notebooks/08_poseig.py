@@ -42,6 +42,10 @@ seed = 0
 out_dir = "."
 # the explained model (a zoo name)
 model_name = "simplebaseline_r18"
+# a run folder or zoo:NAME explained instead of model_name (handlab report --model)
+model = None
+# the images: "synth" (the synthetic test split) or another spec (handlab report --data)
+data = "synth"
 
 # %%
 import time
@@ -70,9 +74,10 @@ from handlab.attribution import (
 from handlab.attribution.explain import poseig_joint
 from handlab.attribution.indices import diffusion_index, localization_index
 from handlab.models import wrap
-from handlab.report import save_numbers
+from handlab.report import model_cards, save_numbers
+from handlab.report_data import eval_split
 from handlab.skeleton import JOINT_NAMES
-from handlab.synth import SyntheticHands
+from handlab.training.data import load_batch
 from handlab.viz import figures_attr
 from handlab.viz.attribution import plot_maps
 from handlab.viz.notebook import setup_notebook
@@ -100,10 +105,16 @@ print(
     f"SmoothGrad {noise_samples} draws x {noise_steps} folds"
 )
 
-model = zoo.load(model_name)  # raises a ValueError naming the model if it is not shipped
-data = SyntheticHands("test", size=128).batch(list(range(seed, seed + n_images)))
-images, keypoints, visibility = data["image"], data["keypoints"], data["visibility"]
-numbers = {"model": model_name, "n_images": n_images, "alpha_per_px": ALPHA}
+if model is not None:  # handlab report --model: a run folder or zoo:NAME
+    model_name = str(model)
+# zoo.load raises a ValueError naming the model if it is not shipped
+model = zoo.load(model_name) if model is None else zoo.load_model(model)
+test = eval_split(data, "test", size=128, limit=seed + n_images)  # rendered once (report_data)
+batch = load_batch(test, list(range(seed, seed + n_images)))
+images, keypoints, visibility = batch["image"], batch["keypoints"], batch["visibility"]
+numbers = {"model": model_name, "data": data, "n_images": n_images, "alpha_per_px": ALPHA}
+display(Markdown(f"The explained model's card (data: `{data}`):"))
+model_cards({model_name: model})
 
 # %% [markdown]
 # ## 1. The explained scalar: one likelihood per joint
@@ -388,7 +399,7 @@ variants.round(2)
 # completeness gap and LI.
 
 # %%
-explorer = PoseIGExplorer(model, data, steps=explorer_steps, max_batch=max_batch)
+explorer = PoseIGExplorer(model, batch, steps=explorer_steps, max_batch=max_batch)
 numbers["explorer_LI"] = explorer.rendered["LI"]
 explorer.widget
 
@@ -443,6 +454,15 @@ pd.Series(foreign_li, name=f"LI of {JOINT_NAMES[joint]}").round(2)
 #    background) and large at edges. IG multiplies by that difference, so flat regions receive
 #    little attribution whatever the gradient.
 # </details>
+
+# %% tags=["solutions"]
+# Solution 1, executed (the report and the tests run this cell, so it stays correct; 2 and 3
+# rerun sections 4 and 7 with other settings, 4 is a reading).
+with torch.no_grad():
+    sharp = JointLikelihood(model, alpha=1.0)(images, keypoints)  # (B, 21)
+faded = [JOINT_NAMES[j] for j in torch.where(sharp[0] < 0.05)[0].tolist()]
+numbers["solutions"] = {"alpha1_joints_below_0.05": len(faded)}
+print(f"1. alpha = 1/px: {len(faded)} of 21 joints of sample 0 below 0.05: {', '.join(faded)}")
 
 # %% [markdown]
 # ## Summary

@@ -45,6 +45,8 @@ models = [
 # optional extra model (a run folder, zoo:NAME, onnx:PATH or python:module:function) added
 # to the comparison
 model = None
+# the images: "synth" (the synthetic test split) or another spec (handlab report --data)
+data = "synth"
 # held-out test images explained per model, and PoseIG's blur folds (the reference uses 50)
 n_images = 3
 steps = 12
@@ -64,8 +66,8 @@ from handlab.attribution.analysis import compare_models
 from handlab.attribution.comparison import explain_models
 from handlab.attribution.indices import aggregate
 from handlab.commands._resolve import resolve_model
-from handlab.data import open_data
-from handlab.report import save_numbers
+from handlab.report import model_cards, save_numbers
+from handlab.report_data import eval_split
 from handlab.skeleton import JOINT_NAMES
 from handlab.training.data import load_batch
 from handlab.viz.notebook import setup_notebook
@@ -75,7 +77,7 @@ setup_notebook()
 torch.manual_seed(seed)
 if fast:
     n_images, steps, n_eval = 1, 2, 8
-numbers = {"settings": {"n_images": n_images, "steps": steps, "n_eval": n_eval}}
+numbers = {"settings": {"data": data, "n_images": n_images, "steps": steps, "n_eval": n_eval}}
 
 # %% [markdown]
 # ## 1. The models, one at a time
@@ -105,7 +107,7 @@ if missing:
 specs = {name: name for name in models}
 if model is not None:
     specs[str(model)] = model
-test = open_data("synth", "test", size=128)
+test = eval_split(data, "test", size=128, limit=max(n_eval, n_images))  # rendered once
 keys = ("image", "keypoints", "visibility")
 evaluation = {k: v for k, v in load_batch(test, list(range(n_eval))).items() if k in keys}
 batch = load_batch(test, list(range(n_images)))
@@ -115,6 +117,7 @@ for name, spec in specs.items():
     cards[name] = {
         "family": net.card["model"],
         "training steps": net.card.get("steps"),
+        "card test EPE (px)": model_cards({name: net}).get("test EPE (px)", {}).get(name),
         "parameters (M)": sum(p.numel() for p in net.parameters()) / 1e6,
     }
     with torch.no_grad():
@@ -174,18 +177,27 @@ per_model = {name: part for name, part in table.groupby("model", sort=False)}
 groups = compare_models(per_model, by="group")
 wide = groups.pivot_table(index="model", columns=["index", "group"], values="value", sort=False)
 wide = wide.reindex(columns=["wrist", "MCP", "PIP", "DIP", "TIP"], level=1)
+# every compared model keeps its row: one without any defined index shows blank, and is named
+wide = wide.reindex(list(cards.index))
+no_index = [name for name in wide.index if wide.loc[name].isna().all()]
+if no_index:
+    display(
+        Markdown(f"No defined index (every index undefined, grey below): {', '.join(no_index)}.")
+    )
 wide.round(2)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 0.5 * len(cards) + 1.8), constrained_layout=True)
+cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")  # undefined: grey, not dropped
 for ax, index in zip(axes, ("DI", "FI", "LI"), strict=True):
     grid = wide[index]
-    im = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    im = ax.imshow(grid.to_numpy(dtype=float), cmap=cmap, aspect="auto")
     ax.set_xticks(range(grid.shape[1]), grid.columns)
     ax.set_yticks(range(grid.shape[0]), grid.index if index == "DI" else [""] * grid.shape[0])
     ax.set_title(index)
     fig.colorbar(im, ax=ax, shrink=0.8)
 fig.suptitle("PoseIG indices per model and joint group (higher FI/LI: evidence on the hand/joint)")
+plt.show()
 
 # %% [markdown]
 # Seed 000's Table C found, for six body models, that FI grows from trunk to branch to leaf
@@ -306,6 +318,31 @@ numbers["relative_completeness_gap"] = completeness["relative gap"].dropna().to_
 #    wrong part of it (e.g. the knuckles for every finger joint, the "MCP shortcut" of
 #    chapter 09).
 # </details>
+
+# %% tags=["solutions"]
+# The solutions, executed (the report and the tests run this cell, so they stay correct).
+pair = {n: zoo.load(n) for n in models[:2]}  # 1.
+t, _ = explain_models(pair, load_batch(test, [0]), steps=steps, folds=steps)
+by_group = compare_models(dict(list(t.groupby("model"))), by="group")
+li = by_group[by_group["index"] == "LI"].dropna(subset=["value"])
+top_li = {m: str(part.loc[part.value.idxmax(), "group"]) for m, part in li.groupby("model")}
+del pair
+one = {models[0]: zoo.load(models[0])}  # 2.
+gap_by_folds = {}
+for s in (2, 4) if fast else (4, 12, 50):
+    t2, _ = explain_models(one, batch, joints=[8], steps=s, folds=s)
+    change = (t2.likelihood - t2.baseline_likelihood).abs().sum()
+    gap_by_folds[s] = float(t2.delta.abs().sum() / change) if change > 0 else None
+by_fi = summary.sort_values("FI", ascending=False).index.tolist()  # 3.
+by_li = summary.sort_values("LI", ascending=False).index.tolist()
+numbers["solutions"] = {
+    "highest_li_group": top_li,
+    "relative_gap_by_folds": {k: v for k, v in gap_by_folds.items() if v is not None},
+    "fi_order_equals_li_order": by_fi == by_li,
+}
+print("1. group with the highest LI:", top_li)
+print(f"2. {models[0]}, index tip: relative completeness gap by folds", gap_by_folds)
+print(f"3. by FI: {by_fi}\n   by LI: {by_li}")
 
 # %% [markdown]
 # ## Summary

@@ -1,6 +1,7 @@
 """The papermill report runner on tiny throwaway chapters: an ok one, a failing one, resume."""
 
 import json
+import re
 
 import pytest
 
@@ -51,11 +52,19 @@ def test_report_marks_failures_and_keeps_going(chapters, tmp_path):
     assert by_id["01"].status == "ok"
     assert by_id["01"].numbers == {"answer": 42, "fast": True}  # parameters were injected
     assert by_id["01"].peak_memory_mb > 10
-    assert by_id["02"].status == "failed" and "boom in chapter two" in by_id["02"].error
+    # the failing cell is named by its number among the chapter's code cells and first line
+    error = by_id["02"].error
+    assert by_id["02"].status == "failed"
+    assert error == 'cell 2 (`raise RuntimeError("boom in chapter two")`) raised RuntimeError: ' + (
+        "boom in chapter two"
+    )
     assert by_id["03"].status == "failed" and "wrote no 03.json" in by_id["03"].error
     index = (out / "index.html").read_text()
     assert "Tiny chapter" in index and "boom in chapter two" in index
     assert (out / "01_ok.html").exists() and (out / "02_fails.html").exists()
+    # the failed page opens with a banner saying the same; the ok page has none
+    assert "This chapter failed.</b> cell 2" in (out / "02_fails.html").read_text()
+    assert "This chapter failed" not in (out / "01_ok.html").read_text()
     summary = json.loads((out / "summary.json").read_text())
     assert [c["status"] for c in summary["chapters"]] == ["ok", "failed", "failed"]
     # sources are never written over
@@ -67,12 +76,53 @@ def test_report_resume_reuses_done_chapters(chapters, tmp_path):
     report.run_report(out, chapters=["1"], fast=True, notebooks=chapters)
     first = json.loads((out / "summary.json").read_text())["chapters"][0]
     again = report.run_report(out, chapters=["01"], fast=True, notebooks=chapters, resume=True)
-    assert again[0].status == "ok" and again[0].warnings == ["reused from an earlier run"]
+    reused = "reused from an earlier run with the same settings"
+    assert again[0].status == "ok" and again[0].warnings == [reused]
     # the earlier run's measured time and memory stay in the index, not zeros
     assert again[0].seconds == first["seconds"] > 0
     assert again[0].peak_memory_mb == first["peak_memory_mb"]
     third = report.run_report(out, chapters=["01"], fast=True, notebooks=chapters, resume=True)
-    assert third[0].warnings == ["reused from an earlier run"]  # said once, not once per resume
+    assert third[0].warnings == [reused]  # said once, not once per resume
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"fast": False}, {"seed": 3}, {"model": "zoo:other"}, {"data": "synth"}, "source"],
+    ids=["fast", "seed", "model", "data", "source"],
+)
+def test_resume_reruns_a_chapter_made_with_other_settings(chapters, tmp_path, change):
+    out = tmp_path / "out"
+    report.run_report(out, chapters=["01"], fast=True, notebooks=chapters)
+    options = {"fast": True}
+    if change == "source":
+        (chapters / "01_ok.py").write_text(OK.replace("21 * 2", "2 * 21"))
+    else:
+        options.update(change)
+    again = report.run_report(out, chapters=["01"], notebooks=chapters, resume=True, **options)
+    assert again[0].status == "ok" and not any("reused" in w for w in again[0].warnings)
+    assert again[0].numbers["fast"] is options["fast"]
+    # the new page's settings are recorded, so a third run with them reuses it
+    third = report.run_report(out, chapters=["01"], notebooks=chapters, resume=True, **options)
+    assert any("reused" in w for w in third[0].warnings)
+
+
+def test_budgets_are_checked_in_fast_mode_and_reported_not_fatal(chapters, tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "CHAPTER_MEMORY_BUDGET_MB", 1.0)
+    monkeypatch.setattr(report, "CHAPTER_SECONDS_BUDGET", 0.001)
+    result = report.run_report(tmp_path / "out", chapters=["01"], fast=True, notebooks=chapters)[0]
+    assert result.status == "ok"
+    assert [w.split(":")[0] for w in result.warnings] == ["over budget", "over budget"]
+    assert "peak memory" in result.warnings[1] and "budget 1 MB" in result.warnings[1]
+
+
+def test_a_second_run_on_a_locked_folder_fails_naming_the_holder(chapters, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with report.locked(out):
+        with pytest.raises(report.ReportLocked, match=r"being written by handlab report, pid"):
+            report.run_report(out, chapters=["01"], fast=True, notebooks=chapters)
+    assert not (out / "01_ok.html").exists()
+    assert report.run_report(out, chapters=["01"], fast=True, notebooks=chapters)[0].status == "ok"
 
 
 HANGS_ONCE = """# %% tags=["parameters"]
@@ -89,22 +139,65 @@ save_numbers({"attempts": 2}, out_dir, "04")
 """
 
 
-def test_a_timed_out_chapter_is_rerun_once_and_says_so(tmp_path):
+def test_a_timed_out_chapter_is_rerun_when_asked_and_says_so(tmp_path):
     source = tmp_path / "04_hangs.py"
     source.write_text(HANGS_ONCE)
-    result = report.run_chapter(source, tmp_path / "out", parameters={"fast": True}, timeout=5)
+    result = report.run_chapter(
+        source, tmp_path / "out", parameters={"fast": True}, timeout=5, retries=1
+    )
     assert result.status == "ok" and result.numbers == {"attempts": 2}
     assert len(result.warnings) == 1 and "timed out after 5 s" in result.warnings[0]
     assert result.seconds < 30  # the successful attempt's time, not the hang's
 
 
-def test_a_chapter_that_keeps_timing_out_fails(tmp_path):
+def test_a_timeout_is_reported_as_a_timeout_of_a_named_cell(tmp_path):
     source = tmp_path / "04_hangs.py"
     source.write_text(HANGS_ONCE)
-    result = report.run_chapter(
-        source, tmp_path / "out", parameters={"fast": True}, timeout=5, retries=0
-    )
-    assert result.status == "failed" and "Timeout" in result.error
+    result = report.run_chapter(source, tmp_path / "out", parameters={"fast": True}, timeout=5)
+    assert result.status == "failed"
+    assert result.error == "cell 2 (`import pathlib, time`) timed out after 5 s (TimeoutError)"
+    assert "timed out after 5 s" in (tmp_path / "out" / "04_hangs.html").read_text()
+
+
+WIDGET = """# %% [markdown]
+# # Widget chapter
+# $$f_j(x) = \\exp(-\\alpha d)$$
+# %% tags=["parameters"]
+fast = False
+out_dir = "."
+# %%
+import ipywidgets as W
+import matplotlib.pyplot as plt
+out = W.Output()
+with out:
+    plt.plot([0, 1], [1, 0])
+    plt.show()
+W.VBox([W.IntSlider(), out])
+# %%
+from handlab.report import save_numbers
+save_numbers({"a": {"b": {"c": 1.5}}, "n": 2}, out_dir, "05")
+"""
+
+
+def test_pages_read_offline_widgets_get_a_static_figure(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "05_widget.py").write_text(WIDGET)
+    out = tmp_path / "out"
+    result = report.run_report(out, fast=True, notebooks=folder)[0]
+    assert result.status == "ok", result.error
+    page = (out / "05_widget.html").read_text()
+    # the figure drawn into the widget's Output is in the page as an image
+    static = page.split("Static view (first setting)", 1)
+    assert len(static) == 2 and "data:image/png;base64" in static[1]
+    # math is typeset by the MathJax copied into the report, not from a CDN
+    assert "_static/mathjax/MathJax.js?config=" in page
+    # nothing is loaded from the network (nbconvert's mermaid loader runs only for diagrams)
+    assert not re.search(r"<(script|link)[^>]+(src|href)=.https?:", page)
+    assert (out / "_static" / "mathjax" / "MathJax.js").is_file()
+    # the index shows nested numbers flattened, with a link to the whole JSON
+    index = (out / "index.html").read_text()
+    assert "<code>a.b.c</code> 1.5" in index and 'href="05.json"' in index
 
 
 def test_report_rejects_unknown_chapter(chapters):
@@ -115,3 +208,32 @@ def test_report_rejects_unknown_chapter(chapters):
 def test_save_numbers_refuses_nan(tmp_path):
     with pytest.raises(ValueError, match="finite"):
         report.save_numbers({"epe": float("nan")}, tmp_path, "05")
+
+
+def test_make_lab_opens_chapters_as_notebooks_from_the_repository_settings(monkeypatch):
+    """`make lab` adds the repository's .jupyter to JUPYTER_CONFIG_PATH (and --allow-root as
+    root): JupyterLab then defaults `.py` files to the Jupytext notebook viewer."""
+    from jupyterlab_server.settings_utils import _get_overrides
+
+    makefile = (report.REPO_ROOT / "Makefile").read_text()
+    assert 'JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter' in makefile
+    assert "$(if $(filter 0,$(shell id -u)),--allow-root,)" in makefile
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(report.REPO_ROOT / ".jupyter"))
+    overrides, error = _get_overrides("/nonexistent")
+    assert not error
+    viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers["python"] == "Jupytext Notebook"
+
+
+def test_check_html_flags_what_does_not_read_offline():
+    from handlab.report_check import check_page
+
+    fine = '<div class="plotly-graph-div"></div><p>$$x$$</p>'
+    drawn = '<div class="plotly-graph-div"><svg class="main-svg"></svg></div><span class="MathJax">'
+    assert check_page(fine, drawn, "ok.html") == []
+    bad = (
+        '<script src="https://cdn.example/x.js"></script><div class="plotly-graph-div"></div>'
+        '<script type="application/vnd.jupyter.widget-view+json">{}</script>'
+    )
+    problems = check_page(bad + "<p>$$x$$</p>", "<p>$$x$$</p>", "bad.html")
+    assert [p.split(": ", 1)[1].split(" ")[0] for p in problems] == ["1", "math", "a", "1"]

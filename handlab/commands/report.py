@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from handlab.commands._resolve import MODEL_HELP
 
@@ -17,37 +18,48 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``handlab report [--chapters 08,09] [--model M] [--data D] [--out DIR]``."""
+    """Add ``handlab report [--chapters 08,09] [--model M] [--data D] [--seed N] [--out DIR]``."""
     p = subparsers.add_parser("report", help="execute chapters with papermill into an HTML report")
     p.add_argument(
         "--chapters", help="comma-separated chapter numbers, e.g. 08,09,10 (default: all)"
     )
     p.add_argument(
-        "--model", help=f"{MODEL_HELP} (the chapters that take a model; default: their own)"
+        "--model",
+        help=f"{MODEL_HELP}, explained/evaluated by chapters 08-11 (default: each chapter's zoo"
+        " model)",
     )
     p.add_argument(
-        "--data", help="synth or NAME:ROOT for the chapters that take data (default: their own)"
+        "--data",
+        help="synth, synth:KEY=VALUE,... (generator options, e.g. synth:left=1.0) or NAME:ROOT, "
+        "evaluated by chapters 08-11 (default: synth, the synthetic test split)",
     )
+    p.add_argument("--seed", type=int, default=0, help="the chapters' seed parameter (default: 0)")
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--fast", action="store_true", help="small workloads (what CI runs)")
     p.add_argument(
         "--resume",
         action="store_true",
-        help="reuse chapters already rendered and newer than their source",
+        help="keep chapters already rendered with the same settings (model, data, fast, seed, "
+        "chapter source); rerun the others",
     )
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    from handlab.report import run_report
+    from handlab.report import ReportLocked, run_report
 
     chapters = [c.strip() for c in args.chapters.split(",")] if args.chapters else None
-    results = run_report(
-        args.out,
-        chapters=chapters,
-        fast=args.fast,
-        model=args.model,
-        data=args.data,
-        resume=args.resume,
-    )
+    try:
+        results = run_report(
+            args.out,
+            chapters=chapters,
+            fast=args.fast,
+            seed=args.seed,
+            model=args.model,
+            data=args.data,
+            resume=args.resume,
+        )
+    except ReportLocked as err:
+        print(f"handlab report: {err}", file=sys.stderr)
+        return 1
     return 1 if any(r.status == "failed" for r in results) else 0

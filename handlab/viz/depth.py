@@ -146,7 +146,7 @@ def plot_anchor_weights(
 
 
 def occupancy_trace(
-    volume: Array, *, name: str = "occupied voxels", color: str = "rgba(90,90,90,0.35)"
+    volume: Array, *, name: str = "occupied voxels", color: str = "rgba(31,119,180,0.75)"
 ) -> go.Scatter3d:
     """A ``go.Scatter3d`` of the occupied voxel centres of one binary volume (G, G, G) indexed
     ``[z, y, x]``, in voxel coordinates ``(x, y, z)``.
@@ -161,7 +161,7 @@ def occupancy_trace(
     check_shape("volume", vol, (None, None, None))
     z, y, x = np.nonzero(vol > 0)
     return go.Scatter3d(
-        x=x, y=y, z=z, mode="markers", marker={"size": 2, "color": color}, name=name,
+        x=x, y=y, z=z, mode="markers", marker={"size": 3.5, "color": color}, name=name,
         hoverinfo="skip",
     )  # fmt: skip
 
@@ -188,14 +188,19 @@ def plot_volume_projections(
         ("z-y (max over x)", h.max(2).T, (2, 1)),  # rows y, cols z
     )
     markers = ["x", "o", "s", "^", "D"]
+    # one colour per mark, readable on viridis and on the legend's white (white marks were not)
+    colors = ["#d62728", "#ff7f0e", "#ffffff", "#e377c2", "#17becf"]
     for ax, (label, image, (cx, cy)) in zip(axes, views, strict=True):
         ax.imshow(image, cmap="viridis", origin="upper")
         for m, (name, point) in enumerate((marks or {}).items()):
             p = to_numpy(f"marks[{name!r}]", point, finite=True, dtype=np.float64)
             check_shape(f"marks[{name!r}]", p, (3,))
-            ax.scatter([p[cx]], [p[cy]], marker=markers[m % 5], s=40, label=name,
-                       facecolors="none" if markers[m % 5] != "x" else "white",
-                       edgecolors="white" if markers[m % 5] != "x" else None)  # fmt: skip
+            style = {"marker": markers[m % 5], "s": 50, "linewidths": 1.8, "label": name}
+            if markers[m % 5] == "x":
+                style["c"] = colors[m % 5]
+            else:  # filled, with a black outline: visible on viridis and on white
+                style.update(facecolors=colors[m % 5], edgecolors="black")
+            ax.scatter([p[cx]], [p[cy]], **style)
         ax.set_title(label)
         ax.set_xticks([])
         ax.set_yticks([])

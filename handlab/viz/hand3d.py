@@ -93,7 +93,8 @@ def hand_figure(
                 y=pts[:, 1],
                 z=pts[:, 2],
                 mode="markers",
-                marker={"size": 1.5, "color": "rgba(120,120,120,0.5)"},
+                # large and dark enough to read on white (1.5 px at alpha 0.5 vanished)
+                marker={"size": 2.5, "color": "rgba(70,70,70,0.8)"},
                 name="points",
                 hoverinfo="skip",
             )
