@@ -55,6 +55,16 @@ def test_attribute_passes_only_given_options():
     assert _settings(args) == {"folds": 4}
 
 
+def test_zoo_command_offers_the_zoo_storages(capsys):
+    from handlab import zoo
+    from handlab.commands import zoo as zoo_command
+
+    assert zoo_command.STORAGES == zoo.STORAGES
+    with pytest.raises(SystemExit):
+        cli.main(["zoo", "add", "runs/x", "x", "--storage", "int4"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
 def test_resolve_rejects_bad_specs():
     with pytest.raises(TypeError, match="spec"):
         _resolve.resolve_model(None)
