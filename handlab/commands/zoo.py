@@ -19,7 +19,10 @@ import shlex
 import sys
 from pathlib import Path
 
-__all__ = ["register"]
+__all__ = ["STORAGES", "register"]
+
+# handlab.zoo.STORAGES, written here so the parser builds without torch (a test keeps them equal)
+STORAGES = ("int8", "float16", "float32")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run", nargs="?", help="add: a finished handlab train folder")
     p.add_argument("name", nargs="?", help="add: the zoo name")
     p.add_argument(
-        "--storage", default="int8", help="add: int8 (default), float16 or float32 weights"
+        "--storage", choices=STORAGES, default="int8", help="add: stored weights (default: int8)"
     )
     p.add_argument(
         "--wheel", help="import-mediapipe: a mediapipe-0.10.14 wheel, both models (default: none)"
