@@ -217,27 +217,36 @@ else:
 
 # %% [markdown]
 # The seed's claims next to this run. A verdict needs both runs of a comparison; a missing run
-# is listed as missing, never as agreeing.
+# is listed as missing, never as agreeing. A difference under 2 % of the larger error is no
+# difference at this budget (one seed, 128 test hands): it does not count as agreeing.
 
 # %%
+MARGIN = 0.02
+
+
+def beats(a: float, b: float) -> bool:
+    """``a`` lower than ``b`` by more than MARGIN (the benchmark's own rule)."""
+    return a < b * (1 - MARGIN)
+
+
 claims = []
 runs = measured["runs"] if measured else {}
 if {"weak3d_10pct_depth", "weak3d_10pct_no_depth"} <= runs.keys():
     a = runs["weak3d_10pct_depth"]["mpjpe_mm"]
     b = runs["weak3d_10pct_no_depth"]["mpjpe_mm"]
     claims.append(("with few 3D labels, the depth regulariser lowers the 3D error (Cai)",
-                   "STB/RHD AUC up with depth", f"{a:.1f} vs {b:.1f} mm", a < b))  # fmt: skip
+                   "STB/RHD AUC up with depth", f"{a:.1f} vs {b:.1f} mm", beats(a, b)))  # fmt: skip
 if {"weak3d_10pct_depth", "weak3d_all_labels"} <= runs.keys():
     a = runs["weak3d_all_labels"]["mpjpe_mm"]
     b = runs["weak3d_10pct_depth"]["mpjpe_mm"]
     claims.append(("all 3D labels beat 10 % labels + depth (the upper bound)",
-                   "full supervision best", f"{a:.1f} vs {b:.1f} mm", a < b))  # fmt: skip
+                   "full supervision best", f"{a:.1f} vs {b:.1f} mm", beats(a, b)))  # fmt: skip
 if {"meshgcn", "handmodel_regression"} <= runs.keys():
     a = runs["meshgcn"]["pa_mpvpe_mm"]
     b = runs["handmodel_regression"]["pa_mpvpe_mm"]
     claims.append(("a graph CNN meshes better than a hand-model regressor (Ge vs Boukhayma)",
                    "MANO has limitations, use a graph", f"PA-MPVPE {a:.1f} vs {b:.1f} mm",
-                   a < b))  # fmt: skip
+                   beats(a, b)))  # fmt: skip
 if claims:
     claims_df, numbers["claims_agree"] = claims_table(claims)
     display(claims_df)
