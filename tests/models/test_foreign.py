@@ -153,6 +153,8 @@ def test_wrong_channel_count_and_input_size():
 def test_a_model_without_decode_is_named():
     with pytest.raises(TypeError, match=r"model: Conv2d has no decode\(outputs\) method.*wrap"):
         poseig(nn.Conv2d(3, 21, 1), torch.rand(1, 3, 32, 32), torch.zeros(1, 21, 2))
+    with pytest.raises(TypeError, match=r"model: Conv2d has no decode\(outputs\) method"):
+        evaluate(nn.Conv2d(3, 21, 1), SyntheticHands("test", size=64), limit=1)
 
 
 def test_a_decode_without_gradient_is_named():
