@@ -41,17 +41,17 @@ def test_resolve_foreign_specs(onnx_spec, tmp_path, monkeypatch):
     model = resolve_model(onnx_spec)
     assert not model.training and model.card["model"] == onnx_spec
     assert model(torch.rand(1, 3, 64, 64))["keypoints"].shape == (1, 21, 2)
-    (tmp_path / "my_nets.py").write_text(
+    (tmp_path / "my_cli_nets.py").write_text(
         "from torch import nn\nfrom handlab.models import wrap\n"
         "def build():\n    return wrap(nn.Conv2d(3, 21, 4, stride=4), normalize='imagenet')\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    mine = resolve_model("python:my_nets:build")
-    assert mine.card["model"] == "python:my_nets:build" and mine.normalized
+    mine = resolve_model("python:my_cli_nets:build")
+    assert mine.card["model"] == "python:my_cli_nets:build" and mine.normalized
     with pytest.raises(ValueError, match="path: expected an ONNX file"):
         resolve_model(f"onnx:{tmp_path / 'missing.onnx'}")
     with pytest.raises(ValueError, match="spec: cannot load"):
-        resolve_model("python:my_nets:nope")
+        resolve_model("python:my_cli_nets:nope")
 
 
 def test_evaluate_and_attribute_take_an_onnx_model(onnx_spec, tmp_path):

@@ -44,8 +44,9 @@ def _build(name: str) -> torch.nn.Module:
 
 def example_input(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
     """A batch of the model's input kind (images in [0, 1], depth in mm, joints in px / mm)."""
-    kind = contract(model).input_kind
-    size = getattr(getattr(model, "config", None), "input_size", 64)
+    declared = contract(model)
+    kind = declared.input_kind
+    size = declared.input_size or getattr(getattr(model, "config", None), "input_size", 64)
     if kind == "keypoints":
         return torch.rand(B, 21, 2, generator=generator) * 128
     if kind == "xyz":

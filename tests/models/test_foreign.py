@@ -153,6 +153,8 @@ def test_wrong_channel_count_and_input_size():
 def test_a_model_without_decode_is_named():
     with pytest.raises(TypeError, match=r"model: Conv2d has no decode\(outputs\) method.*wrap"):
         poseig(nn.Conv2d(3, 21, 1), torch.rand(1, 3, 32, 32), torch.zeros(1, 21, 2))
+    with pytest.raises(TypeError, match=r"model: Conv2d has no decode\(outputs\) method"):
+        evaluate(nn.Conv2d(3, 21, 1), SyntheticHands("test", size=64), limit=1)
 
 
 def test_a_decode_without_gradient_is_named():
@@ -188,7 +190,7 @@ def test_images_outside_unit_range_are_refused(transform, hint):
 
 
 def test_from_factory(tmp_path, monkeypatch):
-    (tmp_path / "my_nets.py").write_text(
+    (tmp_path / "my_wrap_nets.py").write_text(
         "from torch import nn\n"
         "from handlab.models import wrap\n"
         "def build(joints=21):\n"
@@ -197,11 +199,11 @@ def test_from_factory(tmp_path, monkeypatch):
         "    return nn.Conv2d(3, 21, 1)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    model = from_factory("my_nets:build", joints=5)
+    model = from_factory("my_wrap_nets:build", joints=5)
     assert not model.training and model(torch.rand(1, 3, 32, 32))["keypoints"].shape == (1, 5, 2)
     with pytest.raises(TypeError, match="model: Conv2d has no decode"):
-        from_factory("my_nets:plain")
-    with pytest.raises(ValueError, match="spec: cannot load 'nope' from module 'my_nets'"):
-        from_factory("my_nets:nope")
+        from_factory("my_wrap_nets:plain")
+    with pytest.raises(ValueError, match="spec: cannot load 'nope' from module 'my_wrap_nets'"):
+        from_factory("my_wrap_nets:nope")
     with pytest.raises(ValueError, match="spec: expected 'module:function'"):
-        from_factory("my_nets.build")
+        from_factory("my_wrap_nets.build")

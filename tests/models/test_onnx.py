@@ -105,6 +105,19 @@ def test_onnx_errors(tmp_path):
         torch.onnx.export(
             TwoOutputs(), (torch.rand(1, 3, 8, 8),), str(path), dynamo=False, opset_version=17
         )
+
+    class ChannelsLast(nn.Module):  # a TensorFlow-style (B, H, W, 3) input
+        def forward(self, x):
+            return x.mean((1, 2))
+
+    nhwc = tmp_path / "nhwc.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            ChannelsLast(), (torch.rand(1, 8, 8, 3),), str(nhwc), dynamo=False, opset_version=17
+        )
+    with pytest.raises(ValueError, match=r"expected an image input \(B, 3, H, W\), got shape"):
+        from_onnx(nhwc)
     with pytest.raises(ValueError, match="2 outputs; pass output=callable"):
         from_onnx(path)
     model = from_onnx(path, output=lambda raw: raw[0][:, None, :2] * 8, num_joints=1)
