@@ -19,7 +19,10 @@ import shlex
 import sys
 from pathlib import Path
 
-__all__ = ["register"]
+__all__ = ["STORAGES", "register"]
+
+# handlab.zoo.STORAGES, written here so the parser builds without torch (a test keeps them equal)
+STORAGES = ("int8", "float16", "float32")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,9 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=("list", "table", "add", "import-mediapipe"))
     p.add_argument("run", nargs="?", help="add: a finished handlab train folder")
     p.add_argument("name", nargs="?", help="add: the zoo name")
-    p.add_argument(
-        "--storage", default="int8", help="add: int8 (default), float16 or float32 weights"
-    )
+    p.add_argument("--storage", choices=STORAGES, default="int8", help="add: stored weights")
     p.add_argument("--wheel", help="import-mediapipe: a mediapipe-0.10.14 wheel (both models)")
     p.add_argument("--tflite", help="import-mediapipe: one hand_landmark_{full,lite}.tflite")
     p.add_argument("--variant", choices=("full", "lite"), help="import-mediapipe: only this one")
