@@ -41,6 +41,8 @@ __all__ = [
 MATHJAX_DIR = "_static/mathjax"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+NO_STATIC_VIEW = "handlab-no-static-view"
+NO_STATIC_TEXT = "An interactive widget without a static view: open the chapter with `make lab`."
 PLOTLY_MATHJAX = re.compile(
     r'<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]*"></script>'
 )
@@ -113,6 +115,9 @@ def add_static_widgets(nb: Any) -> int:
                 outputs.append(nbformat.v4.new_output("display_data", {"text/markdown": note}))
                 outputs.extend(nbformat.from_dict(c) for c in captured)
                 added += 1
+            else:  # said on the page, and flagged by make check-html
+                missing = {"text/html": f'<p class="{NO_STATIC_VIEW}">{NO_STATIC_TEXT}</p>'}
+                outputs.append(nbformat.v4.new_output("display_data", missing))
         cell["outputs"] = outputs
     return added
 

@@ -251,3 +251,17 @@ def test_pages_drop_plotlys_cdn_mathjax(tmp_path):
     page = to_html(nbformat.v4.new_notebook(cells=[cell]), tmp_path)
     assert 'class="plotly-graph-div"' in page and "tex-svg" not in page
     assert not re.search(r"<(script|link)[^>]+(src|href)=.https?:", page)
+
+
+def test_a_widget_without_a_static_view_is_said_and_flagged(tmp_path):
+    import nbformat
+
+    from handlab.report_check import check_page
+    from handlab.report_html import NO_STATIC_VIEW, to_html
+
+    cell = nbformat.v4.new_code_cell("explorer.widget")
+    view = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2}}
+    cell.outputs = [nbformat.v4.new_output("display_data", view)]
+    page = to_html(nbformat.v4.new_notebook(cells=[cell]), tmp_path)
+    assert NO_STATIC_VIEW in page and "make lab" in page
+    assert check_page(page, page, "p.html") == ["p.html: a widget view without its static figure"]
