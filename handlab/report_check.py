@@ -79,7 +79,7 @@ def check_page(source: str, dom: str, name: str) -> list[str]:
     text = re.sub(r"<script.*?</script>", "", dom, flags=re.DOTALL)
     if "$$" in text and "MathJax" not in dom:
         problems.append(f"{name}: math left raw ($$ ... $$): MathJax did not typeset it")
-    if "application/vnd.jupyter.widget-view+json" in source:
+    if "application/vnd.jupyter.widget-view+json" in source or "handlab-no-static-view" in source:
         problems.append(f"{name}: a widget view without its static figure")
     remote = REMOTE.findall(source)
     if remote:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,11 @@ __all__ = [
 MATHJAX_DIR = "_static/mathjax"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+NO_STATIC_VIEW = "handlab-no-static-view"
+NO_STATIC_TEXT = "An interactive widget without a static view: open the chapter with `make lab`."
+PLOTLY_MATHJAX = re.compile(
+    r'<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]*"></script>'
+)
 
 
 def install_mathjax(out_dir: Path) -> str:
@@ -63,7 +69,10 @@ def to_html(nb: Any, out_dir: Path) -> str:
     no_require = "handlab-no-require-js"
     exporter = HTMLExporter(mathjax_url=install_mathjax(out_dir), require_js_url=no_require)
     body, _ = exporter.from_notebook_node(nb)
-    return body.replace(f'<script src="{no_require}"></script>', "")
+    body = body.replace(f'<script src="{no_require}"></script>', "")
+    # plotly's notebook renderer adds a MathJax 3 from a CDN before every figure (for LaTeX in
+    # labels, which these figures do not use); the page's own MathJax is there, so it goes too
+    return PLOTLY_MATHJAX.sub("", body)
 
 
 def _widget_outputs(state: dict[str, Any], model_id: str, seen: set[str]) -> Iterator[dict]:
@@ -106,6 +115,9 @@ def add_static_widgets(nb: Any) -> int:
                 outputs.append(nbformat.v4.new_output("display_data", {"text/markdown": note}))
                 outputs.extend(nbformat.from_dict(c) for c in captured)
                 added += 1
+            else:  # said on the page, and flagged by make check-html
+                missing = {"text/html": f'<p class="{NO_STATIC_VIEW}">{NO_STATIC_TEXT}</p>'}
+                outputs.append(nbformat.v4.new_output("display_data", missing))
         cell["outputs"] = outputs
     return added
 

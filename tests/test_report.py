@@ -237,3 +237,31 @@ def test_check_html_flags_what_does_not_read_offline():
     )
     problems = check_page(bad + "<p>$$x$$</p>", "<p>$$x$$</p>", "bad.html")
     assert [p.split(": ", 1)[1].split(" ")[0] for p in problems] == ["1", "math", "a", "1"]
+
+
+def test_pages_drop_plotlys_cdn_mathjax(tmp_path):
+    import nbformat
+
+    from handlab.report_html import to_html
+
+    cdn = '<script src="https://cdnjs.cloudflare.com/ajax/libs/mathjax/3.2.2/es5/tex-svg.min.js">'
+    cell = nbformat.v4.new_code_cell("fig")
+    html_out = {"text/html": f'{cdn}</script><div class="plotly-graph-div"></div>'}
+    cell.outputs = [nbformat.v4.new_output("display_data", html_out)]
+    page = to_html(nbformat.v4.new_notebook(cells=[cell]), tmp_path)
+    assert 'class="plotly-graph-div"' in page and "tex-svg" not in page
+    assert not re.search(r"<(script|link)[^>]+(src|href)=.https?:", page)
+
+
+def test_a_widget_without_a_static_view_is_said_and_flagged(tmp_path):
+    import nbformat
+
+    from handlab.report_check import check_page
+    from handlab.report_html import NO_STATIC_VIEW, to_html
+
+    cell = nbformat.v4.new_code_cell("explorer.widget")
+    view = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2}}
+    cell.outputs = [nbformat.v4.new_output("display_data", view)]
+    page = to_html(nbformat.v4.new_notebook(cells=[cell]), tmp_path)
+    assert NO_STATIC_VIEW in page and "make lab" in page
+    assert check_page(page, page, "p.html") == ["p.html: a widget view without its static figure"]
