@@ -389,9 +389,11 @@ else:
 #
 # <details><summary>Solutions (click)</summary>
 #
-# 1. `F_p = F`, `F_s = 0`. FIT's queries then come from `LayerNorm(0)`, the same vector for every
-#    cell, so every cell receives the same mix of hand features: the injection no longer depends
-#    on where the occluder is. Try it with
+# 1. `F_p = F`, `F_s = 0`. FIT's queries then come from the position embedding alone (it is
+#    added to the tokens after the split), so each cell asks by its place, not by what covers it:
+#    the injection no longer depends on where the occluder is. (Before the embedding moved there,
+#    every query was `LayerNorm(0)`, the same for every cell, and the first `handoccnet_r18`
+#    collapsed into exactly this state: see `handlab/models/handoccnet.py`.) Try it with
 #    `split_features(shown["features"], torch.ones_like(shown["necessity"]))`.
 # 2. `bucket_table(preds, data["keypoints"], occlusion, mask=data["visibility"] > 0)`: the
 #    75-100 % bucket nearly empties, because a joint covered by an occluder is not visible; the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 from typing import Any
 
 import pytest
@@ -295,3 +296,15 @@ def test_a_run_with_another_models_trunk_records_that_models_recipe(tiny_run, tm
     ]
     assert own["init_backbone_card"]["name"] == "trunk" and "init_card" not in own
     assert "total_steps" not in own  # the trunk's steps trained another model
+    # continued from that run's folder (whose card has no recipe yet): the chain is rebuilt
+    second = tmp_path / "second"
+    shutil.copytree(tiny_run, second)
+    card["train_config"].update(init=str(tiny_run), init_backbone=None)
+    card["command"] = f"handlab train --model {TINY} --init {tiny_run} --out runs/second"
+    (second / "card.json").write_text(json.dumps(card))
+    zoo.save_to_zoo(second, "second", zoo_dir=zdir, force=True)
+    chain = json.loads((zdir / "second.json").read_text())["recipe"]
+    assert chain == [
+        *own["recipe"],
+        f"handlab train --model {TINY} --init runs/own --out runs/second",
+    ]

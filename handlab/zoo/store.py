@@ -230,7 +230,9 @@ def _lineage(card: dict[str, Any], zoo_dir: Path) -> dict[str, Any]:
     if not init and not trunk:
         return {}
     parent, own = _parent(init or trunk, "--init" if init else "--init-backbone", card, zoo_dir)
-    recipe = [*parent.get("recipe", [parent.get("command", "")]), own]
+    # a run folder's card has no recipe yet: rebuild it from its own starting weights
+    earlier = parent.get("recipe") or _lineage(parent, zoo_dir).get("recipe")
+    recipe = [*(earlier or [parent.get("command", "")]), own]
     metrics = {k: v for k, v in parent.get("metrics", {}).items() if k != "per_joint"}
     keep = ("name", "model", "model_config", "command", "steps", "wall_time_s", "recipe")
     summary = {**{k: parent[k] for k in keep if k in parent}, "metrics": metrics}
