@@ -56,6 +56,14 @@ def _reevaluated(name: str) -> tuple[Any, dict]:
     return model, metrics
 
 
+# Shipped models the guard fails today, each with its measured reason. Strict: the day one passes
+# (retrained), this test fails until its entry is removed. Issue 19 stays open while any is here.
+KNOWN_GUARD_FAILURES: dict[str, str] = {
+    "deformer_r18": "collapsed (200 steps): 2D EPE 1.16x and root-relative MPJPE 1.21x the "
+    "mean-pose baseline of its 128 test clips, 3D spread 0.029 of the labels'; to be retrained",
+}
+
+
 def _zoo_params() -> list[Any]:
     # one xdist group per model: the tests below share one re-evaluation
     return [pytest.param(n, marks=pytest.mark.xdist_group(f"zoo-{n}")) for n in zoo.list()]
@@ -89,8 +97,10 @@ def test_shipped_model_meets_its_floor(name, request):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", _zoo_params())
-def test_shipped_model_passes_the_guard(name):
+def test_shipped_model_passes_the_guard(name, request):
     # error <= 0.5x the mean-pose baseline's, predictions that vary, heatmaps with a peak
+    if name in KNOWN_GUARD_FAILURES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_GUARD_FAILURES[name]))
     model, _, p = _predicted(name)
     report = guard.check(model, predictions=p)
     assert report.passed, f"{name}: " + "; ".join(report.failures)
