@@ -74,13 +74,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model-config", nargs="*", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_train)
 
-    e = subparsers.add_parser("evaluate", help="evaluate a run folder or zoo:NAME on a data set")
-    e.add_argument("--model", required=True, help="run folder or zoo:NAME")
-    e.add_argument(
-        "--data", default="synth", help="synth, synth-clips[:T=N] or NAME:ROOT (default synth)"
+    e = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a run folder or zoo:NAME on a data set",
+        description="On coco:PATH (real photographs; coco:real-hands, the development set) it "
+        "prints PCK@0.2 of the box and EPE / box side per source and overall.",
     )
+    e.add_argument("--model", default=None, help="run folder or zoo:NAME")
+    e.add_argument(
+        "--data",
+        default="synth",
+        help="synth, synth-clips[:T=N], NAME:ROOT or coco:PATH (default synth)",
+    )
+    e.add_argument("--crop", choices=["plain", "upright"], default="plain", help="coco crops")
+    e.add_argument("--scale", type=float, default=1.5, help="coco crop side / box side")
+    e.add_argument("--mirror-left", action="store_true", help="coco: flip left hands")
+    e.add_argument(
+        "--all-zoo", action="store_true", help="coco: every zoo 2D RGB model and the mean pose"
+    )
+    e.add_argument("--markdown", action="store_true", help="coco: a markdown table")
     e.add_argument("--split", default="test")
-    e.add_argument("--size", type=int, default=128)
+    e.add_argument("--size", type=int, default=None, help="input side (default: the card's, 128)")
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--device", default="cpu")
@@ -126,8 +140,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     from handlab.training.data import open_split
     from handlab.zoo import load_model
 
+    if args.data.startswith("coco:"):
+        from handlab.training.realhands import run_real_evaluation
+
+        return run_real_evaluation(args)
+    if args.model is None:
+        raise SystemExit("handlab evaluate: expected --model (a run folder or zoo:NAME)")
     model = load_model(args.model, device=args.device)
-    data = open_split(args.data, args.split, args.size)
+    data = open_split(args.data, args.split, args.size or 128)
     metrics = evaluate(model, data, batch_size=args.batch_size, limit=args.limit)
     print(format_table(metrics))
     if args.json:
