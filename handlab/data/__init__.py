@@ -92,9 +92,14 @@ def open_dataset(name: str, root: str | Path, split: str | None = None, **option
     return cls(root, cls.splits[0] if split is None else split, **options)
 
 
+DR_STRENGTH = 0.8  # ``synth-dr``: probability of each randomisation effect per training sample
+
+
 def open_data(spec: str, split: str, *, size: int = 128, **options: Any) -> Dataset:
-    """Open ``"synth"`` (the embedded generator), ``"synth-clips"`` (its 7-frame clips for clip
-    models; ``"synth-clips:T=N"`` for N frames: :class:`handlab.synth.clips.SyntheticClips`) or
+    """Open ``"synth"`` (the embedded generator), ``"synth-dr"`` (its training split with domain
+    randomisation, :mod:`handlab.synth.randomize`, and half left hands), ``"synth-clips"`` (its
+    7-frame clips for clip models; ``"synth-clips:T=N"`` for N frames:
+    :class:`handlab.synth.clips.SyntheticClips`) or
     a real dataset given as ``"NAME:ROOT"`` (``options`` go to its loader, e.g. ``crop=`` for
     ``coco``). ``"coco:PATH"`` reads every hand whatever ``split`` says; ``"coco:real-hands"``
     is the checkout's development set (:data:`handlab.data.coco.REAL_HANDS`).
@@ -112,6 +117,13 @@ def open_data(spec: str, split: str, *, size: int = 128, **options: Any) -> Data
         from handlab.synth import SyntheticHands  # lazy: the generator is a separate layer
 
         return SyntheticHands(split, size=size)
+    if spec == "synth-dr":
+        from handlab.synth import SyntheticHands
+
+        # domain randomisation and half left hands on the training split only: val and test
+        # stay the frozen plain splits, so their numbers compare with every synthetic model
+        dr = {"randomize": DR_STRENGTH, "left": 0.5} if split == "train" else {}
+        return SyntheticHands(split, size=size, **dr)
     if spec == "synth-clips" or spec.startswith("synth-clips:"):
         return _open_clips(spec, split, size)
     name, sep, root = spec.partition(":")

@@ -106,7 +106,8 @@ class SyntheticHands(Dataset):
         split: ``"train"``, ``"val"`` or ``"test"``.
         size: image side, 64..512.
         length: number of samples (default: 100000 / 2000 / 1000).
-        occluders, blur, depth_noise, left: see :func:`handlab.synth.sample_params`.
+        occluders, blur, depth_noise, left, randomize: see :func:`handlab.synth.sample_params`
+            (``randomize``: domain randomisation, :mod:`handlab.synth.randomize`).
         extras: add ``occlusion`` and ``occluder_mask`` to each item.
 
     >>> ds = SyntheticHands("test", size=64)
@@ -124,6 +125,7 @@ class SyntheticHands(Dataset):
         blur: float = 0.0,
         depth_noise: bool = False,
         left: float = 0.0,
+        randomize: float = 0.0,
         extras: bool = False,
     ) -> None:
         if split not in SPLITS:
@@ -139,6 +141,7 @@ class SyntheticHands(Dataset):
             "blur": blur,
             "depth_noise": depth_noise,
             "left": left,
+            "randomize": randomize,
         }
         sample_params(1, torch.Generator().manual_seed(0), **self.options)  # validates options
 

@@ -33,6 +33,7 @@ from handlab.synth.backgrounds import sample_background, sample_colors, sample_s
 from handlab.synth.draws import Draws, as_draws
 from handlab.synth.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 from handlab.synth.poses import sample_pose, sample_shape
+from handlab.synth.randomize import DR_SHAPES, sample_randomization
 
 __all__ = ["MAX_OCCLUDERS", "PARAM_SHAPES", "check_params", "sample_params"]
 
@@ -136,6 +137,7 @@ def sample_params(
     blur: float = 0.0,
     depth_noise: bool = False,
     left: float = 0.0,
+    randomize: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Draw every random choice of ``n`` samples (see :data:`PARAM_SHAPES` for the keys).
 
@@ -147,6 +149,9 @@ def sample_params(
         blur: probability of motion blur (2-8 px at 128 px, scaled with the size).
         depth_noise: add sensor noise, quantisation and holes to the depth.
         left: probability of a left hand.
+        randomize: domain randomisation (:mod:`handlab.synth.randomize`): the probability of
+            each effect; its keys (``DR_SHAPES``) are drawn last and only when > 0, so other
+            samples are unchanged.
 
     >>> p = sample_params(2, torch.Generator().manual_seed(0), occluders=1.0)
     >>> bool(p["occ_on"][:, 0].all())
@@ -155,7 +160,8 @@ def sample_params(
     if not isinstance(n, int) or isinstance(n, bool):
         raise TypeError(f"n: expected an int >= 1, got {n!r}")
     check_range("n", n, lo=1)
-    for name, value in (("occluders", occluders), ("blur", blur), ("left", left)):
+    probabilities = (("occluders", occluders), ("blur", blur), ("left", left))
+    for name, value in (*probabilities, ("randomize", randomize)):
         if not isinstance(value, int | float):
             raise TypeError(f"{name}: expected a probability in [0, 1], got {value!r}")
         check_range(name, float(value), lo=0.0, hi=1.0)
@@ -217,6 +223,8 @@ def sample_params(
         "bg_depth": torch.stack([dist + g.uniform(150, 700), *g.uniform(-0.3, 0.3, 2).T], -1),
         **sample_background(n, g),
     }
+    if randomize > 0:  # drawn after everything else: the other draws stay as they were
+        params.update(sample_randomization(n, g, float(randomize)))
     return params
 
 
@@ -229,7 +237,8 @@ def check_params(params: object) -> None:
     if missing:
         raise ValueError(f"params: expected keys {sorted(PARAM_SHAPES)}, missing {missing}")
     n = None
-    for key, tail in PARAM_SHAPES.items():
+    optional = {k: v for k, v in DR_SHAPES.items() if k in params}  # domain randomisation
+    for key, tail in {**PARAM_SHAPES, **optional}.items():
         value = params[key]
         check_tensor(f"params[{key!r}]", value)
         n = len(value) if n is None else n
