@@ -64,7 +64,7 @@ def refuse_evaluation_only(spec: str) -> None:
     if not sep or not root:
         return
     path = REAL_HANDS if root == "real-hands" and not Path(root).exists() else Path(root)
-    if path.exists() and is_evaluation_only(path):
+    if is_evaluation_only(path):
         raise ValueError(f"data: {spec!r} is marked EVALUATION_ONLY ({path}); train on other data")
 
 

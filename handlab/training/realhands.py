@@ -210,7 +210,7 @@ def run_real_evaluation(args: Any) -> int:
             raise SystemExit(f"handlab evaluate: {spec} reads {model.input_kind}, not RGB photos")
         size = args.size or (model.card.get("train_config", {}).get("size", 128) if model else 128)
         data = open_data(args.data, args.split, size=size, **options)
-        name = "mean pose (synthetic)" if spec is None else str(spec).removeprefix("zoo:")
+        name = "mean pose (synthetic)" if spec is None else Path(spec.removeprefix("zoo:")).name
         results[name] = evaluate_real(model, data, progress=True, batch_size=args.batch_size)
     print(format_real(results, markdown=args.markdown))
     if args.json:
