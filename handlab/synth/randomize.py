@@ -26,12 +26,13 @@ torch.Size([2, 3, 64, 64])
 from __future__ import annotations
 
 import functools
+import io
 import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.io import decode_jpeg, encode_jpeg
+from PIL import Image
 
 from handlab.synth.draws import Draws, as_draws
 
@@ -195,6 +196,14 @@ def apply_camera(image: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.
     )
     out = (out + noise * c[:, 5, None, None, None]).clamp(0, 1)
     for i in torch.nonzero(c[:, 6] > 0).flatten().tolist():
-        data = encode_jpeg((out[i] * 255).round().to(torch.uint8), quality=int(c[i, 7]))
-        out[i] = decode_jpeg(data).float() / 255
+        out[i] = _jpeg(out[i], int(c[i, 7]))
     return out
+
+
+def _jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
+    """(3, S, S) in [0, 1] through a JPEG file of ``quality`` (PIL) and back."""
+    buffer = io.BytesIO()
+    pixels = (image * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    with Image.open(buffer) as img:
+        return torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).float() / 255
