@@ -138,8 +138,6 @@ def photo_backgrounds(background: torch.Tensor, params: dict[str, torch.Tensor])
     bank = photo_bank()
     idx = p[on, 1].long()
     photos = bank[idx]  # (m, 3, B, B)
-    grey = _grey()[idx][:, None, None, None]
-    photos = photos * (grey * params["dr_tint"][on][:, :, None, None] + (1 - grey))
     zoom, angle, flip = p[on, 4], p[on, 5], torch.where(p[on, 6] > 0, -1.0, 1.0)
     cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
     centre = 2 * p[on, 2:4] - 1  # normalised photo coordinates
@@ -154,6 +152,8 @@ def photo_backgrounds(background: torch.Tensor, params: dict[str, torch.Tensor])
     crop = F.grid_sample(
         photos, grid, mode="bilinear", padding_mode="reflection", align_corners=False
     )
+    grey = _grey()[idx][:, None, None, None]  # tint grey photos (after the crop: fewer pixels)
+    crop = crop * (grey * params["dr_tint"][on][:, :, None, None] + (1 - grey))
     out = background.clone()
     w = p[on, 7][:, None, None, None]
     out[on] = w * crop + (1 - w) * background[on]
