@@ -22,6 +22,7 @@ only: it holds an ``EVALUATION_ONLY`` marker, and training refuses it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,6 +87,7 @@ def real_scores(
     return out
 
 
+@functools.lru_cache(maxsize=8)
 def mean_pose(crop: str, size: int, *, scale: float = 1.5, n: int = 1000) -> torch.Tensor:
     """The synthetic training hands' mean keypoints (21, 2) in ``size`` px crops of kind
     ``crop`` (``"plain"``: square of the tight keypoint box x ``scale``; ``"upright"``)."""
