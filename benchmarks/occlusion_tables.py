@@ -11,7 +11,7 @@ Taught alongside chapters 06 (HandOccNet) and 07 (Deformer).
 3. Deformer trained with maxMSE vs with plain MSE, the same clips (the seed's ablation).
 
 Every number is measured here. With ``--steps N`` it first trains each variant for N steps
-with ``handlab.train.fit`` into ``--out`` (the frame models on the synthetic split, the clip
+with ``handlab.training.fit`` into ``--out`` (the frame models on the synthetic split, the clip
 models on ``synth-clips``; one-cycle schedule, no augmentation; a finished run is kept, an
 interrupted one resumes); then it evaluates the finished runs in ``--out`` (for table 1, zoo
 models of the same names otherwise), says which are missing, prints the tables and writes them
@@ -36,7 +36,7 @@ from handlab import zoo
 from handlab.occlusion import bucket_table
 from handlab.postprocess import temporal_average
 from handlab.synth import generate, generate_sequence
-from handlab.train import AugmentConfig, TrainConfig, fit
+from handlab.training import AugmentConfig, TrainConfig, fit
 from handlab.training.checkpoint import atomic_write_text
 
 TEST_SEED = 7_000_003  # distinct from the training streams (seed * 1_000_003 + step)
@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def train_model(name: str, args: argparse.Namespace) -> bool:
-    """Train variant ``name`` into ``--out/NAME`` with :func:`handlab.train.fit` (resumable).
+    """Train variant ``name`` into ``--out/NAME`` with :func:`handlab.training.fit` (resumable).
 
     Frame models read the synthetic frames, the clip models ``synth-clips`` (fresh clips with
     drifting occluders and motion blur at probability 0.5, T frames). A finished run (its

@@ -7,7 +7,7 @@
     ensembles with N-best averaging; then, on rendered sequences, the TruncatedSVD pose prior and
     temporal averaging windows.
 
-Every number is measured here: five small V2V variants are trained with ``handlab.train.fit``
+Every number is measured here: five small V2V variants are trained with ``handlab.training.fit``
 (same seed, steps, batch and lr), their checkpoints kept as snapshots, and evaluated on the
 first ``--eval`` hands of the synthetic test split with the true ``K`` and the hand mask. The
 error is the paper's mean 3D distance (mm, camera frame, all 21 joints). Snapshot selection for
@@ -33,7 +33,7 @@ from handlab.models import create
 from handlab.models.voxels import voxel_to_xyz
 from handlab.postprocess import PosePrior, decode_volume, ensemble, n_best, temporal_average
 from handlab.synth import SyntheticHands, generate_sequence
-from handlab.train import AugmentConfig, TrainConfig, fit
+from handlab.training import AugmentConfig, TrainConfig, fit
 from handlab.training.checkpoint import atomic_save_model, atomic_write_text
 
 # Table (a)'s four cells, plus the centre-of-mass model of table (b).

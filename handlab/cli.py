@@ -1,7 +1,9 @@
-"""The ``handlab`` command line: one subcommand per capability.
+"""The ``handlab`` command line: one subcommand per module of :mod:`handlab.commands`.
 
-Each capability module exposes ``register(subparsers)``, which adds its parser and sets
+Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``func(args) -> int``; this file only lists the modules, so a new command is one line here.
+The command modules import torch and the rest inside their functions, so ``handlab --help``
+stays fast.
 
 >>> build_parser().prog
 'handlab'
@@ -10,20 +12,13 @@ Each capability module exposes ``register(subparsers)``, which adds its parser a
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+
+from handlab.commands import attribute, datasets, figures, report, train, zoo
 
 __all__ = ["build_parser", "main"]
 
-# Modules that add subcommands (imported lazily by name so ``handlab --help`` stays fast).
-COMMAND_MODULES: tuple[str, ...] = (
-    "handlab.report",
-    "handlab.figures",
-    "handlab.zoo",
-    "handlab.train",
-    "handlab.data.check",
-    "handlab.attribution.runner",
-)
+COMMANDS = (report, figures, zoo, train, datasets, attribute)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="handlab", description="Hand pose estimation: models, data, attribution, reports."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 

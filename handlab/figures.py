@@ -1,33 +1,236 @@
-"""``handlab figures``: regenerate the README's figures in ``figures/`` with matplotlib.
+"""The README's figures: the recipes that compute them, and :func:`make_figures`.
 
-Each figure is a function ``(path) -> None`` listed in :data:`FIGURES`; ``make figures`` runs them
-all, ``handlab figures --only synth_gallery`` one.
+``make figures`` (``handlab figures``, :mod:`handlab.commands.figures`) runs every recipe in
+:data:`FIGURES`; ``handlab figures --only synth_gallery`` one. A recipe loads zoo models, runs
+the computation (PoseIG, a randomisation test) and hands the results to :mod:`handlab.viz`,
+which only draws. A model missing from the zoo raises a ``ValueError`` naming it.
 
->>> "synth_gallery" in FIGURES
+- :func:`attribution_by_family`: one PoseIG map per model family for one joint of one image.
+- :func:`indices_by_group`: FI / LI / DI per joint group for a few models, as bars.
+- :func:`randomization_curve`: a cascading randomisation of a zoo model, similarity and index
+  curves per step.
+
+>>> "synth_gallery" in FIGURES and FIGURES["indices_by_group"] is indices_by_group
 True
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["FIGURES", "make_figures"]
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from torch import nn
 
-# name -> "module:function" taking the output path (imported lazily: figures pull in matplotlib).
-FIGURES: dict[str, str] = {
-    "synth_gallery": "handlab.viz.gallery:synth_gallery",
-    "randomization_curve": "handlab.viz.sanity:randomization_curve",
-    "attribution_by_family": "handlab.viz.figures_attr:attribution_by_family",
-    "indices_by_group": "handlab.viz.figures_attr:indices_by_group",
+from handlab import zoo
+from handlab._checks import check_range
+from handlab.attribution.analysis import compare_models
+from handlab.attribution.explain import explain_batch, poseig_joint
+from handlab.attribution.indices import diffusion_index, localization_index
+from handlab.attribution.randomization import randomization_test, randomization_units
+from handlab.attribution.sanity import JointSubset
+from handlab.skeleton import JOINT_NAMES, NUM_JOINTS
+from handlab.viz.attribution import plot_randomization
+from handlab.viz.figures_attr import plot_group_indices, plot_overlays
+from handlab.viz.gallery import synth_gallery
+from handlab.viz.sanity import CHAIN
+
+__all__ = [
+    "FAMILY_MODELS",
+    "FIGURES",
+    "INDEX_MODELS",
+    "attribution_by_family",
+    "indices_by_group",
+    "load_models",
+    "make_figures",
+    "randomization_curve",
+]
+
+# One zoo model per family with an RGB input and a 2D decode (the explained likelihood is 2D).
+FAMILY_MODELS = (
+    "simplebaseline_r18",
+    "regression_r34",
+    "integral_r18",
+    "cpm",
+    "hrnet_small",
+    "detnet_r18",
+    "handoccnet_r18",
+)
+INDEX_MODELS = ("simplebaseline_r18", "integral_r18", "hrnet_small", "regression_r34")
+
+
+def load_models(models: Sequence[str] | Mapping[str, nn.Module]) -> dict[str, nn.Module]:
+    """Zoo names -> loaded models (``HANDLAB_ZOO_DIR`` honoured); a mapping passes through.
+
+    Raises ``ValueError`` naming every requested model missing from the zoo.
+
+    >>> load_models({"mine": nn.Identity()})
+    {'mine': Identity()}
+    """
+    if isinstance(models, Mapping):
+        if not models or not all(isinstance(m, nn.Module) for m in models.values()):
+            raise ValueError("models: expected a non-empty mapping of name -> nn.Module")
+        return dict(models)
+    if isinstance(models, str) or not models:
+        raise ValueError(f"models: expected a non-empty sequence of zoo names, got {models!r}")
+    shipped = zoo.list_models()
+    missing = [name for name in models if name not in shipped]
+    if missing:
+        raise ValueError(
+            f"models: {missing} missing from the zoo (shipped: {shipped}); train and add them "
+            "('handlab zoo add') or set HANDLAB_ZOO_DIR"
+        )
+    return {name: zoo.load(name) for name in models}
+
+
+def _test_batch(size: int, samples: Sequence[int]) -> dict[str, torch.Tensor]:
+    from handlab.synth import SyntheticHands
+
+    return SyntheticHands("test", size=size).batch(list(samples))
+
+
+def _save(fig: Any, path: str | Path, dpi: int) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
+def attribution_by_family(
+    path: str | Path,
+    *,
+    models: Sequence[str] | Mapping[str, nn.Module] = FAMILY_MODELS,
+    joint: int = 8,
+    steps: int = 50,
+    size: int = 128,
+    sample: int = 0,
+) -> Path:
+    """One PoseIG map per model family for one joint of one fixed test image (blur path).
+
+    Args:
+        path: the PNG to write.
+        models: zoo names (default one per family) or name -> model.
+        joint: the explained joint (default 8, the index fingertip).
+        steps: blur folds = left Riemann points (the reference's 50).
+        size: image side (px); sample: index into the fixed synthetic test split.
+
+    Returns:
+        the path written. Each panel shows the map, the ground truth (white cross), the
+        model's prediction (cyan dot) and the map's LI and DI.
+    """
+    check_range("steps", steps, lo=1)
+    check_range("sample", sample, lo=0)
+    if not isinstance(joint, int) or not 0 <= joint < NUM_JOINTS:
+        raise ValueError(f"joint: expected an int in [0, {NUM_JOINTS}), got {joint!r}")
+    loaded = load_models(models)
+    batch = _test_batch(size, [sample])
+    image, keypoints = batch["image"], batch["keypoints"]  # (1, 3, H, W), (1, 21, 2) px
+    maps, points = {}, {}
+    for name, model in loaded.items():
+        res = poseig_joint(model, image, keypoints, joint, steps=steps, folds=steps, max_batch=8)
+        li = float(localization_index(res.maps, keypoints[:, joint : joint + 1])[0, 0])
+        di = float(diffusion_index(res.maps)[0, 0])
+        title = f"{name}\nLI {li:.2f}  DI {di:.1f}"
+        maps[title] = res.maps[0, 0]
+        with torch.no_grad():
+            points[title] = model(image)["keypoints"][0, joint]
+    fig = plot_overlays(image[0], maps, points=points, target=keypoints[0, joint], cols=4)
+    fig.suptitle(f"PoseIG (blur path, {steps} folds) of {JOINT_NAMES[joint]}", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))  # room for the suptitle
+    return _save(fig, path, dpi=90)
+
+
+def indices_by_group(
+    path: str | Path,
+    *,
+    models: Sequence[str] | Mapping[str, nn.Module] = INDEX_MODELS,
+    n: int = 4,
+    steps: int = 16,
+    size: int = 128,
+) -> Path:
+    """FI / LI / DI per joint group (visibility-weighted) for a few models, as bars.
+
+    Args:
+        path: the PNG to write; models: zoo names or name -> model; n: test images explained;
+        steps: blur folds = left Riemann points per image; size: image side (px).
+
+    Returns:
+        the path written.
+    """
+    check_range("n", n, lo=1, hi=1000)
+    check_range("steps", steps, lo=1)
+    loaded = load_models(models)
+    batch = _test_batch(size, range(n))
+    tables = {
+        name: explain_batch(m, batch, steps=steps, max_batch=8)[1] for name, m in loaded.items()
+    }
+    fig = plot_group_indices(compare_models(tables, by="group"))
+    fig.suptitle(f"PoseIG indices per joint group ({n} test images, blur path, {steps} folds)")
+    fig.tight_layout()
+    return _save(fig, path, dpi=90)
+
+
+def randomization_curve(
+    path: str | Path | None = None,
+    *,
+    model: str | nn.Module = "simplebaseline_r18",
+    n_images: int = 2,
+    steps: int = 12,
+    groups: int = 6,
+    joints: Sequence[int] = CHAIN,
+    size: int = 128,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Cascading (top-down) randomisation of a model in ``groups`` conv groups, drawn and saved.
+
+    The README figure: seed 000 randomised SimpleBaseline-ResNet-50's 54 conv layers nine at a
+    time (six steps); here the conv layers are cut into ``groups`` equal groups the same way.
+
+    Args:
+        path: where to save the PNG (None: only compute); model: a zoo name or a pose model;
+        n_images: synthetic test images (seed ``seed``, ``size`` px); steps: blur folds and
+            Riemann points of PoseIG; joints: which joints to explain (default the wrist and the
+            index finger, one per group).
+
+    Returns:
+        the :func:`~handlab.attribution.randomization_test` table.
+    """
+    from handlab import synth
+
+    for name, value in (("n_images", n_images), ("steps", steps), ("groups", groups)):
+        check_range(name, value, lo=1)
+    net = zoo.load(model) if isinstance(model, str) else model
+    per_group = math.ceil(len(randomization_units(net, "conv")) / groups)
+    data = synth.generate(n_images, seed=seed, size=size)
+    j = list(joints)
+    kp = data["keypoints"][:, j]
+    table = randomization_test(
+        JointSubset(net, j), data["image"], kp, order="top_down", unit=per_group, seed=seed,
+        mask=data["mask"][:, 0], keypoints=kp, visibility=data["visibility"][:, j],
+        steps=steps, folds=steps,
+    )  # fmt: skip
+    label = model if isinstance(model, str) else type(model).__name__
+    fig = plot_randomization(
+        table, title=f"{label}: top-down randomisation, {per_group} conv layers per step"
+    )
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return table
+
+
+# name -> recipe taking the output path
+FIGURES: dict[str, Callable[[Path], Any]] = {
+    "synth_gallery": synth_gallery,
+    "randomization_curve": randomization_curve,
+    "attribution_by_family": attribution_by_family,
+    "indices_by_group": indices_by_group,
 }
-
-
-def _resolve(target: str) -> Callable[[Path], None]:
-    module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)
 
 
 def make_figures(out: str | Path = "figures", only: list[str] | None = None) -> list[Path]:
@@ -41,19 +244,7 @@ def make_figures(out: str | Path = "figures", only: list[str] | None = None) -> 
     paths = []
     for name in names:
         path = out_dir / f"{name}.png"
-        _resolve(FIGURES[name])(path)
+        FIGURES[name](path)
         print(f"[handlab figures] wrote {path}", flush=True)
         paths.append(path)
     return paths
-
-
-def _main(args: argparse.Namespace) -> int:
-    make_figures(args.out, args.only)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("figures", help="regenerate the README figures")
-    p.add_argument("--out", default="figures", help="output folder (default: figures)")
-    p.add_argument("--only", nargs="*", help=f"figure names (default: all of {sorted(FIGURES)})")
-    p.set_defaults(func=_main)

@@ -19,7 +19,6 @@ sources.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import math
@@ -356,33 +355,3 @@ def _earlier_results(out_dir: Path) -> dict[str, ChapterResult]:
         return {r["chapter"]: ChapterResult(**r) for r in rows}
     except (ValueError, KeyError, TypeError):
         return {}  # unreadable or from another version: the chapters are simply rerun
-
-
-def _main(args: argparse.Namespace) -> int:
-    chapters = [c.strip() for c in args.chapters.split(",")] if args.chapters else None
-    results = run_report(
-        args.out,
-        chapters=chapters,
-        fast=args.fast,
-        model=args.model,
-        data=args.data,
-        resume=args.resume,
-    )
-    return 1 if any(r.status == "failed" for r in results) else 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("report", help="execute chapters with papermill into an HTML report")
-    p.add_argument(
-        "--chapters", help="comma-separated chapter numbers, e.g. 08,09,10 (default: all)"
-    )
-    p.add_argument("--model", help="a run folder or zoo:NAME for the chapters that take a model")
-    p.add_argument("--data", help="synth or NAME:ROOT for the chapters that take data")
-    p.add_argument("--out", default="reports", help="output folder (default: reports)")
-    p.add_argument("--fast", action="store_true", help="small workloads (what CI runs)")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="reuse chapters already rendered and newer than their source",
-    )
-    p.set_defaults(func=_main)

@@ -333,9 +333,11 @@ def test_predict_checks_arguments_and_keeps_mode():
 
 def test_cli_train_then_evaluate(tiny, tmp_path, monkeypatch, capsys):
     from handlab import cli
+    from handlab.commands import _resolve
     from handlab.training import data as train_data
 
     monkeypatch.setattr(train_data, "open_split", lambda spec, split, size: ToyHands(split, size))
+    monkeypatch.setattr(_resolve, "resolve_data", lambda spec, split, size: ToyHands(split, size))
     run = tmp_path / "run"
     argv = [
         "train",
@@ -387,7 +389,7 @@ def test_cli_train_then_evaluate(tiny, tmp_path, monkeypatch, capsys):
 
 
 def test_cli_rejects_bad_model_config():
-    from handlab.train import parse_model_config
+    from handlab.commands.train import parse_model_config
 
     assert parse_model_config(["a=[1, 2]", "b=x"]) == {"a": [1, 2], "b": "x"}
     with pytest.raises(ValueError, match="key=value"):

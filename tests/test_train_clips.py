@@ -1,4 +1,4 @@
-"""Training a clip model (the Deformer) with ``handlab.train.fit`` on ``synth-clips``: the clip
+"""Training a clip model (the Deformer) with ``handlab.training.fit`` on ``synth-clips``: the clip
 input kind, clip augmentation, centre-frame evaluation, exact resume and the T check."""
 
 from __future__ import annotations

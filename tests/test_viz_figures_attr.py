@@ -4,52 +4,7 @@ import torch
 from matplotlib.figure import Figure
 
 from handlab.attribution.paths import BlurPath, StraightPath
-from handlab.models import create
 from handlab.viz import figures_attr as fa
-
-
-@pytest.fixture(scope="module")
-def tiny_models():
-    torch.manual_seed(0)
-    return {
-        "hrnet": create("hrnet_small", width=8).eval(),
-        "regression": create("regression", backbone="resnet18", input_size=64).eval(),
-    }
-
-
-def _nonempty(path):
-    return path.is_file() and path.stat().st_size > 1000
-
-
-def test_attribution_by_family_writes_a_png(tiny_models, tmp_path):
-    out = fa.attribution_by_family(tmp_path / "f.png", models=tiny_models, steps=2, size=64)
-    assert out == tmp_path / "f.png" and _nonempty(out)
-
-
-def test_indices_by_group_writes_a_png(tiny_models, tmp_path):
-    out = fa.indices_by_group(tmp_path / "g.png", models=tiny_models, n=2, steps=2, size=64)
-    assert _nonempty(out)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [({"joint": 21}, "joint"), ({"steps": 0}, "steps"), ({"models": "cpm"}, "models"),
-     ({"models": {}}, "models"), ({"sample": -1}, "sample")],
-)  # fmt: skip
-def test_attribution_by_family_bad_args(tmp_path, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        fa.attribution_by_family(tmp_path / "f.png", **kwargs)
-    assert not (tmp_path / "f.png").exists()
-
-
-def test_missing_zoo_models_are_named(tmp_path, monkeypatch):
-    monkeypatch.setenv("HANDLAB_ZOO_DIR", str(tmp_path / "empty_zoo"))
-    with pytest.raises(ValueError, match=r"'simplebaseline_r18'.*'integral_r18'"):
-        fa.indices_by_group(tmp_path / "g.png")
-    with pytest.raises(ValueError, match="'cpm'"):
-        fa.load_models(["cpm"])
-    with pytest.raises(ValueError, match="n"):
-        fa.indices_by_group(tmp_path / "g.png", n=0)
 
 
 def test_plot_paths_and_bad_nodes():

@@ -1,9 +1,8 @@
 """Dataset-scale PoseIG runs: resumable, shardable, stored as Parquet + chunked HDF5.
 
-Taught in chapter 11 (``notebooks/11_compare_zoo.py``). Command line::
-
-    handlab attribute --model zoo:NAME|RUN_DIR --data synth|NAME:ROOT --path blur --out DIR
-    torchrun --nproc-per-node 2 -m handlab.cli attribute ...   # one shard per rank (gloo)
+Taught in chapter 11 (``notebooks/11_compare_zoo.py``). Command line: ``handlab attribute``
+(:mod:`handlab.commands.attribute`, which resolves the model and data names; this module takes
+the model and the dataset as objects).
 
 The samples are cut into fixed *units* of ``batch_size`` consecutive samples. Each unit is
 explained on its own (PoseIG against the ground-truth keypoints, indices, relation index) and
@@ -25,7 +24,6 @@ Resuming with different settings raises instead of mixing results.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections.abc import Callable
@@ -44,7 +42,7 @@ from handlab.attribution.engine import DEFAULT_MAX_BATCH, DEFAULT_METHOD, DEFAUL
 from handlab.attribution.explain import explain_batch
 from handlab.attribution.targets import ALPHA
 
-__all__ = ["RunConfig", "register", "run_attribution"]
+__all__ = ["RunConfig", "run_attribution"]
 
 
 @dataclass(frozen=True)
@@ -215,58 +213,3 @@ def run_attribution(
         (out / "manifest.json").write_text(json.dumps(settings, indent=1))
     _barrier()
     return done
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``handlab attribute`` to the command line."""
-    p = subparsers.add_parser("attribute", help="PoseIG maps and indices over a dataset")
-    p.add_argument("--model", required=True, help="zoo:NAME or a handlab train run folder")
-    p.add_argument("--data", required=True, help="synth or NAME:ROOT (e.g. rhd:/data/RHD)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--size", type=int, default=128, help="image side (px)")
-    p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
-    defaults = RunConfig()
-    p.add_argument("--path", choices=["blur", "straight"], default=defaults.path)
-    p.add_argument(
-        "--baseline",
-        default=defaults.baseline,
-        help="straight path: black|mean|blur|uniform|gaussian",
-    )
-    p.add_argument("--method", default=defaults.method)
-    p.add_argument("--steps", type=int, default=defaults.steps)
-    p.add_argument(
-        "--folds", type=int, default=defaults.folds, help="blur path: number of blur levels"
-    )
-    p.add_argument("--alpha", type=float, default=defaults.alpha, help="likelihood decay, 1/px")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--limit", type=int, default=None, help="first N samples only")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--noise-samples", type=int, default=defaults.noise_samples)
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
-    from handlab.data import open_data  # lazy: the command line stays fast to start
-    from handlab.zoo import load_model
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")  # torchrun sets RANK, WORLD_SIZE, MASTER_ADDR/PORT
-    config = RunConfig(
-        path=args.path, method=args.method, steps=args.steps, folds=args.folds,
-        baseline=args.baseline, alpha=args.alpha, batch_size=args.batch_size, limit=args.limit,
-        seed=args.seed, noise_samples=args.noise_samples,
-    )  # fmt: skip
-    model = load_model(args.model)
-    dataset = open_data(args.data, args.split, size=args.size)
-    data_spec = f"{args.data} split={args.split} size={args.size}"
-    done = run_attribution(
-        model, dataset, args.out, config=config, model_spec=str(args.model),
-        data_spec=data_spec, progress=not args.no_progress,
-    )  # fmt: skip
-    rank, _ = _rank_world()
-    print(f"rank {rank}: computed {len(done['computed'])} units, skipped {len(done['skipped'])}")
-    if world > 1:
-        dist.destroy_process_group()
-    return 0

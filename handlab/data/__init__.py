@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch.utils.data import Dataset
-
-from handlab.data.schema import DataError
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
 __all__ = ["DataError", "dataset_class", "list_datasets", "open_data", "open_dataset"]
 
@@ -50,6 +49,16 @@ _LOADERS: dict[str, tuple[str, str]] = {
     "rhd": ("handlab.data.rhd", "RHD"),
     "stb": ("handlab.data.stb", "STB"),
 }
+
+
+def __getattr__(name: str) -> Any:
+    # ``DataError`` lives with the loaders (torch); imported on first use so that listing the
+    # datasets (``handlab datasets --help``) does not import torch.
+    if name == "DataError":
+        from handlab.data.schema import DataError
+
+        return DataError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def list_datasets() -> list[str]:

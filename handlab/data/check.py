@@ -1,4 +1,5 @@
-"""``handlab datasets check NAME ROOT``: validate a dataset folder against its published layout.
+"""Validate a dataset folder against its published layout (``handlab datasets check NAME ROOT``,
+:mod:`handlab.commands.datasets`).
 
 No chapter teaches this module yet (chapter "00" is the placeholder).
 
@@ -14,15 +15,14 @@ with status 1 when there is any problem.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handlab.data import dataset_class, list_datasets
+from handlab.data import dataset_class
 
-__all__ = ["CheckReport", "check_dataset", "register"]
+__all__ = ["CheckReport", "check_dataset"]
 
 _PROBLEMS = (ValueError, OSError)  # DataError and UnsafePickleError are ValueErrors
 
@@ -100,29 +100,3 @@ def check_dataset(
                 report.problems.append(f"{split}: {err}")
         report.checked[split] = n
     return report
-
-
-def _run(args: argparse.Namespace) -> int:
-    report = check_dataset(args.name, args.root, args.split, limit=args.limit)
-    print(report.format())
-    return 0 if report.ok else 1
-
-
-def register(subparsers: Any) -> None:
-    """Add ``handlab datasets check NAME ROOT [--split S ...] [--limit N]``."""
-    datasets = subparsers.add_parser("datasets", help="real hand-pose datasets")
-    sub = datasets.add_subparsers(dest="datasets_command", required=True, metavar="ACTION")
-    check = sub.add_parser(
-        "check",
-        help="validate a dataset folder: counts per split and every problem found",
-        description="Exit status 1 when any problem is found.",
-    )
-    check.add_argument(
-        "name", choices=list_datasets(), metavar="NAME", help=", ".join(list_datasets())
-    )
-    check.add_argument("root", help="the dataset's folder, in its published layout")
-    check.add_argument("--split", action="append", help="split to check (repeatable; default all)")
-    check.add_argument(
-        "--limit", type=int, default=None, help="check only the first N items of each split"
-    )
-    check.set_defaults(func=_run)

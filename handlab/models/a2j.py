@@ -19,7 +19,7 @@ joint informative), plus ``3 * (0.5 * SmoothL1(uv) + SmoothL1_beta3(depth))``; u
 mm. Targets are the batch's ``keypoints`` and joint depths ``xyz[..., 2]``: no ``K`` is needed.
 
 Input and K. ``forward(depth, K=None)``: depth ``(B, 1, H, W)`` mm (H, W multiples of 16),
-background 0 (``handlab.train`` applies the batch mask; for unmasked crops such as NYU's set
+background 0 (``handlab.training`` applies the batch mask; for unmasked crops such as NYU's set
 ``segment_mm``, e.g. 150, to threshold around the crop's central depth); depth is normalised
 inside the model to ``(d - mean hand depth) / (cube_mm / 2)``, clipped to [-1, 1], background 1.
 ``K`` only turns ``uvd`` into ``xyz``; without it ``focal * W`` px and the image centre are used.
@@ -192,7 +192,7 @@ class A2J(PoseModel):
 
     input_kind = "depth"
     is_3d = True
-    masked_input = True  # handlab.train zeroes depth outside the batch mask for this model
+    masked_input = True  # handlab.training zeroes depth outside the batch mask for this model
 
     def __init__(self, config: A2JConfig) -> None:
         super().__init__()

@@ -15,7 +15,7 @@ to millimetres. One family covers the paper's table 1 (seed 004, table (a)):
   layers, trained with L1 in heatmap-voxel units.
 
 K and segmentation. ``forward(depth, K=None)`` takes the hand's depth ``(B, 1, H, W)`` mm with
-background set to 0 (a segmented crop, as in the paper's pipeline; ``handlab.train`` applies the
+background set to 0 (a segmented crop, as in the paper's pipeline; ``handlab.training`` applies the
 batch ``mask``). For crops without a mask (NYU) set ``segment_mm`` (e.g. 125, half the cube): the
 model keeps the pixels within that distance of the crop's central median depth
 (:func:`~handlab.models.voxels.segment_depth`). Without ``K`` the model uses ``focal * W`` pixels
@@ -184,7 +184,7 @@ class V2VPoseNet(PoseModel):
 
     input_kind = "depth"
     is_3d = True
-    masked_input = True  # handlab.train zeroes depth outside the batch mask for this model
+    masked_input = True  # handlab.training zeroes depth outside the batch mask for this model
 
     def __init__(self, config: V2VConfig) -> None:
         super().__init__()

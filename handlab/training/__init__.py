@@ -1,8 +1,8 @@
 """Training and evaluation: config, augmentation, batches by step, checkpoints, DDP, the loop.
 
 Taught in chapter 01 (``notebooks/01_simplebaseline.py``) and chapter 02. The public face is
-:mod:`handlab.train` (``TrainConfig``, ``fit``, ``evaluate``) and the ``handlab train`` /
-``handlab evaluate`` commands.
+this package (``TrainConfig``, ``fit``, ``evaluate``); the ``handlab train`` / ``handlab
+evaluate`` commands are :mod:`handlab.commands.train`.
 """
 
 from handlab.training.config import AugmentConfig, TrainConfig, lr_factor

@@ -299,7 +299,7 @@ def _finish(config, out, info, model, elapsed, command) -> dict[str, Any]:
     card = {
         "model": config.model,
         "model_config": config.model_config,
-        "command": command or "handlab.train.fit (Python API)",
+        "command": command or "handlab.training.fit (Python API)",
         "seed": config.seed,
         "steps": config.steps,
         "wall_time_s": round(elapsed, 1),

@@ -23,9 +23,7 @@ only: it holds an ``EVALUATION_ONLY`` marker, and training refuses it.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,8 +41,6 @@ __all__ = [
     "mean_pose",
     "predict_real",
     "real_scores",
-    "run_real_evaluation",
-    "zoo_rgb_models",
 ]
 
 THRESHOLD = 0.2  # PCK threshold, fraction of the box's longer side (the README's table)
@@ -181,41 +177,3 @@ def format_real(results: dict[str, dict[str, dict[str, float]]], *, markdown: bo
     return "\n".join(
         "  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *body]
     )
-
-
-def zoo_rgb_models() -> list[str]:
-    """``zoo:NAME`` of every shipped model that reads one RGB image and predicts 2D keypoints
-    (its card has 2D test metrics); clip, depth, keypoint and xyz models are left out."""
-    from handlab import zoo
-    from handlab.models import create
-
-    names = []
-    for name in zoo.list():
-        card = json.loads((zoo.ZOO_DIR / f"{name}.json").read_text())
-        kind = getattr(create(card["model"], **card["model_config"]), "input_kind", "rgb")
-        if kind == "rgb" and "epe_px" in card.get("metrics", {}):
-            names.append(f"zoo:{name}")
-    return names
-
-
-def run_real_evaluation(args: Any) -> int:
-    """``handlab evaluate --data coco:PATH [--model M | --all-zoo] [--crop ...] [--markdown]``."""
-    from handlab.data import open_data
-    from handlab.zoo import load_model
-
-    specs = zoo_rgb_models() if args.all_zoo else [args.model] if args.model else []
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    options = {"crop": args.crop, "scale": args.scale, "mirror_left": args.mirror_left}
-    for spec in [*specs, None]:
-        model = None if spec is None else load_model(spec, device=args.device)
-        if model is not None and getattr(model, "input_kind", "rgb") != "rgb":
-            raise SystemExit(f"handlab evaluate: {spec} reads {model.input_kind}, not RGB photos")
-        size = args.size or (model.card.get("train_config", {}).get("size", 128) if model else 128)
-        data = open_data(args.data, args.split, size=size, **options)
-        name = "mean pose (synthetic)" if spec is None else Path(spec.removeprefix("zoo:")).name
-        results[name] = evaluate_real(model, data, progress=True, batch_size=args.batch_size)
-    print(format_real(results, markdown=args.markdown))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=1))
-    return 0

@@ -1,4 +1,5 @@
-"""Attribution figures of chapters 08 and 09, and the README's two attribution figures.
+"""Attribution figures of chapters 08 and 09 (drawing only; the README's recipes that compute
+attributions to draw live in :mod:`handlab.figures`).
 
 Taught in chapters 08 (``notebooks/08_poseig.py``) and 09 (``notebooks/09_indices.py``).
 matplotlib only; plotting functions return the ``Figure`` and never call ``show``. The module
@@ -9,9 +10,6 @@ never selects a backend (a notebook keeps its inline one; headless runs fall bac
 - :func:`plot_overlays`: one image with several attribution maps (methods, models) side by side.
 - :func:`plot_relation`: the J x J relation index with the joint groups marked.
 - :func:`plot_group_indices`: FI / LI / DI per joint group for several models (bars).
-- :func:`attribution_by_family` and :func:`indices_by_group`: the README figures
-  (``handlab figures``), computed from the zoo's models on the fixed synthetic test split.
-  A model missing from the zoo raises a ``ValueError`` naming it.
 
 >>> fig = plot_overlays(torch.rand(3, 16, 16), {"a": torch.rand(16, 16), "b": torch.rand(16, 16)})
 >>> len(fig.axes)
@@ -21,24 +19,17 @@ never selects a backend (a notebook keeps its inline one; headless runs fall bac
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from torch import nn
 
-from handlab._checks import check_range, check_shape, check_tensor
+from handlab._checks import check_shape, check_tensor
 from handlab.skeleton import GROUPS, JOINT_NAMES, NUM_JOINTS
 
 __all__ = [
-    "FAMILY_MODELS",
-    "INDEX_MODELS",
-    "attribution_by_family",
-    "indices_by_group",
-    "load_models",
     "plot_completeness",
     "plot_group_indices",
     "plot_overlays",
@@ -46,44 +37,7 @@ __all__ = [
     "plot_relation",
 ]
 
-# One zoo model per family with an RGB input and a 2D decode (the explained likelihood is 2D).
-FAMILY_MODELS = (
-    "simplebaseline_r18",
-    "regression_r34",
-    "integral_r18",
-    "cpm",
-    "hrnet_small",
-    "detnet_r18",
-    "handoccnet_r18",
-)
-INDEX_MODELS = ("simplebaseline_r18", "integral_r18", "hrnet_small", "regression_r34")
 GROUP_ORDER = ("wrist", "MCP", "PIP", "DIP", "TIP")
-
-
-def load_models(models: Sequence[str] | Mapping[str, nn.Module]) -> dict[str, nn.Module]:
-    """Zoo names -> loaded models (``HANDLAB_ZOO_DIR`` honoured); a mapping passes through.
-
-    Raises ``ValueError`` naming every requested model missing from the zoo.
-
-    >>> load_models({"mine": nn.Identity()})
-    {'mine': Identity()}
-    """
-    from handlab import zoo
-
-    if isinstance(models, Mapping):
-        if not models or not all(isinstance(m, nn.Module) for m in models.values()):
-            raise ValueError("models: expected a non-empty mapping of name -> nn.Module")
-        return dict(models)
-    if isinstance(models, str) or not models:
-        raise ValueError(f"models: expected a non-empty sequence of zoo names, got {models!r}")
-    shipped = zoo.list()
-    missing = [name for name in models if name not in shipped]
-    if missing:
-        raise ValueError(
-            f"models: {missing} missing from the zoo (shipped: {shipped}); train and add them "
-            "('handlab zoo add') or set HANDLAB_ZOO_DIR"
-        )
-    return {name: zoo.load(name) for name in models}
 
 
 def _rgb(image: torch.Tensor) -> np.ndarray:
@@ -258,97 +212,3 @@ def plot_group_indices(table: pd.DataFrame, indices: Sequence[str] = ("FI", "LI"
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig
-
-
-def _test_batch(size: int, samples: Sequence[int]) -> dict[str, torch.Tensor]:
-    from handlab.synth import SyntheticHands
-
-    return SyntheticHands("test", size=size).batch(list(samples))
-
-
-def attribution_by_family(
-    path: str | Path,
-    *,
-    models: Sequence[str] | Mapping[str, nn.Module] = FAMILY_MODELS,
-    joint: int = 8,
-    steps: int = 50,
-    size: int = 128,
-    sample: int = 0,
-) -> Path:
-    """One PoseIG map per model family for one joint of one fixed test image (blur path).
-
-    Args:
-        path: the PNG to write.
-        models: zoo names (default one per family) or name -> model.
-        joint: the explained joint (default 8, the index fingertip).
-        steps: blur folds = left Riemann points (the reference's 50).
-        size: image side (px); sample: index into the fixed synthetic test split.
-
-    Returns:
-        the path written. Each panel shows the map, the ground truth (white cross), the
-        model's prediction (cyan dot) and the map's LI and DI.
-    """
-    from handlab.attribution.explain import poseig_joint
-    from handlab.attribution.indices import diffusion_index, localization_index
-
-    check_range("steps", steps, lo=1)
-    check_range("sample", sample, lo=0)
-    if not isinstance(joint, int) or not 0 <= joint < NUM_JOINTS:
-        raise ValueError(f"joint: expected an int in [0, {NUM_JOINTS}), got {joint!r}")
-    loaded = load_models(models)
-    batch = _test_batch(size, [sample])
-    image, keypoints = batch["image"], batch["keypoints"]  # (1, 3, H, W), (1, 21, 2) px
-    maps, points = {}, {}
-    for name, model in loaded.items():
-        res = poseig_joint(model, image, keypoints, joint, steps=steps, folds=steps, max_batch=8)
-        li = float(localization_index(res.maps, keypoints[:, joint : joint + 1])[0, 0])
-        di = float(diffusion_index(res.maps)[0, 0])
-        title = f"{name}\nLI {li:.2f}  DI {di:.1f}"
-        maps[title] = res.maps[0, 0]
-        with torch.no_grad():
-            points[title] = model(image)["keypoints"][0, joint]
-    fig = plot_overlays(image[0], maps, points=points, target=keypoints[0, joint], cols=4)
-    fig.suptitle(f"PoseIG (blur path, {steps} folds) of {JOINT_NAMES[joint]}", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))  # room for the suptitle
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
-
-
-def indices_by_group(
-    path: str | Path,
-    *,
-    models: Sequence[str] | Mapping[str, nn.Module] = INDEX_MODELS,
-    n: int = 4,
-    steps: int = 16,
-    size: int = 128,
-) -> Path:
-    """FI / LI / DI per joint group (visibility-weighted) for a few models, as bars.
-
-    Args:
-        path: the PNG to write; models: zoo names or name -> model; n: test images explained;
-        steps: blur folds = left Riemann points per image; size: image side (px).
-
-    Returns:
-        the path written.
-    """
-    from handlab.attribution.analysis import compare_models
-    from handlab.attribution.explain import explain_batch
-
-    check_range("n", n, lo=1, hi=1000)
-    check_range("steps", steps, lo=1)
-    loaded = load_models(models)
-    batch = _test_batch(size, range(n))
-    tables = {
-        name: explain_batch(m, batch, steps=steps, max_batch=8)[1] for name, m in loaded.items()
-    }
-    fig = plot_group_indices(compare_models(tables, by="group"))
-    fig.suptitle(f"PoseIG indices per joint group ({n} test images, blur path, {steps} folds)")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out

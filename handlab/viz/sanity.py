@@ -1,12 +1,11 @@
-"""Figures and an explorer for the sanity checks and the zoo comparison.
+"""Figures and an explorer for the sanity checks and the zoo comparison (drawing only; the
+README's randomisation curve is computed by :func:`handlab.figures.randomization_curve`).
 
 Taught in chapters 10 (``notebooks/10_sanity_checks.py``) and 11 (``notebooks/11_compare_zoo.py``).
 
 - :func:`plot_map_grid`: one image, one joint, one map per key (randomisation steps, or models)
   side by side: seed 000's Fig. C (maps as layers are randomised) and chapter 11's small
   multiples.
-- :func:`randomization_curve`: the README figure (``handlab figures --only randomization_curve``):
-  a cascading randomisation of a zoo model, similarity and index curves per step.
 - :class:`MapExplorer`: ipywidgets to browse maps by key, joint and sample.
 
 >>> fig = plot_map_grid(torch.rand(3, 16, 16), {"a": torch.rand(16, 16), "b": torch.rand(16, 16)})
@@ -18,21 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from torch import nn
 
-from handlab._checks import check_range
-from handlab.attribution.randomization import randomization_test, randomization_units
-from handlab.attribution.sanity import JointSubset
-from handlab.viz.attribution import plot_randomization
-
-__all__ = ["MapExplorer", "plot_map_grid", "randomization_curve"]
+__all__ = ["CHAIN", "MapExplorer", "plot_map_grid"]
 
 # The index finger's chain plus the wrist: one joint of every group (wrist/MCP/PIP/DIP/TIP).
 CHAIN = (0, 5, 6, 7, 8)
@@ -78,55 +69,6 @@ def plot_map_grid(
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
-
-
-def randomization_curve(
-    path: str | Path | None = None,
-    *,
-    model: str | nn.Module = "simplebaseline_r18",
-    n_images: int = 2,
-    steps: int = 12,
-    groups: int = 6,
-    joints: Sequence[int] = CHAIN,
-    size: int = 128,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Cascading (top-down) randomisation of a model in ``groups`` conv groups, drawn and saved.
-
-    The README figure: seed 000 randomised SimpleBaseline-ResNet-50's 54 conv layers nine at a
-    time (six steps); here the conv layers are cut into ``groups`` equal groups the same way.
-
-    Args:
-        path: where to save the PNG (None: only compute); model: a zoo name or a pose model;
-        n_images: synthetic test images (seed ``seed``, ``size`` px); steps: blur folds and
-            Riemann points of PoseIG; joints: which joints to explain (default the wrist and the
-            index finger, one per group).
-
-    Returns:
-        the :func:`~handlab.attribution.randomization_test` table.
-    """
-    from handlab import synth, zoo
-
-    for name, value in (("n_images", n_images), ("steps", steps), ("groups", groups)):
-        check_range(name, value, lo=1)
-    net = zoo.load(model) if isinstance(model, str) else model
-    per_group = math.ceil(len(randomization_units(net, "conv")) / groups)
-    data = synth.generate(n_images, seed=seed, size=size)
-    j = list(joints)
-    kp = data["keypoints"][:, j]
-    table = randomization_test(
-        JointSubset(net, j), data["image"], kp, order="top_down", unit=per_group, seed=seed,
-        mask=data["mask"][:, 0], keypoints=kp, visibility=data["visibility"][:, j],
-        steps=steps, folds=steps,
-    )  # fmt: skip
-    label = model if isinstance(model, str) else type(model).__name__
-    fig = plot_randomization(
-        table, title=f"{label}: top-down randomisation, {per_group} conv layers per step"
-    )
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return table
 
 
 class MapExplorer:

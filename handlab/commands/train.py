@@ -1,7 +1,6 @@
-"""Train, evaluate, and the ``handlab train`` / ``handlab evaluate`` commands.
+"""``handlab train`` and ``handlab evaluate``: the command line of :mod:`handlab.training`.
 
-Taught in chapter 01 (``notebooks/01_simplebaseline.py``, training curves) and chapter 02. The
-work is done in :mod:`handlab.training`; this module is the public face and the command line::
+Taught in chapter 01 (``notebooks/01_simplebaseline.py``, training curves) and chapter 02::
 
     handlab train --model simplebaseline --data synth --steps 600 --out runs/sb
     handlab train --model deformer --data synth-clips --batch-size 16 --steps 600 --out runs/df
@@ -23,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from handlab.training import AugmentConfig, TrainConfig, evaluate, fit, format_table
+from handlab.commands import _resolve
 
-__all__ = ["AugmentConfig", "TrainConfig", "evaluate", "fit", "parse_model_config", "register"]
+__all__ = ["parse_model_config", "register"]
 
 
 def parse_model_config(items: list[str]) -> dict[str, Any]:
@@ -103,6 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from handlab.training import AugmentConfig, TrainConfig, fit, format_table
+
     config = TrainConfig(
         model=args.model,
         model_config=parse_model_config(args.model_config),
@@ -137,20 +138,40 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from handlab.training.data import open_split
-    from handlab.zoo import load_model
+    from handlab.training import evaluate, format_table
 
     if args.data.startswith("coco:"):
-        from handlab.training.realhands import run_real_evaluation
-
-        return run_real_evaluation(args)
+        return _evaluate_real(args)
     if args.model is None:
         raise SystemExit("handlab evaluate: expected --model (a run folder or zoo:NAME)")
-    model = load_model(args.model, device=args.device)
-    data = open_split(args.data, args.split, args.size or 128)
+    model = _resolve.resolve_model(args.model, device=args.device)
+    data = _resolve.resolve_data(args.data, args.split, size=args.size or 128)
     metrics = evaluate(model, data, batch_size=args.batch_size, limit=args.limit)
     print(format_table(metrics))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(metrics, indent=1))
+    return 0
+
+
+def _evaluate_real(args: argparse.Namespace) -> int:
+    """``--data coco:PATH``: PCK@0.2 / EPE per source of ``--model`` or ``--all-zoo``, and the
+    mean pose, on ``--crop`` crops at each model's input size (its card's, else 128)."""
+    from handlab.training.realhands import evaluate_real, format_real
+
+    specs = _resolve.zoo_rgb_models() if args.all_zoo else [args.model] if args.model else []
+    options = {"crop": args.crop, "scale": args.scale, "mirror_left": args.mirror_left}
+    results: dict[str, Any] = {}
+    for spec in [*specs, None]:  # None: the synthetic mean pose, last
+        model = None if spec is None else _resolve.resolve_model(spec, device=args.device)
+        if model is not None and getattr(model, "input_kind", "rgb") != "rgb":
+            raise SystemExit(f"handlab evaluate: {spec} reads {model.input_kind}, not RGB photos")
+        card_size = model.card.get("train_config", {}).get("size", 128) if model else 128
+        data = _resolve.resolve_data(args.data, args.split, size=args.size or card_size, **options)
+        name = "mean pose (synthetic)" if spec is None else Path(spec.removeprefix("zoo:")).name
+        results[name] = evaluate_real(model, data, progress=True, batch_size=args.batch_size)
+    print(format_real(results, markdown=args.markdown))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

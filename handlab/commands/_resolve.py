@@ -1,0 +1,60 @@
+"""Names on the command line -> objects: the one place where specs are resolved.
+
+``--model`` takes ``zoo:NAME`` (a shipped model) or a ``handlab train`` run folder; ``--data``
+takes ``synth``, ``synth-dr`` (domain-randomised training split), ``synth-clips[:T=N]``,
+``NAME:ROOT`` (a real dataset in its published layout) or ``coco:PATH`` (COCO-style keypoint
+files; ``coco:real-hands`` is the checkout's evaluation-only development set). The library
+below (training, attribution) takes the resolved ``nn.Module`` and dataset.
+
+>>> resolve_model(3)
+Traceback (most recent call last):
+...
+TypeError: spec: expected 'zoo:NAME' or a run folder, got int
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+    from torch.utils.data import Dataset
+
+__all__ = ["resolve_data", "resolve_model", "zoo_rgb_models"]
+
+
+def resolve_model(spec: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
+    """``"zoo:NAME"`` or a run folder -> the model in eval mode, its card as ``model.card``."""
+    if not isinstance(spec, str | Path):
+        raise TypeError(f"spec: expected 'zoo:NAME' or a run folder, got {type(spec).__name__}")
+    from handlab.zoo import load_model  # lazy: the parser builds without torch
+
+    return load_model(spec, device=device)
+
+
+def resolve_data(spec: str, split: str, *, size: int = 128, **options: Any) -> Dataset:
+    """``"synth"``, ``"synth-dr"``, ``"synth-clips[:T=N]"``, ``"NAME:ROOT"`` or ``"coco:PATH"``
+    -> the map-style dataset of ``split`` with ``size`` px crops (see
+    :func:`handlab.data.open_data`; ``options`` go to a real loader, e.g. ``crop="upright"``)."""
+    from handlab.data import open_data  # lazy, as above
+
+    return open_data(spec, split, size=size, **options)
+
+
+def zoo_rgb_models() -> list[str]:
+    """``zoo:NAME`` of every shipped model that reads one RGB image and predicts 2D keypoints
+    (its card has 2D test metrics); clip, depth, keypoint and xyz models are left out."""
+    import json
+
+    from handlab import zoo
+    from handlab.models import create
+
+    names = []
+    for name in zoo.list_models():
+        card = json.loads((zoo.folder() / f"{name}.json").read_text())
+        kind = getattr(create(card["model"], **card["model_config"]), "input_kind", "rgb")
+        if kind == "rgb" and "epe_px" in card.get("metrics", {}):
+            names.append(f"zoo:{name}")
+    return names
