@@ -99,3 +99,12 @@ def test_training_refuses_evaluation_only_data(tmp_path):
         refuse_evaluation_only(f"coco:{marked / 'annotations.json'}")
     refuse_evaluation_only(f"coco:{tmp_path}")  # unmarked: fine
     refuse_evaluation_only("synth")
+
+
+def test_all_zoo_takes_the_rgb_2d_models_only():
+    from handlab.commands._resolve import zoo_rgb_models
+
+    names = zoo_rgb_models()
+    assert "zoo:simplebaseline_r18" in names and "zoo:hrnet_small" in names
+    for other in ("a2j_r18", "v2v_32", "deformer_r18", "lifting", "iknet"):  # depth, clip, 3D in
+        assert f"zoo:{other}" not in names
