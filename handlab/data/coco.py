@@ -184,11 +184,10 @@ class COCOHands(HandDataset):
         image_root: str | Path | None = None,
         joints: str = "canonical",
         source: str | None = None,
-        margin: float = 1.5,
     ) -> None:
         files = annotation_files(root)  # before the base checks: root may be a file
         folder = Path(root) if Path(root).is_dir() else Path(root).parent
-        super().__init__(folder, split, size=size, margin=margin)
+        super().__init__(folder, split, size=size)  # crops: ``crop`` and ``scale``, not margin
         self.root = Path(root)
         if crop not in CROPS:
             raise ValueError(f"crop: expected one of {list(CROPS)}, got {crop!r}")
