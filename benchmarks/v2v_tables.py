@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--markdown", action="store_true",
-        help="print the README's tables from --results and stop (nothing is trained)",
+        help="print the tables of docs/results.md from --results and stop (nothing is trained)",
     )  # fmt: skip
     p.add_argument(
         "--train-only", default="",
@@ -253,7 +253,7 @@ def print_tables(a: dict, b: dict, args: argparse.Namespace) -> None:
 
 
 def markdown(result: dict) -> str:
-    """The README's tables from a ``tables.json``: (a) next to seed 004's numbers, then (b)."""
+    """The tables of docs/results.md from a ``tables.json``: (a) beside seed 004's, then (b)."""
     a, b = result["table_a"], result["table_b"]
     seed = {"depthmap": (18.85, 13.01), "voxels": (16.78, 10.37)}
     lines = [

@@ -21,11 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from handlab._checks import check_finite, check_shape, check_tensor
+from handlab._checks import Array, check_finite, check_shape, check_tensor
 
 __all__ = [
     "apply_affine",
@@ -47,8 +46,6 @@ __all__ = [
     "upright_box",
     "warp_crop",
 ]
-
-Array = torch.Tensor | np.ndarray
 
 
 def _as_tensor(name: str, x: Array) -> torch.Tensor:

@@ -49,12 +49,12 @@ import torch
 from IPython.display import Markdown, display
 
 from handlab import codecs, geometry, metrics, synth, zoo
+from handlab.hand_model import POSE_LIMITS, HandModel
 from handlab.models.detnet import read_at_peaks
 from handlab.models.fitting import fit_hand_model
 from handlab.models.lifting import canonical_frame, from_canonical
 from handlab.report import claims_table, save_numbers
 from handlab.skeleton import BONES, JOINT_NAMES
-from handlab.synth.hand_model import POSE_LIMITS, HandModel
 from handlab.viz import draw, hand3d, mesh3d
 from handlab.viz.notebook import setup_notebook
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from handlab.hand_model import HandModel
 from handlab.skeleton import BONES
-from handlab.synth.hand_model import HandModel
 from handlab.viz.mesh3d import capsule_mesh, skeleton_trace, surface_trace
 
 

@@ -17,7 +17,7 @@ from handlab.training import data as train_data
 from handlab.training import loop
 from handlab.training.config import TrainConfig
 
-BUDGET_MB = 128  # raised from 80 MB: see the README ("The zoo": storage and the size budget)
+BUDGET_MB = 128  # raised from 80 MB: see docs/training.md ("The zoo": storage and the size budget)
 HEADLINE = ("epe_px", "mpjpe_mm", "pa_mpjpe_mm")  # the card numbers a re-evaluation must reproduce
 
 

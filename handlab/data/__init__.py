@@ -82,8 +82,8 @@ def open_dataset(name: str, root: str | Path, split: str | None = None, **option
 
     Args:
         name: one of :func:`list_datasets`.
-        root: the dataset's folder (see each module's docstring and the README); for ``coco``
-            an annotation JSON or a folder of them.
+        root: the dataset's folder (see each module's docstring and docs/datasets.md); for
+            ``coco`` an annotation JSON or a folder of them.
         split: one of the dataset's official splits (``dataset_class(name).splits``); None: its
             first (``"all"`` for ``coco``).
         options: ``size`` (crop side, default 128; ``None`` for the full frame), ``margin``

@@ -1,12 +1,12 @@
-"""Fit handlab's articulated hand (:class:`handlab.synth.HandModel`, pose + shape) to predicted 2D
-and/or 3D joints by optimisation (Boukhayma, Bem & Torr, "3D Hand Shape and Pose from Images in
-the Wild", CVPR 2019; seminar seed 002's weighting ``L = L2D + 100 L3D + 10 Lreg``).
+"""Fit handlab's articulated hand (:class:`handlab.hand_model.HandModel`, pose + shape) to
+predicted 2D and/or 3D joints by optimisation (Boukhayma, Bem & Torr, "3D Hand Shape and Pose
+from Images in the Wild", CVPR 2019; seminar seed 002's weighting ``L = L2D + 100 L3D + 10 Lreg``).
 
 Taught in chapter 03 (``notebooks/03_2d_to_3d.py``, 2D -> 3D).
 
 Units, so that the seed's weights balance: ``L2D`` is the mean squared reprojection error in
 pixels, ``L3D`` the mean squared root-relative joint error in centimetres (mm / 10), ``Lreg`` the
-hand model's :func:`~handlab.synth.hand_model.limit_penalty` (rad^2) plus ``0.01 |shape|^2``.
+hand model's :func:`~handlab.hand_model.limit_penalty` (rad^2) plus ``0.01 |shape|^2``.
 At a typical crop (f ~ 500 px at 500 mm) 1 cm is ~10 px, so 100 L3D and L2D weigh alike.
 
 The optimiser is Adam with a projection after every step (pose clamped into the joint limits,
@@ -15,7 +15,7 @@ a Kabsch alignment of the rigid palm joints (wrist, thumb CMC, the four MCPs) to
 2D only, the targets are the keypoints back-projected at the depth that gives the rest hand's
 palm its 2D length (weak perspective).
 
->>> from handlab.synth.hand_model import HandModel
+>>> from handlab.hand_model import HandModel
 >>> pose = torch.zeros(1, 16, 3)
 >>> pose[0, 0] = torch.tensor([0.3, -0.2, 0.5])
 >>> pose[0, 4, 0] = 0.8  # middle MCP flexion
@@ -32,7 +32,7 @@ import torch
 
 from handlab._checks import check_finite, check_range, check_shape, check_tensor
 from handlab.geometry import matrix_to_axis_angle, project, unproject
-from handlab.synth.hand_model import SHAPE_LIMIT, HandModel, clamp_pose, limit_penalty
+from handlab.hand_model import SHAPE_LIMIT, HandModel, clamp_pose, limit_penalty
 
 __all__ = ["fit_hand_model", "kabsch"]
 
@@ -155,7 +155,7 @@ def fit_hand_model(
     visibility: torch.Tensor | None = None,
     fit_shape: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Fit pose, shape and root translation of :class:`~handlab.synth.HandModel` to joints.
+    """Fit pose, shape and root translation of :class:`~handlab.hand_model.HandModel` to joints.
 
     Args:
         keypoints: optional (B, 21, 2) pixels; needs ``K`` (B, 3, 3).

@@ -41,6 +41,7 @@ from torch import nn
 from torchvision.ops import FeaturePyramidNetwork
 
 from handlab._checks import check_range
+from handlab.hand_model import HandModel
 from handlab.models._common import (
     RESNETS,
     ImageNormalize,
@@ -51,7 +52,6 @@ from handlab.models._common import (
 )
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
-from handlab.synth.hand_model import HandModel
 
 __all__ = [
     "FIT",

@@ -1,6 +1,6 @@
 """IKNet-style inverse kinematics (Zhou et al., "Monocular Real-time Hand Shape and Motion Capture
 using Multi-modal Data", CVPR 2020, minimal-hand; seminar seed 002): an MLP from 3D joints to the
-joint rotations of handlab's articulated hand (:class:`handlab.synth.HandModel`).
+joint rotations of handlab's articulated hand (:class:`handlab.hand_model.HandModel`).
 
 Taught in chapter 03 (``notebooks/03_2d_to_3d.py``, 2D -> 3D).
 
@@ -8,7 +8,7 @@ Input features follow minimal-hand: the joints normalised by the wrist -> middle
 the 20 unit bone directions. Outputs are the hand model's pose ``(B, 16, 3)`` axis-angle:
 minimal-hand predicts quaternions; here the global rotation uses the continuous 6D representation
 (Zhou et al., CVPR 2019) and each finger component is ``lo + (hi - lo) * sigmoid(raw)`` inside
-:data:`handlab.synth.hand_model.POSE_LIMITS`, so every output pose respects the joint limits by
+:data:`handlab.hand_model.POSE_LIMITS`, so every output pose respects the joint limits by
 construction (the limits are boxes on those components). ``xyz`` is the hand model's forward
 kinematics of that pose at shape 0, so the joints IKNet returns are always a valid hand.
 
@@ -32,11 +32,11 @@ from torch import nn
 
 from handlab._checks import check_finite, check_shape, check_tensor
 from handlab.geometry import axis_angle_to_matrix, matrix_to_axis_angle, rot6d_to_matrix
+from handlab.hand_model import POSE_LIMITS, HandModel
 from handlab.models._common import check_batch
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 from handlab.skeleton import BONES
-from handlab.synth.hand_model import POSE_LIMITS, HandModel
 
 __all__ = ["IKNet", "IKNetConfig", "create_iknet", "iknet_features"]
 

@@ -1,4 +1,5 @@
-"""The synthetic hand generator: an articulated hand, a pose sampler, a renderer, sequences.
+"""The synthetic hand generator: a pose sampler, a renderer, sequences (the articulated hand it
+poses is core vocabulary, :mod:`handlab.hand_model`).
 
 Taught in chapter 00 (``notebooks/00_tour.py``).
 
@@ -8,28 +9,17 @@ Taught in chapter 00 (``notebooks/00_tour.py``).
 """
 
 from handlab.synth.dataset import SyntheticHands, generate
-from handlab.synth.hand_model import (
-    POSE_LIMITS,
-    HandModel,
-    bone_lengths,
-    clamp_pose,
-    limit_penalty,
-)
 from handlab.synth.poses import sample_pose, sample_shape
 from handlab.synth.renderer import KEYS, render
-from handlab.synth.scene import sample_params
+from handlab.synth.scene import SceneOptions, sample_params
 from handlab.synth.sequences import generate_sequence, sample_sequence_params
 
 __all__ = [
     "KEYS",
-    "POSE_LIMITS",
-    "HandModel",
+    "SceneOptions",
     "SyntheticHands",
-    "bone_lengths",
-    "clamp_pose",
     "generate",
     "generate_sequence",
-    "limit_penalty",
     "render",
     "sample_params",
     "sample_pose",

@@ -5,7 +5,7 @@ Taught in chapter 00 (``notebooks/00_tour.py``).
 Natural hand poses are a small family (open, relaxed, fist, point, pinch, OK, grasp, counting);
 mixing those templates with noise gives far more realistic statistics than sampling every angle
 uniformly (``/work/shared/reference/synthetic-hands.md``). A share of free poses, uniform within
-:data:`~handlab.synth.hand_model.POSE_LIMITS`, keeps the rest of the space covered. In every pose
+:data:`~handlab.hand_model.POSE_LIMITS`, keeps the rest of the space covered. In every pose
 the DIP flexion follows the PIP (about 2/3 of it, with noise) and the fingers' abduction spreads
 together, as in real hands. Every sampled pose is clamped into the limits.
 
@@ -22,8 +22,8 @@ import math
 import torch
 
 from handlab._checks import check_range
+from handlab.hand_model import POSE_LIMITS, POSE_ROWS, SHAPE_LIMIT, clamp_pose
 from handlab.synth.draws import Draws, as_draws
-from handlab.synth.hand_model import POSE_LIMITS, POSE_ROWS, SHAPE_LIMIT, clamp_pose
 
 __all__ = ["TEMPLATES", "TEMPLATE_WEIGHTS", "sample_pose", "sample_shape", "template_pose"]
 

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 from handlab._checks import check_range
 from handlab.geometry import axis_angle_to_matrix, project
+from handlab.hand_model import HandModel
 from handlab.synth.backgrounds import render_background
-from handlab.synth.hand_model import HandModel
 from handlab.synth.randomize import apply_camera, photo_backgrounds, skin_texture
 from handlab.synth.raycast import raycast
 from handlab.synth.scene import check_params

@@ -1,5 +1,5 @@
-"""What the zoo's cards say: training curves, the devices a model was trained on, the README's
-results table.
+"""What the zoo's cards say: training curves, the devices a model was trained on, the
+results table of ``docs/training.md``.
 
 Taught in chapter 01 (``notebooks/01_simplebaseline.py``, training curves) and chapter 02.
 """
@@ -45,7 +45,7 @@ def curves(name: str, *, zoo_dir: Path | None = None) -> pd.DataFrame:
     return pd.json_normalize(lines, sep="_")
 
 
-# Columns of the README results table: (header, card metric key, format).
+# Columns of the results table (docs/training.md): (header, card metric key, format).
 _TABLE_COLUMNS = (
     ("EPE px", "epe_px", "{:.2f}"),
     ("PCK@10px", "pck@10px", "{:.3f}"),
@@ -77,8 +77,8 @@ def trained_on(card: dict[str, Any]) -> list[str]:
 def results_table(zoo_dir: Path | None = None) -> str:
     """A markdown table of every shipped model's card: config, training and test metrics.
 
-    Generated from the cards only (the README's results table is this output), so a number in
-    the README is always the number measured when the model was trained and re-checked by the
+    Generated from the cards only (the results table in ``docs/training.md`` is this output), so
+    a number there is always the number measured when the model was trained and re-checked by the
     zoo test. Metrics a model does not have (3D for a 2D model) are left blank.
 
     >>> results_table(Path("/nonexistent")).splitlines()[0].startswith("| model")

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from handlab.geometry import axis_angle_to_matrix, project
+from handlab.hand_model import POSE_LIMITS, HandModel
 from handlab.models.fitting import fit_hand_model, kabsch
-from handlab.synth.hand_model import POSE_LIMITS, HandModel
 
 K = torch.tensor([[500.0, 0.0, 64.0], [0.0, 500.0, 64.0], [0.0, 0.0, 1.0]]).expand(2, 3, 3)
 ROOT = torch.tensor([10.0, -15.0, 480.0])

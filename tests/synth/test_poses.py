@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from handlab.synth.hand_model import POSE_LIMITS, POSE_ROWS
+from handlab.hand_model import POSE_LIMITS, POSE_ROWS
 from handlab.synth.poses import (
     TEMPLATE_WEIGHTS,
     TEMPLATES,
@@ -63,7 +63,7 @@ def test_shape_is_clipped_and_errors_are_clear():
 
 
 def test_pinch_and_ok_bring_thumb_and_index_tips_together():
-    from handlab.synth.hand_model import HandModel
+    from handlab.hand_model import HandModel
 
     model = HandModel()
     for name in ("pinch", "ok"):

@@ -39,6 +39,6 @@ def test_camera_effects_are_identity_when_neutral():
 def test_synth_dr_spec_randomises_training_only():
     train = open_data("synth-dr", "train", size=64)
     test = open_data("synth-dr", "test", size=64)
-    assert train.options["randomize"] > 0 and train.options["left"] == 0.5
+    assert train.options.randomize > 0 and train.options.left == 0.5
     frozen = SyntheticHands("test", size=64).batch([0])
     torch.testing.assert_close(test.batch([0])["image"], frozen["image"])

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from handlab.hand_model import POSE_LIMITS
 from handlab.synth import generate, generate_sequence, sample_sequence_params
-from handlab.synth.hand_model import POSE_LIMITS
 from handlab.synth.scene import check_params
 
 

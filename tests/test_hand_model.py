@@ -1,12 +1,11 @@
-"""handlab.synth.hand_model: bone table, kinematics, limits, gradients, errors."""
+"""handlab.hand_model: bone table, kinematics, limits, gradients, errors."""
 
 import math
 
 import pytest
 import torch
 
-from handlab.skeleton import BONES, PARENTS
-from handlab.synth.hand_model import (
+from handlab.hand_model import (
     BONE_TABLE,
     POSE_LIMITS,
     POSE_ROWS,
@@ -15,6 +14,7 @@ from handlab.synth.hand_model import (
     clamp_pose,
     limit_penalty,
 )
+from handlab.skeleton import BONES, PARENTS
 from handlab.synth.poses import sample_pose, sample_shape
 
 FINGERS = ("thumb", "index", "middle", "ring", "little")
