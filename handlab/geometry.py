@@ -18,6 +18,7 @@ Conventions used everywhere in handlab:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -26,10 +27,13 @@ import torch.nn.functional as F
 from handlab._checks import Array, check_finite, check_shape, check_tensor
 
 __all__ = [
+    "apply_affine",
     "axis_angle_to_matrix",
+    "crop_affine",
     "crop_to_hand",
     "depth_to_points",
     "hand_box",
+    "invert_affine",
     "matrix_to_axis_angle",
     "matrix_to_quaternion",
     "matrix_to_rot6d",
@@ -39,6 +43,8 @@ __all__ = [
     "quaternion_to_matrix",
     "rot6d_to_matrix",
     "unproject",
+    "upright_box",
+    "warp_crop",
 ]
 
 
@@ -316,6 +322,198 @@ def crop_to_hand(
         "box": unbatch(boxes),
         "extra": tuple(outs),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Rotated square crops (``upright``: wrist -> middle MCP pointing up, as MediaPipe's detector
+# hands its landmark model) and their exact inverse for predictions. One (2, 3) affine from source
+# pixels to crop pixels carries everything; the image is resampled through its inverse.
+
+
+def crop_affine(
+    centre: Array,
+    side: Array,
+    size: int,
+    *,
+    angle: Array | float = 0.0,
+    mirror: Array | bool = False,
+) -> torch.Tensor:
+    """Affines (..., 2, 3) taking source pixels to the pixels of a ``size`` px square crop.
+
+    The square has centre ``centre`` (..., 2) px, side ``side`` (...,) px and is turned by
+    ``angle`` (...,) radians (a source direction at ``-angle`` from "up" comes out pointing up);
+    ``mirror`` flips the crop left-right (a left hand read as a right one). The square's edge
+    maps to the crop's pixel edges (centres at integers): ``x' = size / side * R (x - c) +
+    (size - 1) / 2``.
+
+    >>> crop_affine(torch.tensor([10.0, 20.0]), torch.tensor(8.0), 4).tolist()
+    [[0.5, 0.0, -3.5], [0.0, 0.5, -8.5]]
+    """
+    centre = _as_tensor("centre", centre)
+    check_shape("centre", centre, ("...", 2))
+    side = _as_tensor("side", side).to(centre)
+    angle = torch.as_tensor(angle, dtype=centre.dtype)
+    mirror = torch.as_tensor(mirror, dtype=torch.bool)
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size: expected a positive int, got {size!r}")
+    if not bool((side > 0).all()):
+        raise ValueError(f"side: expected positive crop sides (px), got {side.tolist()}")
+    shape = torch.broadcast_shapes(centre.shape[:-1], side.shape, angle.shape, mirror.shape)
+    s = (size / side).expand(shape)
+    cos, sin = torch.cos(angle).expand(shape), torch.sin(angle).expand(shape)
+    flip = torch.where(mirror, -1.0, 1.0).to(centre).expand(shape)
+    lin = torch.stack(
+        [torch.stack([flip * s * cos, -flip * s * sin], -1), torch.stack([s * sin, s * cos], -1)],
+        -2,
+    )  # (..., 2, 2): scale, rotate, then mirror x
+    shift = (size - 1) / 2 - (lin @ centre.expand(*shape, 2)[..., None])[..., 0]
+    return torch.cat([lin, shift[..., None]], -1)
+
+
+def apply_affine(points: Array, affine: Array) -> torch.Tensor:
+    """Move points (..., J, 2) px by affines (..., 2, 3): ``p' = A[:, :2] p + A[:, 2]``.
+
+    >>> apply_affine(torch.tensor([[1.0, 2.0]]), torch.tensor([[2.0, 0, 1], [0, 2.0, 0]])).tolist()
+    [[3.0, 4.0]]
+    """
+    points = _as_tensor("points", points)
+    affine = _as_tensor("affine", affine).to(points)
+    check_shape("points", points, ("...", None, 2))
+    check_shape("affine", affine, ("...", 2, 3))
+    return points @ affine[..., :2].transpose(-1, -2) + affine[..., None, :, 2]
+
+
+def invert_affine(affine: Array) -> torch.Tensor:
+    """The inverse (..., 2, 3) of affines (..., 2, 3): crop pixels back to source pixels.
+
+    >>> A = crop_affine(torch.tensor([5.0, 5.0]), torch.tensor(4.0), 8, angle=0.3)
+    >>> p = torch.tensor([[1.0, 2.0]])
+    >>> torch.allclose(apply_affine(apply_affine(p, A), invert_affine(A)), p, atol=1e-5)
+    True
+    """
+    affine = _as_tensor("affine", affine)
+    check_shape("affine", affine, ("...", 2, 3))
+    inv = torch.linalg.inv(affine[..., :2])
+    return torch.cat([inv, -(inv @ affine[..., 2:])], -1)
+
+
+def upright_box(
+    keypoints: Array,
+    *,
+    scale: float = 1.5,
+    visibility: Array | None = None,
+    box: Array | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Centre (..., 2), side (...,) and angle (...,) of the upright square crop of a hand.
+
+    The angle turns the wrist (joint 0) -> middle MCP (joint 9) direction to point up; the side
+    is ``scale`` x the longer side of the visible keypoints' box in that turned frame, centred on
+    it. A hand whose wrist or middle MCP is not visible gets angle 0 and, when ``box``
+    (..., 4) ``(x0, y0, x1, y1)`` is given, that box's square instead (the "from a box" case).
+
+    Args:
+        keypoints: (..., 21, 2) px, canonical order.
+        scale: crop side / hand extent (1.5: the plain crops' default).
+        visibility: optional (..., 21); joints with 0 are ignored.
+        box: optional (..., 4) fallback box for hands without a usable direction.
+
+    >>> kp = torch.zeros(21, 2); kp[9] = torch.tensor([10.0, 0.0])  # middle MCP right of wrist
+    >>> c, s, a = upright_box(kp, scale=1.0)
+    >>> round(float(a), 4), float(s)  # a quarter turn anticlockwise on screen (y down)
+    (-1.5708, 10.0)
+    """
+    keypoints = _as_tensor("keypoints", keypoints)
+    check_shape("keypoints", keypoints, ("...", 21, 2))
+    check_finite("keypoints", keypoints)
+    if not scale > 0:
+        raise ValueError(f"scale: expected a positive number, got {scale!r}")
+    vis = torch.ones(keypoints.shape[:-1], dtype=torch.bool)
+    if visibility is not None:
+        vis = _as_tensor("visibility", visibility) > 0
+        check_shape("visibility", vis, tuple(keypoints.shape[:-1]))
+    d = keypoints[..., 9, :] - keypoints[..., 0, :]
+    usable = vis[..., 0] & vis[..., 9] & (d.norm(dim=-1) > 0)
+    # image "up" is -y; rotating d by angle a must give (0, -|d|): a = -pi/2 - atan2(dy, dx)
+    angle = torch.where(usable, -math.pi / 2 - torch.atan2(d[..., 1], d[..., 0]), 0.0)
+    angle = torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
+    cos, sin = torch.cos(angle)[..., None], torch.sin(angle)[..., None]
+    turned = torch.stack(
+        [
+            cos * keypoints[..., 0] - sin * keypoints[..., 1],
+            sin * keypoints[..., 0] + cos * keypoints[..., 1],
+        ],
+        -1,
+    )  # (..., 21, 2) keypoints in the turned frame
+    tight = hand_box(turned, margin=1.0, visibility=vis)  # (..., 4) turned frame
+    mid = (tight[..., :2] + tight[..., 2:]) / 2
+    centre = torch.stack(
+        [
+            cos[..., 0] * mid[..., 0] + sin[..., 0] * mid[..., 1],
+            -sin[..., 0] * mid[..., 0] + cos[..., 0] * mid[..., 1],
+        ],
+        -1,
+    )  # back to the source frame
+    side = (tight[..., 2] - tight[..., 0]) * scale
+    if box is not None:
+        box = _as_tensor("box", box).to(keypoints)
+        check_shape("box", box, (*keypoints.shape[:-2], 4))
+        centre = torch.where(usable[..., None], centre, (box[..., :2] + box[..., 2:]) / 2)
+        fallback = (box[..., 2:] - box[..., :2]).amax(-1) * scale
+        side = torch.where(usable, side, fallback)
+    return centre, side, angle
+
+
+def warp_crop(image: Array, affine: Array, size: int) -> torch.Tensor:
+    """Resample (C, H, W) or (B, C, H, W) through ``affine`` (B?, 2, 3) into a ``size`` crop.
+
+    Bilinear, 0 outside the image. When the crop shrinks the source by more than 1.5x the
+    image is first downscaled with anti-aliasing (``F.interpolate(antialias=True)``) and the
+    affine adjusted exactly, so small crops of large photos do not alias.
+
+    >>> img = torch.arange(16.0).reshape(1, 1, 4, 4)
+    >>> A = crop_affine(torch.tensor([1.5, 1.5]), torch.tensor(4.0), 4)
+    >>> bool(torch.allclose(warp_crop(img, A[None], 4), img))
+    True
+    """
+    image = _as_tensor("image", image)
+    batched = image.ndim == 4
+    if image.ndim not in (3, 4):
+        raise ValueError(
+            f"image: expected shape (C, H, W) or (B, C, H, W), got {tuple(image.shape)}"
+        )
+    images = image if batched else image[None]
+    affine = _as_tensor("affine", affine).to(images.dtype)
+    check_shape("affine", affine, (images.shape[0], 2, 3) if batched else (2, 3))
+    affine = affine if batched else affine[None]
+    B, _, H, W = images.shape
+    shrink = float(torch.linalg.det(affine[:, :, :2]).abs().min().sqrt())  # crop px per source px
+    if shrink < 1 / 1.5:
+        h, w = max(1, round(H * shrink)), max(1, round(W * shrink))
+        images = F.interpolate(
+            images, size=(h, w), mode="bilinear", antialias=True, align_corners=False
+        )
+        # resized px x_r = (x + 0.5) r - 0.5, so crop = A x = (A / r) x_r + A (0.5 / r - 0.5)
+        r = torch.tensor([w / W, h / H], dtype=images.dtype)
+        lin = affine[:, :, :2] / r
+        shift = affine[:, :, 2] + (affine[:, :, :2] @ (0.5 / r - 0.5)[:, None])[..., 0]
+        affine = torch.cat([lin, shift[..., None]], -1)
+        H, W = h, w
+    inv = invert_affine(affine)  # crop px -> source px
+    ys, xs = torch.meshgrid(
+        torch.arange(size, dtype=images.dtype),
+        torch.arange(size, dtype=images.dtype),
+        indexing="ij",
+    )
+    grid = apply_affine(torch.stack([xs, ys], -1).reshape(1, -1, 2), inv)  # (B, S*S, 2) source px
+    norm = torch.stack([(2 * grid[..., 0] + 1) / W - 1, (2 * grid[..., 1] + 1) / H - 1], -1)
+    out = F.grid_sample(
+        images,
+        norm.reshape(B, size, size, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
+    return out if batched else out[0]
 
 
 # ---------------------------------------------------------------------------------------------

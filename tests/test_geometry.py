@@ -328,3 +328,78 @@ def test_procrustes_visibility_ignores_outliers():
         geometry.procrustes(pred, target[:20])
     with pytest.raises(ValueError, match="visibility"):
         geometry.procrustes(pred, target, visibility=torch.zeros(21))
+
+
+# ---------------------------------------------------------------------------------------------
+# rotated square crops (upright) and their inverse
+
+
+def _blob(h: int, w: int, x: float, y: float, sigma: float) -> torch.Tensor:
+    ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    return torch.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))[None]
+
+
+def _peak(img: torch.Tensor) -> torch.Tensor:
+    """Intensity-weighted centre (x, y) of a (1, H, W) blob."""
+    h, w = img.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    m = img[0].clamp(min=0)
+    return torch.stack([(m * xs).sum() / m.sum(), (m * ys).sum() / m.sum()])
+
+
+@pytest.mark.parametrize("angle, mirror", [(0.0, False), (0.7, False), (-2.5, True)])
+def test_crop_affine_round_trip_and_pixels_follow_points(angle, mirror):
+    A = geometry.crop_affine(torch.tensor([70.0, 50.0]), torch.tensor(60.0), 64, angle=angle,
+                             mirror=mirror)  # fmt: skip
+    pts = torch.tensor([[70.0, 50.0], [80.0, 40.0], [55.5, 61.25]])
+    back = geometry.apply_affine(geometry.apply_affine(pts, A), geometry.invert_affine(A))
+    torch.testing.assert_close(back, pts, atol=1e-4, rtol=0)
+    # the crop's centre pixel is the square's centre; sizes scale by 64 / 60
+    torch.testing.assert_close(geometry.apply_affine(pts[:1], A), torch.tensor([[31.5, 31.5]]))
+    d = geometry.apply_affine(pts[1:2], A) - 31.5
+    assert abs(float(d.norm()) - float((pts[1] - pts[0]).norm()) * 64 / 60) < 1e-4
+    # a blob drawn at a source point lands where the affine sends that point
+    img = _blob(100, 140, 80.0, 40.0, 3.0)
+    crop = geometry.warp_crop(img, A, 64)
+    torch.testing.assert_close(_peak(crop), geometry.apply_affine(pts[1:2], A)[0], atol=0.05,
+                               rtol=0)  # fmt: skip
+
+
+def test_warp_crop_antialiased_path_keeps_geometry():
+    """A crop shrinking the source 4x goes through an anti-aliased resize; points still match."""
+    img = _blob(400, 400, 230.0, 170.0, 8.0)
+    A = geometry.crop_affine(torch.tensor([200.0, 200.0]), torch.tensor(256.0), 64, angle=0.3)
+    crop = geometry.warp_crop(img, A, 64)
+    want = geometry.apply_affine(torch.tensor([[230.0, 170.0]]), A)[0]
+    torch.testing.assert_close(_peak(crop), want, atol=0.1, rtol=0)
+    # a batched call gives the same pixels
+    torch.testing.assert_close(geometry.warp_crop(img[None], A[None], 64)[0], crop)
+
+
+def test_upright_box_points_wrist_to_middle_mcp_up():
+    g = torch.Generator().manual_seed(0)
+    kp = torch.randn(3, 21, 2, generator=g) * 20 + 100
+    centre, side, angle = geometry.upright_box(kp, scale=1.5)
+    A = geometry.crop_affine(centre, side, 128, angle=angle)
+    moved = geometry.apply_affine(kp, A)
+    d = moved[:, 9] - moved[:, 0]
+    torch.testing.assert_close(d[:, 0], torch.zeros(3), atol=1e-3, rtol=0)
+    assert bool((d[:, 1] < 0).all())  # up the image
+    # every keypoint inside the crop, the turned hand's longer extent is 128 / 1.5 px
+    assert bool(((moved > -0.5) & (moved < 127.5)).all())
+    extent = (moved.amax(1) - moved.amin(1)).amax(-1)
+    torch.testing.assert_close(extent, torch.full((3,), 128 / 1.5), atol=1e-3, rtol=0)
+
+
+def test_upright_box_without_a_direction_uses_the_box():
+    kp = torch.randn(21, 2) * 10 + 50
+    vis = torch.ones(21)
+    vis[0] = 0  # no wrist: no direction
+    box = torch.tensor([30.0, 40.0, 70.0, 60.0])
+    centre, side, angle = geometry.upright_box(kp, visibility=vis, box=box, scale=2.0)
+    assert float(angle) == 0.0 and float(side) == 80.0
+    torch.testing.assert_close(centre, torch.tensor([50.0, 50.0]))
+    with pytest.raises(ValueError, match="scale"):
+        geometry.upright_box(kp, scale=0)
+    with pytest.raises(ValueError, match="side"):
+        geometry.crop_affine(torch.zeros(2), torch.tensor(0.0), 8)

@@ -3,8 +3,10 @@
 ``--model`` takes ``zoo:NAME`` (a shipped model), a ``handlab train`` run folder, ``onnx:PATH``
 (an ONNX network, :func:`handlab.models.from_onnx`) or ``python:module:function`` (a factory
 returning a contract-following model, :func:`handlab.models.from_factory`); ``--data`` takes
-``synth``, ``synth-clips[:T=N]`` or ``NAME:ROOT`` (a real dataset in its published layout). The
-library below (training, attribution) takes the resolved ``nn.Module`` and dataset.
+``synth``, ``synth-dr`` (domain-randomised training split), ``synth-clips[:T=N]``, ``NAME:ROOT``
+(a real dataset in its published layout) or ``coco:PATH`` (COCO-style keypoint files;
+``coco:real-hands`` is the checkout's evaluation-only development set). The library below
+(training, attribution) takes the resolved ``nn.Module`` and dataset.
 
 >>> resolve_model(3)
 Traceback (most recent call last):
@@ -16,14 +18,14 @@ got int
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
     from torch.utils.data import Dataset
 
-__all__ = ["MODEL_HELP", "resolve_data", "resolve_model"]
+__all__ = ["MODEL_HELP", "resolve_data", "resolve_model", "zoo_rgb_models"]
 
 MODEL_HELP = "zoo:NAME, a handlab train run folder, onnx:PATH or python:MODULE:FUNCTION"
 
@@ -57,9 +59,27 @@ def _with_card(model: nn.Module, spec: str) -> nn.Module:
     return model
 
 
-def resolve_data(spec: str, split: str, *, size: int = 128) -> Dataset:
-    """``"synth"``, ``"synth-clips[:T=N]"`` or ``"NAME:ROOT"`` -> the map-style dataset of
-    ``split`` with ``size`` px crops (see :func:`handlab.data.open_data`)."""
+def resolve_data(spec: str, split: str, *, size: int = 128, **options: Any) -> Dataset:
+    """``"synth"``, ``"synth-dr"``, ``"synth-clips[:T=N]"``, ``"NAME:ROOT"`` or ``"coco:PATH"``
+    -> the map-style dataset of ``split`` with ``size`` px crops (see
+    :func:`handlab.data.open_data`; ``options`` go to a real loader, e.g. ``crop="upright"``)."""
     from handlab.data import open_data  # lazy, as above
 
-    return open_data(spec, split, size=size)
+    return open_data(spec, split, size=size, **options)
+
+
+def zoo_rgb_models() -> list[str]:
+    """``zoo:NAME`` of every shipped model that reads one RGB image and predicts 2D keypoints
+    (its card has 2D test metrics); clip, depth, keypoint and xyz models are left out."""
+    import json
+
+    from handlab import zoo
+    from handlab.models import create
+
+    names = []
+    for name in zoo.list_models():
+        card = json.loads((zoo.folder() / f"{name}.json").read_text())
+        kind = getattr(create(card["model"], **card["model_config"]), "input_kind", "rgb")
+        if kind == "rgb" and "epe_px" in card.get("metrics", {}):
+            names.append(f"zoo:{name}")
+    return names

@@ -85,16 +85,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.set_defaults(func=_train)
 
-    e = subparsers.add_parser("evaluate", help="evaluate a run folder or zoo:NAME on a data set")
-    e.add_argument("--model", required=True, help=MODEL_HELP)
-    e.add_argument(
-        "--data", default="synth", help="synth, synth-clips[:T=N] or NAME:ROOT (default synth)"
+    e = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a run folder or zoo:NAME on a data set",
+        description="On coco:PATH (real photographs; coco:real-hands, the development set) it "
+        "prints PCK@0.2 of the box and EPE / box side per source and overall.",
     )
-    e.add_argument("--split", default="test", help="the split to evaluate")
-    e.add_argument("--size", type=int, default=128, help="input side (px)")
+    e.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: none; required unless"
+                   " --all-zoo)")  # fmt: skip
+    e.add_argument(
+        "--data",
+        default="synth",
+        help="synth, synth-clips[:T=N], NAME:ROOT or coco:PATH (default: synth)",
+    )
+    e.add_argument(
+        "--crop", choices=["plain", "upright"], default="plain", help="coco crops (default: plain)"
+    )
+    e.add_argument(
+        "--scale", type=float, default=1.5, help="coco crop side / box side (default: 1.5)"
+    )
+    e.add_argument("--mirror-left", action="store_true", help="coco: flip left hands")
+    e.add_argument(
+        "--all-zoo", action="store_true", help="coco: every zoo 2D RGB model and the mean pose"
+    )
+    e.add_argument("--markdown", action="store_true", help="coco: a markdown table")
+    e.add_argument("--split", default="test", help="the split to evaluate (default: test)")
+    e.add_argument("--size", type=int, default=None, help="input side (default: the card's, 128)")
     e.add_argument("--limit", type=int, default=None, help="first N samples (default: all)")
-    e.add_argument("--batch-size", type=int, default=32, help="samples per forward pass")
-    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    e.add_argument(
+        "--batch-size", type=int, default=32, help="samples per forward pass (default: 32)"
+    )
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     e.add_argument("--json", default=None, help="write the metrics here (default: print only)")
     e.add_argument(
         "--skip-bad", action="store_true",
@@ -144,8 +165,12 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from handlab.training import evaluate, format_table
 
+    if args.data.startswith("coco:"):
+        return _evaluate_real(args)
+    if args.model is None:
+        raise SystemExit("handlab evaluate: expected --model (a run folder or zoo:NAME)")
     model = _resolve.resolve_model(args.model, device=args.device)
-    data = _resolve.resolve_data(args.data, args.split, size=args.size)
+    data = _resolve.resolve_data(args.data, args.split, size=args.size or 128)
     metrics = evaluate(
         model, data, batch_size=args.batch_size, limit=args.limit,
         progress=not args.no_progress, skip_bad=args.skip_bad,
@@ -157,4 +182,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(metrics, indent=1))
+    return 0
+
+
+def _evaluate_real(args: argparse.Namespace) -> int:
+    """``--data coco:PATH``: PCK@0.2 / EPE per source of ``--model`` or ``--all-zoo``, and the
+    mean pose, on ``--crop`` crops at each model's input size (its card's, else 128)."""
+    from handlab.training.realhands import evaluate_real, format_real
+
+    specs = _resolve.zoo_rgb_models() if args.all_zoo else [args.model] if args.model else []
+    options = {"crop": args.crop, "scale": args.scale, "mirror_left": args.mirror_left}
+    results: dict[str, Any] = {}
+    for spec in [*specs, None]:  # None: the synthetic mean pose, last
+        model = None if spec is None else _resolve.resolve_model(spec, device=args.device)
+        if model is not None and getattr(model, "input_kind", "rgb") != "rgb":
+            raise SystemExit(f"handlab evaluate: {spec} reads {model.input_kind}, not RGB photos")
+        card_size = 128
+        if model is not None:  # a fixed-size model (MediaPipe: 224) first, else its training size
+            from handlab.models.base import contract
+
+            fixed = contract(model).input_size
+            card_size = fixed or model.card.get("train_config", {}).get("size", 128)
+        data = _resolve.resolve_data(args.data, args.split, size=args.size or card_size, **options)
+        name = "mean pose (synthetic)" if spec is None else Path(spec.removeprefix("zoo:")).name
+        results[name] = evaluate_real(
+            model, data, progress=not args.no_progress, batch_size=args.batch_size
+        )
+    print(format_real(results, markdown=args.markdown))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

@@ -11,6 +11,7 @@ module docstring states its layout, encodings and official split:
 ========== ============================ ===========================================
 name       splits                       protocol
 ========== ============================ ===========================================
+coco       all                          COCO-style keypoint JSONs, one item per hand
 freihand   training, evaluation         4 image versions of each training sample
 rhd        training, evaluation         dominant hand by mask pixels
 nyu        train, test                  view 1, 14 evaluation joints
@@ -22,7 +23,7 @@ interhand  train, val, test             one item per annotated hand
 ========== ============================ ===========================================
 
 >>> list_datasets()[:3]
-['dexycb', 'freihand', 'ho3d']
+['coco', 'dexycb', 'freihand']
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = ["DataError", "dataset_class", "list_datasets", "open_data", "open_dat
 
 # name -> (module, class) (imported lazily so ``import handlab.data`` stays light).
 _LOADERS: dict[str, tuple[str, str]] = {
+    "coco": ("handlab.data.coco", "COCOHands"),
     "dexycb": ("handlab.data.dexycb", "DexYCB"),
     "freihand": ("handlab.data.freihand", "FreiHAND"),
     "ho3d": ("handlab.data.ho3d", "HO3D"),
@@ -75,13 +77,15 @@ def dataset_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def open_dataset(name: str, root: str | Path, split: str, **options: Any) -> Dataset:
+def open_dataset(name: str, root: str | Path, split: str | None = None, **options: Any) -> Dataset:
     """Open real dataset ``name`` stored under ``root`` (its published layout) for ``split``.
 
     Args:
         name: one of :func:`list_datasets`.
-        root: the dataset's folder (see each module's docstring and docs/datasets.md).
-        split: one of the dataset's official splits (``dataset_class(name).splits``).
+        root: the dataset's folder (see each module's docstring and docs/datasets.md); for
+            ``coco`` an annotation JSON or a folder of them.
+        split: one of the dataset's official splits (``dataset_class(name).splits``); None: its
+            first (``"all"`` for ``coco``).
         options: ``size`` (crop side, default 128; ``None`` for the full frame), ``margin``
             (crop box = margin x keypoint extent, default 1.3) and per-dataset options.
 
@@ -93,13 +97,21 @@ def open_dataset(name: str, root: str | Path, split: str, **options: Any) -> Dat
         ValueError: unknown name or split; :class:`DataError` (a ``ValueError``) for a missing
         root or annotation file.
     """
-    return dataset_class(name)(root, split, **options)
+    cls = dataset_class(name)
+    return cls(root, cls.splits[0] if split is None else split, **options)
 
 
-def open_data(spec: str, split: str, *, size: int = 128) -> Dataset:
-    """Open ``"synth"`` (the embedded generator), ``"synth-clips"`` (its 7-frame clips for clip
-    models; ``"synth-clips:T=N"`` for N frames: :class:`handlab.synth.clips.SyntheticClips`) or
-    a real dataset given as ``"NAME:ROOT"``.
+DR_STRENGTH = 0.8  # ``synth-dr``: probability of each randomisation effect per training sample
+
+
+def open_data(spec: str, split: str, *, size: int = 128, **options: Any) -> Dataset:
+    """Open ``"synth"`` (the embedded generator), ``"synth-dr"`` (its training split with domain
+    randomisation, :mod:`handlab.synth.randomize`, and half left hands), ``"synth-clips"`` (its
+    7-frame clips for clip models; ``"synth-clips:T=N"`` for N frames:
+    :class:`handlab.synth.clips.SyntheticClips`) or
+    a real dataset given as ``"NAME:ROOT"`` (``options`` go to its loader, e.g. ``crop=`` for
+    ``coco``). ``"coco:PATH"`` reads every hand whatever ``split`` says; ``"coco:real-hands"``
+    is the checkout's development set (:data:`handlab.data.coco.REAL_HANDS`).
 
     >>> open_data("synth-clips:T=3", "val", size=64).T
     3
@@ -114,6 +126,13 @@ def open_data(spec: str, split: str, *, size: int = 128) -> Dataset:
         from handlab.synth import SyntheticHands  # lazy: the generator is a separate layer
 
         return SyntheticHands(split, size=size)
+    if spec == "synth-dr":
+        from handlab.synth import SyntheticHands
+
+        # domain randomisation and half left hands on the training split only: val and test
+        # stay the frozen plain splits, so their numbers compare with every synthetic model
+        dr = {"randomize": DR_STRENGTH, "left": 0.5} if split == "train" else {}
+        return SyntheticHands(split, size=size, **dr)
     if spec == "synth-clips" or spec.startswith("synth-clips:"):
         return _open_clips(spec, split, size)
     name, sep, root = spec.partition(":")
@@ -121,7 +140,18 @@ def open_data(spec: str, split: str, *, size: int = 128) -> Dataset:
         raise ValueError(
             f"spec: expected 'synth' or 'NAME:ROOT' (e.g. 'rhd:/data/RHD'), got {spec!r}"
         )
-    return open_dataset(name, root, split, size=size)
+    if name == "coco":  # COCO files carry no split: any split name reads the whole file
+        return open_dataset(name, _coco_root(root), "all", size=size, **options)
+    return open_dataset(name, root, split, size=size, **options)
+
+
+def _coco_root(root: str) -> str | Path:
+    """``real-hands`` names the development set of a source checkout (evaluation only)."""
+    if root == "real-hands" and not Path(root).exists():
+        from handlab.data.coco import REAL_HANDS
+
+        return REAL_HANDS
+    return root
 
 
 def _open_clips(spec: str, split: str, size: int) -> Dataset:

@@ -28,6 +28,7 @@ from handlab._checks import check_range
 from handlab.geometry import axis_angle_to_matrix, project
 from handlab.hand_model import HandModel
 from handlab.synth.backgrounds import render_background
+from handlab.synth.randomize import apply_camera, photo_backgrounds, skin_texture
 from handlab.synth.raycast import raycast
 from handlab.synth.scene import check_params
 from handlab.synth.sensor import MAX_SIZE, min_filter, motion_blur, sensor_noise, soften
@@ -222,9 +223,15 @@ def _render_chunk(params: dict[str, torch.Tensor], size: int, extras: bool):
     color, cos_view = _shade(params, geo, scene, sample, pid, point, p)
     color = color * _crease_shadow(zbuf, size)[sample, pix]
     image = render_background(params, size)
+    randomized = "dr_photo" in params
+    if randomized:
+        image = photo_backgrounds(image, params)
     flat_image = image.view(n, 3, -1)
     for c in range(3):
         flat_image[:, c][sample, pix] = color[c]  # writes through the view
+    hand = (winner >= 0) & (winner < n_hand)
+    if randomized:
+        image = skin_texture(image, hand.reshape(n, 1, size, size), params)
     image = soften(image)
     image = motion_blur(image, params["blur"][:, 0] * size, params["blur"][:, 1])
     # Background depth: a tilted plane behind the hand.
@@ -245,7 +252,8 @@ def _render_chunk(params: dict[str, torch.Tensor], size: int, extras: bool):
         size,
     )
     image = (image + grain).clamp(0, 1)
-    hand = (winner >= 0) & (winner < n_hand)
+    if randomized:
+        image = apply_camera(image, params)
     xyz = geo["xyz"]
     keypoints = project(xyz, K)  # (n, 21, 2)
     visibility = _visibility(keypoints, xyz[..., 2], _joint_radius(geo), zbuf, hand, size)

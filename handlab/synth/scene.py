@@ -36,6 +36,7 @@ from handlab.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 from handlab.synth.backgrounds import sample_background, sample_colors, sample_skin
 from handlab.synth.draws import Draws, as_draws
 from handlab.synth.poses import sample_pose, sample_shape
+from handlab.synth.randomize import DR_SHAPES, sample_randomization
 
 __all__ = [
     "MAX_OCCLUDERS",
@@ -157,9 +158,12 @@ class SceneOptions:
     depth_noise: bool = False  # sensor noise, quantisation and holes in the depth
     left: float = 0.0  # share of left hands (right by default, as MANO and FreiHAND)
     extras: bool = False  # render also returns occlusion, occluder_mask and params
+    # domain randomisation (handlab.synth.randomize): probability of each effect; its params are
+    # drawn last and only when > 0, so samples without it are unchanged to the bit
+    randomize: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("occluders", "blur", "left"):
+        for name in ("occluders", "blur", "left", "randomize"):
             value = getattr(self, name)
             if not isinstance(value, int | float):
                 raise TypeError(f"{name}: expected a probability in [0, 1], got {value!r}")
@@ -171,7 +175,7 @@ def scene_options(options: SceneOptions | None = None, **overrides: Any) -> Scen
     the keyword form ``generate(..., occluders=1.0)`` of the functions that take options.
 
     >>> scene_options(SceneOptions(blur=0.5), occluders=0.0)
-    SceneOptions(occluders=0.0, blur=0.5, depth_noise=False, left=0.0, extras=False)
+    SceneOptions(occluders=0.0, blur=0.5, depth_noise=False, left=0.0, extras=False, randomize=0.0)
     >>> scene_options(occluder=1.0)
     Traceback (most recent call last):
     ...
@@ -267,6 +271,8 @@ def sample_params(
         "bg_depth": torch.stack([dist + g.uniform(150, 700), *g.uniform(-0.3, 0.3, 2).T], -1),
         **sample_background(n, g),
     }
+    if opts.randomize > 0:  # drawn after everything else: the other draws stay as they were
+        params.update(sample_randomization(n, g, float(opts.randomize)))
     return params
 
 
@@ -279,7 +285,8 @@ def check_params(params: object) -> None:
     if missing:
         raise ValueError(f"params: expected keys {sorted(PARAM_SHAPES)}, missing {missing}")
     n = None
-    for key, tail in PARAM_SHAPES.items():
+    optional = {k: v for k, v in DR_SHAPES.items() if k in params}  # domain randomisation
+    for key, tail in {**PARAM_SHAPES, **optional}.items():
         value = params[key]
         check_tensor(f"params[{key!r}]", value)
         n = len(value) if n is None else n

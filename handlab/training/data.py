@@ -15,6 +15,7 @@ DDP process take its own slice of the same global batch without a sampler.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,6 +28,7 @@ __all__ = [
     "load_batch",
     "model_inputs",
     "open_split",
+    "refuse_evaluation_only",
     "step_generator",
     "step_indices",
 ]
@@ -43,6 +45,29 @@ def open_split(spec: str, split: str, size: int) -> Any:
     from handlab.data import open_data  # imported late: training does not need every loader
 
     return open_data(spec, split, size=size)
+
+
+def refuse_evaluation_only(spec: str) -> None:
+    """Raise ``ValueError`` when the data ``spec`` names an evaluation-only set (a folder marked
+    by :data:`handlab.data.coco.EVALUATION_ONLY`, such as the real development hands): ``fit``
+    calls this first, so nothing real of that set is ever trained on, validated or tested
+    during training.
+
+    >>> refuse_evaluation_only("coco:real-hands")
+    Traceback (most recent call last):
+    ...
+    ValueError: data: 'coco:real-hands' is marked EVALUATION_ONLY (...); train on other data
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"data: expected 'synth' or 'NAME:ROOT', got {type(spec).__name__}")
+    from handlab.data.coco import REAL_HANDS, is_evaluation_only  # late, as in open_split
+
+    _, sep, root = spec.partition(":")
+    if not sep or not root:
+        return
+    path = REAL_HANDS if root == "real-hands" and not Path(root).exists() else Path(root)
+    if is_evaluation_only(path):
+        raise ValueError(f"data: {spec!r} is marked EVALUATION_ONLY ({path}); train on other data")
 
 
 def step_generator(seed: int, step: int, stream: int) -> torch.Generator:

@@ -45,6 +45,7 @@ from handlab.training.data import (
     load_batch,
     model_inputs,
     open_split,
+    refuse_evaluation_only,
     step_generator,
     step_indices,
 )
@@ -76,6 +77,7 @@ def fit(
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    refuse_evaluation_only(config.data)  # before anything is opened or written
     out = Path(out_dir)
     info = distributed.init(config.device)
     try:

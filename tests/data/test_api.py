@@ -10,7 +10,7 @@ from handlab.data import DataError, dataset_class, list_datasets, open_data, ope
 from handlab.data.schema import finish_sample, read_image, validate_sample
 from handlab.geometry import project
 
-NAMES = ["dexycb", "freihand", "ho3d", "interhand", "nyu", "panoptic", "rhd", "stb"]
+NAMES = ["coco", "dexycb", "freihand", "ho3d", "interhand", "nyu", "panoptic", "rhd", "stb"]
 
 
 def test_registry():
