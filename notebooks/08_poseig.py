@@ -56,6 +56,7 @@ import torch
 from captum.attr import GradientShap, IntegratedGradients, Occlusion, Saliency
 from IPython.display import Markdown, display
 
+import handlab
 from handlab import zoo
 from handlab.attribution import (
     ALPHA,
@@ -81,9 +82,10 @@ from handlab.viz.poseig_explorer import PoseIGExplorer
 
 setup_notebook()
 torch.manual_seed(seed)
-TARGET_BENCH = Path("../benchmarks/results/attribution_targets.json")
-if not TARGET_BENCH.is_file():  # run from the repository root
-    TARGET_BENCH = Path("benchmarks/results/attribution_targets.json")
+# shipped benchmark results (benchmarks/attribution_targets.py), next to the package
+TARGET_BENCH = Path(handlab.__file__).resolve().parent.parent / (
+    "benchmarks/results/attribution_targets.json"
+)
 started = time.time()
 
 # Attribution costs one forward and one backward per path point and explained joint: the

@@ -69,6 +69,7 @@ n_images = 2 if fast else 6
 # the comparison reuses the first n_compare of the n_images images
 n_compare = 2 if fast else 3
 steps = 4 if fast else 16
+pilot = 8 if fast else 64  # gradient-free forwards placing the points (PoseIGConfig.pilot)
 n_inversion = 16 if fast else 200
 # images per forward with a graph: bounds memory (32 x 128 px ResNet-18 graphs exceed 1 GB)
 max_batch = 8
@@ -100,7 +101,7 @@ numbers = {"model": model_name, "n_images": n_images, "steps": steps}
 
 # %%
 t0 = time.time()
-res, table, ri = explain_batch(model, batch, steps=steps, max_batch=max_batch)
+res, table, ri = explain_batch(model, batch, steps=steps, pilot=pilot, max_batch=max_batch)
 numbers["poseig_seconds"] = time.time() - t0
 numbers["hidden_joints_excluded"] = int((table.visibility <= 0).sum())
 print(
@@ -269,7 +270,9 @@ for name in compare_names:
         tables[name] = table[table["sample"] < n_compare]  # already computed on these images
     else:
         other = zoo.load(name)  # a missing model stops the chapter with its name
-        tables[name] = explain_batch(other, compare_batch, steps=steps, max_batch=max_batch)[1]
+        tables[name] = explain_batch(
+            other, compare_batch, steps=steps, pilot=pilot, max_batch=max_batch
+        )[1]
 comparison = compare_models(tables, by="group")
 # a model whose likelihoods underflow (every prediction far from the truth) has all-zero maps
 # and no index: it is named here and not counted

@@ -62,7 +62,9 @@ class PoseIGConfig:
         prebuilt :class:`~handlab.attribution.paths.StraightPath` / ``BlurPath``.
     method, steps: the quadrature rule and its number of points (``paths.quadrature``).
     pilot: forwards without gradients that place the nodes where the likelihood changes
-        (``engine.warp_nodes``, per image); 0: the rule's own nodes.
+        (``engine.warp_nodes``, per image); 0: the rule's own nodes (better where the integrand
+        is smooth all along, e.g. an analytic model: the warp keeps the rule's order only up to
+        its cubic map). With a pilot the nodes depend on all explained joints.
     baseline: straight path start: "black", "mean", "blur", "uniform", "gaussian" or a tensor.
     alpha: likelihood decay, 1/px (2D) or 1/mm (3D); space: "2d" (keypoints) or "3d" (xyz).
     target: the explained scalar per joint (:data:`~handlab.attribution.targets.TARGETS`).

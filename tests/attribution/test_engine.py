@@ -182,7 +182,7 @@ def test_3d_space(model):
     xyz = m3(x)["xyz"].detach() + 2.0
     res = poseig(
         m3, x, xyz, space="3d", path="straight", baseline="mean", steps=8, alpha=0.05,
-        method="gausslegendre",
+        method="gausslegendre", pilot=0,
     )  # fmt: skip
     assert res.attributions.shape == (2, 3, 3, 32, 32)
     assert float(res.delta.abs().max()) < 1e-3 * float(
