@@ -11,9 +11,17 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["check_finite", "check_range", "check_shape", "check_tensor", "resolve_device"]
+__all__ = [
+    "Array",
+    "check_finite",
+    "check_range",
+    "check_shape",
+    "check_tensor",
+    "resolve_device",
+    "to_numpy",
+]
 
-Array = torch.Tensor | np.ndarray
+Array = torch.Tensor | np.ndarray  # what the public functions accept wherever both work
 
 
 def _shape_str(shape: Sequence[int | str | None]) -> str:
@@ -73,6 +81,26 @@ def check_finite(name: str, x: Array) -> None:
     if bad:
         total = x.size if isinstance(x, np.ndarray) else x.numel()
         raise ValueError(f"{name}: expected finite values, got {bad} NaN/inf of {total}")
+
+
+def to_numpy(
+    name: str, x: Array, *, finite: bool = False, dtype: np.dtype | type | None = None
+) -> np.ndarray:
+    """``x`` (tensor or array) checked and returned as a numpy array: detached, on the CPU, cast
+    to ``dtype`` when given; ``finite`` also rejects NaN and infinite values.
+
+    >>> to_numpy("xyz", torch.ones(2, 3), dtype=np.float64).dtype
+    dtype('float64')
+    >>> to_numpy("xyz", np.array([np.nan]), finite=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: xyz: expected finite values, got 1 NaN/inf of 1
+    """
+    check_tensor(name, x)
+    if finite:
+        check_finite(name, x)
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return arr if dtype is None else arr.astype(dtype)
 
 
 def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None) -> None:

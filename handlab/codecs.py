@@ -42,10 +42,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
-from handlab._checks import check_finite, check_shape, check_tensor
+from handlab._checks import Array, check_finite, check_shape, check_tensor
 
 __all__ = [
     "GaussianHeatmap",
@@ -57,7 +56,6 @@ __all__ = [
     "taylor_argmax_2d",
 ]
 
-Array = torch.Tensor | np.ndarray
 METHODS = ("taylor", "local_soft_argmax", "quarter", "soft_argmax")
 _EPS = 1e-10  # floor for log H: a cell at 0 becomes log(1e-10) = -23
 

@@ -5,6 +5,7 @@
 the computation (PoseIG, a randomisation test) and hands the results to :mod:`handlab.viz`,
 which only draws. A model missing from the zoo raises a ``ValueError`` naming it.
 
+- :func:`synth_gallery`: a grid of synthetic samples (image, keypoints, depth, mask).
 - :func:`attribution_by_family`: one PoseIG map per model family for one joint of one image.
 - :func:`indices_by_group`: FI / LI / DI per joint group for a few models, as bars.
 - :func:`randomization_curve`: a cascading randomisation of a zoo model, similarity and index
@@ -36,7 +37,7 @@ from handlab.attribution.sanity import JointSubset
 from handlab.skeleton import JOINT_NAMES, NUM_JOINTS
 from handlab.viz.attribution import plot_randomization
 from handlab.viz.figures_attr import plot_group_indices, plot_overlays
-from handlab.viz.gallery import synth_gallery
+from handlab.viz.gallery import plot_gallery
 from handlab.viz.sanity import CHAIN
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "load_models",
     "make_figures",
     "randomization_curve",
+    "synth_gallery",
 ]
 
 # One zoo model per family with an RGB input and a 2D decode (the explained likelihood is 2D).
@@ -99,6 +101,21 @@ def _save(fig: Any, path: str | Path, dpi: int) -> Path:
     fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
+
+
+def synth_gallery(
+    path: str | Path, *, n: int = 8, seed: int = 0, size: int = 128, occluders: float = 0.5
+) -> Path:
+    """Write a PNG grid of ``n`` generated samples (:func:`handlab.viz.gallery.plot_gallery`).
+
+    Returns the path written.
+    """
+    from handlab.synth import generate
+
+    check_range("n", n, lo=1, hi=64)
+    samples = generate(n, seed=seed, size=size, occluders=occluders)
+    title = f"handlab.synth.generate(n={n}, seed={seed}, size={size})"
+    return _save(plot_gallery(samples, title=title), path, dpi=90)
 
 
 def attribution_by_family(

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from handlab._checks import check_finite, check_shape, check_tensor
+from handlab._checks import Array, check_finite, check_shape, check_tensor
 
 __all__ = [
     "axis_angle_to_matrix",
@@ -41,8 +40,6 @@ __all__ = [
     "rot6d_to_matrix",
     "unproject",
 ]
-
-Array = torch.Tensor | np.ndarray
 
 
 def _as_tensor(name: str, x: Array) -> torch.Tensor:

@@ -35,7 +35,7 @@ import torch
 from scipy.integrate import trapezoid  # np.trapezoid needs numpy >= 2
 
 from handlab import geometry
-from handlab._checks import check_finite, check_shape, check_tensor
+from handlab._checks import Array, check_finite, check_shape, check_tensor
 from handlab.skeleton import FINGERS, GROUP_OF_JOINT, GROUPS, JOINT_NAMES, NUM_JOINTS
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "root_relative_mpjpe",
 ]
 
-Array = torch.Tensor | np.ndarray
 AUC_DEFAULTS: dict[str, tuple[float, float, int]] = {
     "zb": (0.0, 50.0, 20),
     "freihand": (0.0, 50.0, 100),

@@ -52,6 +52,7 @@ from handlab.models import create
 from handlab.models.a2j import anchor_positions, weighted_joints
 from handlab.report import save_numbers
 from handlab.skeleton import NYU_EVAL_JOINTS
+from handlab.training import forward_in_chunks
 from handlab.viz import depth as depth_viz
 from handlab.viz import draw
 from handlab.viz.notebook import setup_notebook
@@ -105,17 +106,8 @@ plt.show()
 
 
 # %%
-def run(model, depth, K=None, chunk=32):
-    """Model outputs on ``depth`` (N, 1, H, W) mm in chunks (bounded memory), no gradients."""
-    with torch.no_grad():
-        parts = [
-            model(depth[i : i + chunk], None if K is None else K[i : i + chunk])
-            for i in range(0, len(depth), chunk)
-        ]
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-
-
-out = run(a2j, hand_depth, data["K"])
+# Model outputs on the depth maps (N, 1, H, W) mm, 32 samples at a time, no gradients.
+out = forward_in_chunks(a2j, hand_depth, data["K"])
 {k: tuple(v.shape) for k, v in out.items()}
 
 # %% [markdown]
@@ -207,8 +199,8 @@ def scores(outputs):
 
 evaluation = {
     "clean": scores(out),
-    "noise_holes": scores(run(a2j, noisy_depth, data["K"])),
-    "clean_no_K": scores(run(a2j, hand_depth)),
+    "noise_holes": scores(forward_in_chunks(a2j, noisy_depth, data["K"])),
+    "clean_no_K": scores(forward_in_chunks(a2j, hand_depth, None)),
 }
 numbers["evaluation"] = evaluation
 labels = {
@@ -277,7 +269,7 @@ for name, message in errors.items():
 # %%
 nyu_model = create("a2j", num_joints=14, segment_mm=150.0).eval()
 unsegmented = data["depth"][:2].clone()  # the synthetic crop *with* its background wall
-nyu_out = run(nyu_model, unsegmented)
+nyu_out = forward_in_chunks(nyu_model, unsegmented, None)
 numbers["nyu_joints"] = int(nyu_out["xyz"].shape[1])
 shapes = f"keypoints {tuple(nyu_out['keypoints'].shape)}, xyz {tuple(nyu_out['xyz'].shape)}"
 print(f"NYU mode: {shapes}; NYU joints used (of 36): {list(NYU_EVAL_JOINTS)}")
@@ -321,7 +313,8 @@ print(nyu_status)
 #    final EPE is lower for a trained model.
 # 2. `pd.Series(effective.mean(0), index=JOINT_NAMES).sort_values()`; compare the tips with
 #    joint 0.
-# 3. `seg = segment_depth(noisy_data["depth"], 150.0)`, then `scores(run(a2j, seg, data["K"]))`:
+# 3. `seg = segment_depth(noisy_data["depth"], 150.0)`, then
+#    `scores(forward_in_chunks(a2j, seg, data["K"]))`:
 #    the threshold keeps occluders and background near the hand's depth, which the model never
 #    saw in training (it was trained on mask-segmented depth), so the error grows.
 # </details>

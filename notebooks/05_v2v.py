@@ -56,6 +56,7 @@ from handlab.models.voxels import center_of_mass, hand_center, voxel_to_xyz, vox
 from handlab.postprocess import PosePrior, decode_volume, ensemble, n_best, temporal_average
 from handlab.report import REPO_ROOT, claims_table, save_numbers
 from handlab.synth.renderer import hand_geometry
+from handlab.training import forward_in_chunks
 from handlab.viz import depth as depth_viz
 from handlab.viz import mesh3d
 from handlab.viz.notebook import setup_notebook
@@ -92,15 +93,9 @@ hand_depth = data["depth"] * (data["mask"] > 0)  # segmented hand, background 0 
 gt_rel = data["xyz"] - data["xyz"][:, :1]
 
 
-def run(model, depth, K, chunk=16):
-    """Model outputs on ``depth`` (N, 1, H, W) mm with intrinsics K, in chunks of ``chunk``
-    samples (3D convolutions are memory-hungry: this bounds the peak), no gradients."""
-    with torch.no_grad():
-        parts = [model(depth[i : i + chunk], K[i : i + chunk]) for i in range(0, len(depth), chunk)]
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-
-
-out = run(v2v, hand_depth, data["K"])
+# Model outputs on the depth maps (N, 1, H, W) mm with intrinsics K, 16 samples at a time
+# (3D convolutions are memory-hungry: this bounds the peak), no gradients.
+out = forward_in_chunks(v2v, hand_depth, data["K"], chunk=16)
 
 # %% [markdown]
 # ## 2. Voxelisation around a reference point
@@ -201,16 +196,12 @@ def camera_xyz(coords, ref_xyz):
     return voxel_to_xyz(coords, ref_xyz, grid=v2v.out_grid, cube_mm=cfg.cube_mm)
 
 
-def error(xyz, gt=data["xyz"]):
-    """Mean 3D distance (mm) over joints and samples: V2V's and seed 004's metric."""
-    return float((xyz - gt).norm(dim=-1).mean())
-
-
+# "mean 3D error": metrics.mpjpe in the camera frame, over all joints (V2V's and seed 004's metric)
 decoder_rows = {}
 for m in decoders:
     xyz = camera_xyz(decoded[m], out["ref_xyz"])
     decoder_rows[m] = {
-        "mean 3D error (mm)": error(xyz),
+        "mean 3D error (mm)": metrics.mpjpe(xyz, data["xyz"]),
         "MPJPE root-rel (mm)": metrics.mpjpe(xyz - xyz[:, :1], gt_rel),
     }
 numbers["decoders_mm"] = {m: r["mean 3D error (mm)"] for m, r in decoder_rows.items()}
@@ -231,14 +222,18 @@ pd.DataFrame(decoder_rows).T.round(2)
 
 # %%
 a2j = zoo.load("a2j_r18")
-a2j_out = run(a2j, hand_depth, data["K"])
-steps = {"S-max (subvoxel)": error(out["xyz_cam"])}
+a2j_out = forward_in_chunks(a2j, hand_depth, data["K"], chunk=16)
+steps = {"S-max (subvoxel)": metrics.mpjpe(out["xyz_cam"], data["xyz"])}
 for n in (10, 100):
-    steps[f"N-best {n}"] = error(camera_xyz(n_best(out["heatmaps"], n), out["ref_xyz"]))
+    steps[f"N-best {n}"] = metrics.mpjpe(
+        camera_xyz(n_best(out["heatmaps"], n), out["ref_xyz"]), data["xyz"]
+    )
 best_n = min((10, 100), key=lambda n: steps[f"N-best {n}"])
 v2v_best = camera_xyz(n_best(out["heatmaps"], best_n), out["ref_xyz"])
-steps["A2J alone"] = error(a2j_out["xyz_cam"])
-steps[f"ensemble V2V (N-best {best_n}) + A2J"] = error(ensemble([v2v_best, a2j_out["xyz_cam"]]))
+steps["A2J alone"] = metrics.mpjpe(a2j_out["xyz_cam"], data["xyz"])
+steps[f"ensemble V2V (N-best {best_n}) + A2J"] = metrics.mpjpe(
+    ensemble([v2v_best, a2j_out["xyz_cam"]]), data["xyz"]
+)
 numbers["single_frame_mm"] = steps
 pd.Series(steps, name="mean 3D error (mm)").to_frame().round(2)
 
@@ -259,7 +254,8 @@ for i in range(n_seq):
     seq = synth.generate_sequence(1, seq_len, seed=10**9 + 1000 * seed + i, size=128)
     flat = {k: seq[k][0] for k in ("depth", "mask", "K", "xyz")}  # (T, ...)
     seq_depth = flat["depth"] * (flat["mask"] > 0)
-    v2v_i, a2j_i = run(v2v, seq_depth, flat["K"]), run(a2j, seq_depth, flat["K"])
+    v2v_i = forward_in_chunks(v2v, seq_depth, flat["K"], chunk=16)
+    a2j_i = forward_in_chunks(a2j, seq_depth, flat["K"], chunk=16)
     parts["gt"].append(flat["xyz"])
     parts["v2v"].append(v2v_i["xyz_cam"])
     parts["v2v_best"].append(camera_xyz(n_best(v2v_i["heatmaps"], best_n), v2v_i["ref_xyz"]))
@@ -269,15 +265,15 @@ pred = ensemble([seq_xyz["v2v_best"], seq_xyz["a2j"]])  # (S * T, 21, 3) mm
 root = pred[:, :1]
 with_prior = root + prior.project(pred - root)
 seq_rows = {
-    "V2V S-max": error(seq_xyz["v2v"], seq_xyz["gt"]),
-    "ensemble": error(pred, seq_xyz["gt"]),
-    "ensemble + prior": error(with_prior, seq_xyz["gt"]),
+    "V2V S-max": metrics.mpjpe(seq_xyz["v2v"], seq_xyz["gt"]),
+    "ensemble": metrics.mpjpe(pred, seq_xyz["gt"]),
+    "ensemble + prior": metrics.mpjpe(with_prior, seq_xyz["gt"]),
 }
 shaped = with_prior.view(n_seq, seq_len, 21, 3)
 for w in (1, 3, 5, 7):
     if 2 * w + 1 <= seq_len:
         smooth = temporal_average(shaped, w).flatten(0, 1)
-        seq_rows[f"+ prior + window +-{w}"] = error(smooth, seq_xyz["gt"])
+        seq_rows[f"+ prior + window +-{w}"] = metrics.mpjpe(smooth, seq_xyz["gt"])
 numbers["sequence_mm"] = seq_rows
 pd.Series(seq_rows, name=f"mean 3D error (mm), {n_seq} x {seq_len} frames").to_frame().round(2)
 
@@ -291,7 +287,7 @@ pd.Series(seq_rows, name=f"mean 3D error (mm), {n_seq} x {seq_len} frames").to_f
 
 # %%
 w_best = min((k for k in seq_rows if "window" in k), key=seq_rows.get)
-best_member = min(error(seq_xyz[k], seq_xyz["gt"]) for k in ("v2v_best", "a2j"))
+best_member = min(metrics.mpjpe(seq_xyz[k], seq_xyz["gt"]) for k in ("v2v_best", "a2j"))
 claims = [
     ("Gauss <= S-max <= Max", "38.08 <= 39.61 <= 39.69",
      " <= ".join(f"{numbers['decoders_mm'][m]:.2f}" for m in ("gaussian", "subvoxel", "argmax")),
@@ -443,7 +439,8 @@ for name, message in errors.items():
 #
 # <details><summary>Solutions (click)</summary>
 #
-# 1. `error(camera_xyz(decode_volume(out["heatmaps"], "subvoxel", power=1.0), out["ref_xyz"]))`:
+# 1. `xyz = camera_xyz(decode_volume(out["heatmaps"], "subvoxel", power=1.0), out["ref_xyz"])`,
+#    then `metrics.mpjpe(xyz, data["xyz"])`:
 #    with power 1 every voxel in the window pulls the average toward the window centre by its
 #    raw value; raising the heatmap to a power sharpens it toward the peak.
 # 2. Refit `PosePrior.fit(train_xyz - train_xyz[:, :1], k)` in a loop: too few components

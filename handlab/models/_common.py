@@ -25,6 +25,7 @@ __all__ = [
     "RESNETS",
     "ImageNormalize",
     "check_batch",
+    "check_keypoint_batch",
     "check_size",
     "coordinate_grid",
     "heatmap_mse",
@@ -100,6 +101,17 @@ def check_batch(batch: object, shapes: Mapping[str, Sequence[int | None]]) -> No
             raise ValueError(f"batch: expected key {key!r}, got keys {sorted(batch)}")
         check_shape(f"batch[{key!r}]", batch[key], shape)
         check_finite(f"batch[{key!r}]", batch[key])
+
+
+def check_keypoint_batch(batch: object, num_joints: int) -> None:
+    """Validate the batch of a 2D loss: ``keypoints`` (B, J, 2) px and ``visibility`` (B, J).
+
+    >>> check_keypoint_batch({"keypoints": torch.zeros(2, 21, 2)}, 21)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch: expected key 'visibility', got keys ['keypoints']
+    """
+    check_batch(batch, {"keypoints": (None, num_joints, 2), "visibility": (None, num_joints)})
 
 
 def heatmap_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from handlab.models import _heatmaps as hc
-from handlab.models._common import ImageNormalize, check_batch, check_size, heatmap_mse
+from handlab.models._common import ImageNormalize, check_keypoint_batch, check_size, heatmap_mse
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 
@@ -94,9 +94,7 @@ class ConvolutionalPoseMachine(hc.SoftDecodeMixin, PoseModel):
         """Intermediate supervision: the sum over stages of the heatmap MSE on all 22 maps.
         The background target is ``1 - max_j target_j``. Needs ``batch["keypoints"]``
         (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(
-            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
-        )
+        check_keypoint_batch(batch, self.num_joints)
         stages = outputs["stages"]  # (B, T, J+1, h, w)
         targets, weights = hc.encode(batch, stages.shape[-2:], self.stride, self.config.sigma)
         background = 1.0 - targets.amax(dim=1, keepdim=True)  # (B, 1, h, w)

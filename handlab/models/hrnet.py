@@ -25,7 +25,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from handlab.models import _heatmaps as hc
-from handlab.models._common import ImageNormalize, check_batch, check_size
+from handlab.models._common import ImageNormalize, check_keypoint_batch, check_size
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 
@@ -125,9 +125,7 @@ class HRNetSmall(hc.SoftDecodeMixin, PoseModel):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Visibility-weighted heatmap MSE (as SimpleBaseline). Needs ``batch["keypoints"]``
         (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(
-            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
-        )
+        check_keypoint_batch(batch, self.num_joints)
         loss = hc.heatmap_loss(
             outputs["heatmaps"], batch, stride=self.stride, sigma=self.config.sigma
         )

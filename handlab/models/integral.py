@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from handlab.models import _heatmaps as hc
-from handlab.models._common import ImageNormalize, check_batch, check_size, resnet_trunk
-from handlab.models.base import PoseModel
+from handlab.models._common import check_keypoint_batch, check_size
 from handlab.models.registry import register_model
-from handlab.models.simplebaseline import DeconvHead
+from handlab.models.simplebaseline import ResNetDeconv
 
 __all__ = ["IntegralConfig", "IntegralRegression", "create_integral"]
 
@@ -35,20 +34,11 @@ class IntegralConfig:
     num_joints: int = 21
 
 
-class IntegralRegression(PoseModel):
+class IntegralRegression(ResNetDeconv):
     """``images (B, 3, H, W)`` in [0, 1] (multiples of 32) -> ``heatmaps`` (B, 21, H/4, W/4)
-    logits and ``keypoints`` (B, 21, 2) input pixels, the soft-argmax of each logit map."""
+    logits and ``keypoints`` (B, 21, 2) input pixels, the soft-argmax of each logit map.
 
-    def __init__(self, config: IntegralConfig) -> None:
-        super().__init__()
-        if config.head_layers not in (0, 1, 2, 3):
-            raise ValueError(f"head_layers: expected 0-3 (stride 32-4), got {config.head_layers}")
-        self.config = config
-        self.num_joints = config.num_joints
-        self.normalize = ImageNormalize()
-        self.backbone, channels = resnet_trunk(config.backbone)
-        self.head = DeconvHead(channels, config.head_width, config.num_joints, config.head_layers)
-        self.stride = 32 // 2**config.head_layers
+    The network is SimpleBaseline's (:class:`~handlab.models.simplebaseline.ResNetDeconv`)."""
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_size(images, multiple=32)
@@ -67,9 +57,7 @@ class IntegralRegression(PoseModel):
         """Visibility-weighted L1 on coordinates in heatmap-cell units (Sun et al.'s L1 on
         normalised coordinates). Needs ``batch["keypoints"]`` (B, 21, 2) px and
         ``batch["visibility"]`` (B, 21)."""
-        check_batch(
-            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
-        )
+        check_keypoint_batch(batch, self.num_joints)
         diff = (outputs["keypoints"] - batch["keypoints"]).abs().sum(-1)  # (B, J) px
         loss = (diff * batch["visibility"]).mean() / self.stride
         epe = (outputs["keypoints"] - batch["keypoints"]).norm(dim=-1).mean()

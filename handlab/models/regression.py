@@ -20,7 +20,13 @@ import torch
 import torchvision
 from torch import nn
 
-from handlab.models._common import RESNETS, ImageNormalize, check_batch, check_size, resnet_trunk
+from handlab.models._common import (
+    RESNETS,
+    ImageNormalize,
+    check_keypoint_batch,
+    check_size,
+    resnet_trunk,
+)
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 
@@ -93,9 +99,7 @@ class DirectRegression(PoseModel):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """L2 on coordinates in image-size units, visibility-weighted. Needs ``batch["keypoints"]``
         (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(
-            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
-        )
+        check_keypoint_batch(batch, self.num_joints)
         size = self.config.input_size
         target = (batch["keypoints"] + 0.5) / size - 0.5  # (B, J, 2)
         pred = outputs["coords"].view(-1, self.num_joints, 2)  # (B, J, 2)

@@ -18,17 +18,22 @@ the image and of its mirror image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from handlab.models import _heatmaps as hc
-from handlab.models._common import ImageNormalize, check_batch, check_size, resnet_trunk
+from handlab.models._common import ImageNormalize, check_keypoint_batch, check_size, resnet_trunk
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 
+if TYPE_CHECKING:
+    from handlab.models.integral import IntegralConfig
+
 __all__ = [
     "DeconvHead",
+    "ResNetDeconv",
     "SimpleBaseline",
     "SimpleBaselineConfig",
     "create_simplebaseline",
@@ -89,7 +94,27 @@ class DeconvHead(nn.Module):
         return self.final(self.deconv(features))
 
 
-class SimpleBaseline(hc.SoftDecodeMixin, PoseModel):
+class ResNetDeconv(PoseModel):
+    """The network SimpleBaseline and integral regression share: ``normalize``, a ResNet
+    ``backbone`` and a :class:`DeconvHead` to one map per joint at ``stride`` 32 / 2^head_layers.
+
+    Subclasses add the decoder and the loss; ``config`` needs ``backbone``, ``head_width``,
+    ``head_layers`` (0-3) and ``num_joints``.
+    """
+
+    def __init__(self, config: SimpleBaselineConfig | IntegralConfig) -> None:
+        super().__init__()
+        if config.head_layers not in (0, 1, 2, 3):
+            raise ValueError(f"head_layers: expected 0-3 (stride 32-4), got {config.head_layers}")
+        self.config = config
+        self.num_joints = config.num_joints
+        self.normalize = ImageNormalize()
+        self.backbone, channels = resnet_trunk(config.backbone)
+        self.head = DeconvHead(channels, config.head_width, config.num_joints, config.head_layers)
+        self.stride = 32 // 2**config.head_layers
+
+
+class SimpleBaseline(hc.SoftDecodeMixin, ResNetDeconv):
     """PoseResNet: ``images (B, 3, H, W)`` in [0, 1], H and W multiples of 32.
 
     ``forward`` returns ``heatmaps`` (B, 21, H/4, W/4), ``keypoints`` (B, 21, 2) input pixels
@@ -99,17 +124,9 @@ class SimpleBaseline(hc.SoftDecodeMixin, PoseModel):
     """
 
     def __init__(self, config: SimpleBaselineConfig) -> None:
-        super().__init__()
         hc.check_method(config.decoder)
-        if config.head_layers not in (0, 1, 2, 3):
-            raise ValueError(f"head_layers: expected 0-3 (stride 32-4), got {config.head_layers}")
-        self.config = config
-        self.num_joints = config.num_joints
-        self.normalize = ImageNormalize()
-        self.backbone, channels = resnet_trunk(config.backbone)
-        self.head = DeconvHead(channels, config.head_width, config.num_joints, config.head_layers)
+        super().__init__(config)
         self.multiple = 32  # the trunk's total stride
-        self.stride = 32 // 2**config.head_layers
 
     def heatmaps(self, images: torch.Tensor) -> torch.Tensor:
         """Raw heatmaps (B, J, H/s, W/s) for normalised-inside images (no flip averaging)."""
@@ -134,9 +151,7 @@ class SimpleBaseline(hc.SoftDecodeMixin, PoseModel):
         """Visibility-weighted heatmap MSE. Needs ``batch["keypoints"]`` (B, 21, 2) px and
         ``batch["visibility"]`` (B, 21)."""
         heatmaps = outputs["heatmaps"]
-        check_batch(
-            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
-        )
+        check_keypoint_batch(batch, self.num_joints)
         loss = hc.heatmap_loss(heatmaps, batch, stride=self.stride, sigma=self.config.sigma)
         return loss, {"heatmap": float(loss.detach())}
 

@@ -11,11 +11,12 @@ Taught in chapter 00 (``notebooks/00_tour.py``).
 from handlab.synth.dataset import SyntheticHands, generate
 from handlab.synth.poses import sample_pose, sample_shape
 from handlab.synth.renderer import KEYS, render
-from handlab.synth.scene import sample_params
+from handlab.synth.scene import SceneOptions, sample_params
 from handlab.synth.sequences import generate_sequence, sample_sequence_params
 
 __all__ = [
     "KEYS",
+    "SceneOptions",
     "SyntheticHands",
     "generate",
     "generate_sequence",

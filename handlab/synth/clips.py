@@ -24,20 +24,25 @@ True
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch.utils.data import Dataset
 
 from handlab._checks import check_range
 from handlab.synth.dataset import SPLITS, in_passes, split_seed
 from handlab.synth.renderer import check_size, render
+from handlab.synth.scene import SceneOptions, scene_options
 from handlab.synth.sequences import sample_sequence_params
 
-__all__ = ["CLIP_KEYS", "FRAMES_PER_PASS", "SyntheticClips"]
+__all__ = ["CLIP_KEYS", "CLIP_OPTIONS", "FRAMES_PER_PASS", "SyntheticClips"]
 
 # Per-frame render outputs kept for every frame (``clip_`` + name) and for the centre frame.
 CLIP_KEYS = ("keypoints", "xyz", "visibility")
 # Frames rendered per pass by ``batch`` (whole clips; at least one clip per pass).
 FRAMES_PER_PASS = 64
+# Clips blur half their frames by default (the Deformer's motion); occluders as for frames.
+CLIP_OPTIONS = SceneOptions(blur=0.5)
 
 
 def _check_int(name: str, value: object, lo: int) -> None:
@@ -55,9 +60,11 @@ class SyntheticClips(Dataset):
         T: frames per clip (the Deformer's 7 by default); the centre frame is ``T // 2``.
         length: number of clips (default: 100000 / 2000 / 1000).
         segment: frames between the motion's keyframes (see ``sample_sequence_params``).
-        occluders: probability that a clip has occluders (they drift across its frames).
-        blur: probability that a frame is motion-blurred.
-        extras: add ``occlusion`` (21,) of the centre frame and ``clip_occlusion`` (T, 21).
+        options: the :class:`~handlab.synth.scene.SceneOptions`, default :data:`CLIP_OPTIONS`
+            (``occluders``: probability that a clip has occluders, drifting across its frames;
+            ``blur``: probability that a frame is motion-blurred; ``extras``: add ``occlusion``
+            (21,) of the centre frame and ``clip_occlusion`` (T, 21)); ``overrides`` replace
+            single fields.
 
     Items (and :meth:`batch`, with a leading batch dim): ``clip`` (T, 3, S, S) in [0, 1];
     the centre frame's ``keypoints`` (21, 2) px, ``xyz`` (21, 3) mm camera frame,
@@ -77,9 +84,8 @@ class SyntheticClips(Dataset):
         length: int | None = None,
         *,
         segment: int = 16,
-        occluders: float = 0.5,
-        blur: float = 0.5,
-        extras: bool = False,
+        options: SceneOptions | None = None,
+        **overrides: Any,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {sorted(SPLITS)}, got {split!r}")
@@ -88,10 +94,10 @@ class SyntheticClips(Dataset):
         length = SPLITS[split][1] if length is None else length
         _check_int("length", length, 1)
         check_range("length", length, lo=1, hi=SPLITS[split][2])
-        self.split, self.size, self.T, self.length, self.extras = split, size, T, length, extras
-        self.options = {"segment": segment, "occluders": occluders, "blur": blur}
-        # Validates the options once, here, rather than at the first batch.
-        sample_sequence_params(1, T, torch.Generator().manual_seed(0), **self.options)
+        _check_int("segment", segment, 1)
+        self.split, self.size, self.T, self.length = split, size, T, length
+        self.segment = segment
+        self.options = scene_options(options or CLIP_OPTIONS, **overrides)  # validated here
 
     def __len__(self) -> int:
         return self.length
@@ -104,7 +110,9 @@ class SyntheticClips(Dataset):
             if not isinstance(i, int) or not -self.length <= i < self.length:
                 raise IndexError(f"index: expected an int in [0, {self.length}), got {i!r}")
             g = torch.Generator().manual_seed(split_seed(self.split, i % self.length))
-            parts.append(sample_sequence_params(1, self.T, g, **self.options))
+            parts.append(
+                sample_sequence_params(1, self.T, g, segment=self.segment, options=self.options)
+            )
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
     def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
@@ -122,10 +130,10 @@ class SyntheticClips(Dataset):
 
     def _render(self, indices: list[int]) -> dict[str, torch.Tensor]:
         b, t, c = len(indices), self.T, self.T // 2
-        frames = render(self.params(indices), self.size, extras=self.extras)
+        frames = render(self.params(indices), self.size, extras=self.options.extras)
         frames = {k: v.reshape(b, t, *v.shape[1:]) for k, v in frames.items() if k != "params"}
         out = {"clip": frames["image"], "K": frames["K"][:, c]}
-        keys = CLIP_KEYS + (("occlusion",) if self.extras else ())
+        keys = CLIP_KEYS + (("occlusion",) if self.options.extras else ())
         for key in keys:
             out[key] = frames[key][:, c]
             out[f"clip_{key}"] = frames[key]

@@ -17,6 +17,7 @@ the per-item ones to float rounding (vectorised kernels may round the last bit d
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -24,7 +25,7 @@ from torch.utils.data import Dataset
 from handlab._checks import check_range
 from handlab.synth.draws import Draws
 from handlab.synth.renderer import check_size, render
-from handlab.synth.scene import sample_params
+from handlab.synth.scene import SceneOptions, sample_params, scene_options
 
 __all__ = ["RENDER_CHUNK", "SPLITS", "SyntheticHands", "generate", "in_passes", "split_seed"]
 
@@ -60,11 +61,8 @@ def generate(
     *,
     seed: int,
     size: int = 128,
-    occluders: float = 0.5,
-    blur: float = 0.0,
-    depth_noise: bool = False,
-    left: float = 0.0,
-    extras: bool = False,
+    options: SceneOptions | None = None,
+    **overrides: Any,
 ) -> dict[str, torch.Tensor]:
     """Sample and render ``n`` synthetic hands; the same seed gives the same bits on CPU.
 
@@ -72,8 +70,9 @@ def generate(
         n: number of samples.
         seed: seed of the one generator all randomness comes from.
         size: image side in pixels, 64..512.
-        occluders, blur, depth_noise, left: see :func:`handlab.synth.sample_params`.
-        extras: also return ``occlusion``, ``occluder_mask`` and ``params``.
+        options: the :class:`~handlab.synth.scene.SceneOptions` (occluders, blur, depth noise,
+            left hands; ``extras`` also returns ``occlusion``, ``occluder_mask`` and
+            ``params``); ``overrides`` replace single fields (``occluders=1.0``).
 
     Returns:
         ``image`` (n, 3, H, W) [0, 1], ``depth`` (n, 1, H, W) mm, ``mask`` (n, 1, H, W),
@@ -83,9 +82,9 @@ def generate(
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed: expected an int, got {seed!r}")
     check_size(size)
-    g = torch.Generator().manual_seed(seed)
-    params = sample_params(n, g, occluders=occluders, blur=blur, depth_noise=depth_noise, left=left)
-    return render(params, size, extras=extras)
+    opts = scene_options(options, **overrides)
+    params = sample_params(n, torch.Generator().manual_seed(seed), opts)
+    return render(params, size, extras=opts.extras)
 
 
 def split_seed(split: str, index: int) -> int:
@@ -106,8 +105,8 @@ class SyntheticHands(Dataset):
         split: ``"train"``, ``"val"`` or ``"test"``.
         size: image side, 64..512.
         length: number of samples (default: 100000 / 2000 / 1000).
-        occluders, blur, depth_noise, left: see :func:`handlab.synth.sample_params`.
-        extras: add ``occlusion`` and ``occluder_mask`` to each item.
+        options: the :class:`~handlab.synth.scene.SceneOptions` (``extras`` adds ``occlusion``
+            and ``occluder_mask`` to each item); ``overrides`` replace single fields.
 
     >>> ds = SyntheticHands("test", size=64)
     >>> len(ds), ds[0]["image"].shape
@@ -120,11 +119,8 @@ class SyntheticHands(Dataset):
         size: int = 128,
         length: int | None = None,
         *,
-        occluders: float = 0.5,
-        blur: float = 0.0,
-        depth_noise: bool = False,
-        left: float = 0.0,
-        extras: bool = False,
+        options: SceneOptions | None = None,
+        **overrides: Any,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {sorted(SPLITS)}, got {split!r}")
@@ -133,14 +129,8 @@ class SyntheticHands(Dataset):
         if not isinstance(length, int) or isinstance(length, bool):
             raise TypeError(f"length: expected an int >= 1, got {length!r}")
         check_range("length", length, lo=1, hi=SPLITS[split][2])
-        self.split, self.size, self.length, self.extras = split, size, length, extras
-        self.options = {
-            "occluders": occluders,
-            "blur": blur,
-            "depth_noise": depth_noise,
-            "left": left,
-        }
-        sample_params(1, torch.Generator().manual_seed(0), **self.options)  # validates options
+        self.split, self.size, self.length = split, size, length
+        self.options = scene_options(options, **overrides)  # validated here, not at a batch
 
     def __len__(self) -> int:
         return self.length
@@ -153,7 +143,7 @@ class SyntheticHands(Dataset):
             if not isinstance(i, int) or not -self.length <= i < self.length:
                 raise IndexError(f"index: expected an int in [0, {self.length}), got {i!r}")
             seeds.append(split_seed(self.split, i % self.length))
-        return sample_params(len(seeds), Draws.from_seeds(seeds), **self.options)
+        return sample_params(len(seeds), Draws.from_seeds(seeds), self.options)
 
     def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
         """Render ``indices``: a dict of batched tensors (the collated items).
@@ -167,7 +157,7 @@ class SyntheticHands(Dataset):
         return in_passes(self._render, indices, RENDER_CHUNK)
 
     def _render(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        out = render(self.params(indices), self.size, extras=self.extras)
+        out = render(self.params(indices), self.size, extras=self.options.extras)
         out.pop("params", None)
         return out
 

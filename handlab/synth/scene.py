@@ -23,7 +23,10 @@ The forearm never points at the camera (it would hide the hand).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -34,7 +37,14 @@ from handlab.synth.backgrounds import sample_background, sample_colors, sample_s
 from handlab.synth.draws import Draws, as_draws
 from handlab.synth.poses import sample_pose, sample_shape
 
-__all__ = ["MAX_OCCLUDERS", "PARAM_SHAPES", "check_params", "sample_params"]
+__all__ = [
+    "MAX_OCCLUDERS",
+    "PARAM_SHAPES",
+    "SceneOptions",
+    "check_params",
+    "sample_params",
+    "scene_options",
+]
 
 MAX_OCCLUDERS = 3
 HAND_SPAN = 190.0  # mm, wrist to fingertips of an average open hand, for framing
@@ -128,14 +138,59 @@ def _occluders(n: int, g: Draws, share: float, xyz: torch.Tensor) -> dict[str, t
     }
 
 
+@dataclass(frozen=True)
+class SceneOptions:
+    """The generator's options, passed whole from :func:`~handlab.synth.generate`,
+    :class:`~handlab.synth.SyntheticHands`, the sequences and clips to :func:`sample_params`
+    (which draws with them) and :func:`~handlab.synth.render` (``extras``).
+
+    >>> SceneOptions(occluders=1.0, extras=True).blur
+    0.0
+    >>> SceneOptions(left=2.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: left: expected a value in [0.0, 1.0], got 2.0
+    """
+
+    occluders: float = 0.5  # probability of 1-3 occluders in front of the hand (seed 003)
+    blur: float = 0.0  # probability of motion blur, 2-8 px at 128 px (scaled with the size)
+    depth_noise: bool = False  # sensor noise, quantisation and holes in the depth
+    left: float = 0.0  # share of left hands (right by default, as MANO and FreiHAND)
+    extras: bool = False  # render also returns occlusion, occluder_mask and params
+
+    def __post_init__(self) -> None:
+        for name in ("occluders", "blur", "left"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float):
+                raise TypeError(f"{name}: expected a probability in [0, 1], got {value!r}")
+            check_range(name, float(value), lo=0.0, hi=1.0)
+
+
+def scene_options(options: SceneOptions | None = None, **overrides: Any) -> SceneOptions:
+    """``options`` (default :class:`SceneOptions`) with the fields in ``overrides`` replaced:
+    the keyword form ``generate(..., occluders=1.0)`` of the functions that take options.
+
+    >>> scene_options(SceneOptions(blur=0.5), occluders=0.0)
+    SceneOptions(occluders=0.0, blur=0.5, depth_noise=False, left=0.0, extras=False)
+    >>> scene_options(occluder=1.0)
+    Traceback (most recent call last):
+    ...
+    TypeError: options: expected some of [...], got unknown ['occluder']
+    """
+    if options is not None and not isinstance(options, SceneOptions):
+        raise TypeError(f"options: expected a SceneOptions, got {type(options).__name__}")
+    names = {f.name for f in dataclasses.fields(SceneOptions)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(f"options: expected some of {sorted(names)}, got unknown {unknown}")
+    return dataclasses.replace(options or SceneOptions(), **overrides)
+
+
 def sample_params(
     n: int,
     generator: torch.Generator | Draws,
-    *,
-    occluders: float = 0.5,
-    blur: float = 0.0,
-    depth_noise: bool = False,
-    left: float = 0.0,
+    options: SceneOptions | None = None,
+    **overrides: Any,
 ) -> dict[str, torch.Tensor]:
     """Draw every random choice of ``n`` samples (see :data:`PARAM_SHAPES` for the keys).
 
@@ -143,10 +198,8 @@ def sample_params(
         n: number of samples (>= 1).
         generator: the only source of randomness: a ``torch.Generator``, or
             :class:`~handlab.synth.draws.Draws` with ``n`` rows (one seeded row per sample).
-        occluders: probability that a sample has 1-3 occluders in front of the hand.
-        blur: probability of motion blur (2-8 px at 128 px, scaled with the size).
-        depth_noise: add sensor noise, quantisation and holes to the depth.
-        left: probability of a left hand.
+        options: the :class:`SceneOptions` (occluders, blur, depth noise, left hands);
+            ``overrides`` replace single fields (``occluders=1.0``).
 
     >>> p = sample_params(2, torch.Generator().manual_seed(0), occluders=1.0)
     >>> bool(p["occ_on"][:, 0].all())
@@ -155,15 +208,12 @@ def sample_params(
     if not isinstance(n, int) or isinstance(n, bool):
         raise TypeError(f"n: expected an int >= 1, got {n!r}")
     check_range("n", n, lo=1)
-    for name, value in (("occluders", occluders), ("blur", blur), ("left", left)):
-        if not isinstance(value, int | float):
-            raise TypeError(f"{name}: expected a probability in [0, 1], got {value!r}")
-        check_range(name, float(value), lo=0.0, hi=1.0)
+    opts = scene_options(options, **overrides)
     g = as_draws(n, generator)
     pose, _ = sample_pose(n, g)
     pose[:, 0] = _global_rotation(n, g)
     shape = sample_shape(n, g)
-    is_left = g.rand() < left
+    is_left = g.rand() < opts.left
     fx = g.uniform(1.1, 1.7)
     camera = torch.stack(
         [
@@ -203,15 +253,15 @@ def sample_params(
         "light_color": g.uniform(0.85, 1.05, 3),
         "ambient": g.uniform(0.25, 0.5),
         "specular": g.uniform(0.03, 0.2),
-        **_occluders(n, g, float(occluders), joints + trans[:, None]),
+        **_occluders(n, g, float(opts.occluders), joints + trans[:, None]),
         "blur": torch.stack(
             [
-                (g.rand() < blur) * g.uniform(2, 8) / 128,
+                (g.rand() < opts.blur) * g.uniform(2, 8) / 128,
                 g.uniform(0, math.pi),
             ],
             -1,
         ),
-        "depth_noise": torch.full((n,), bool(depth_noise)),
+        "depth_noise": torch.full((n,), bool(opts.depth_noise)),
         "grain": g.uniform(0.004, 0.015),
         "noise_seed": g.randint(2**24) * 2**24 + g.randint(2**24),
         "bg_depth": torch.stack([dist + g.uniform(150, 700), *g.uniform(-0.3, 0.3, 2).T], -1),

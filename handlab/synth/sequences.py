@@ -17,13 +17,14 @@ occlusion of each joint changes from frame to frame; sensor noise and motion blu
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from handlab._checks import check_range
 from handlab.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from handlab.synth.renderer import check_size, render
-from handlab.synth.scene import sample_params
+from handlab.synth.scene import SceneOptions, sample_params, scene_options
 
 __all__ = ["generate_sequence", "sample_sequence_params"]
 
@@ -44,22 +45,21 @@ def sample_sequence_params(
     generator: torch.Generator,
     *,
     segment: int = 16,
-    occluders: float = 0.5,
-    blur: float = 0.0,
-    depth_noise: bool = False,
-    left: float = 0.0,
+    options: SceneOptions | None = None,
+    **overrides: Any,
 ) -> dict[str, torch.Tensor]:
     """Per-frame params (n_seq * T, ...) of ``n_seq`` smooth sequences of ``T`` frames,
     sequence-major (frame ``t`` of sequence ``s`` is row ``s * T + t``); render them with
-    :func:`handlab.synth.render`. ``segment`` is the number of frames between keyframes."""
+    :func:`handlab.synth.render`. ``segment`` is the number of frames between keyframes;
+    ``options`` (:class:`~handlab.synth.scene.SceneOptions`, fields replaced by ``overrides``):
+    occluders and handedness per sequence, blur per frame."""
     _check_int("n_seq", n_seq, 1)
     _check_int("T", T, 1)
     _check_int("segment", segment, 1)
+    opts = scene_options(options, **overrides)
     g = generator
     k = max(2, 1 + math.ceil((T - 1) / segment))
-    keys = sample_params(
-        n_seq * k, g, occluders=occluders, blur=0.0, depth_noise=depth_noise, left=left
-    )
+    keys = sample_params(n_seq * k, g, opts, blur=0.0)  # keyframes: blur is drawn per frame
     keys = {name: v.reshape(n_seq, k, *v.shape[1:]) for name, v in keys.items()}
     frames = {name: v[:, :1].expand(n_seq, T, *v.shape[2:]) for name, v in keys.items()}
     seg = torch.arange(T, dtype=torch.float32) / segment  # (T,) keyframe time
@@ -86,7 +86,7 @@ def sample_sequence_params(
     drift = torch.arange(T, dtype=torch.float32)[None, :, None, None] * velocity
     occ_center = keys["occ_center"][:, :1].expand(n_seq, T, -1, -1).clone()
     occ_center[..., :2] += drift
-    per_frame = sample_params(n_seq * T, g, blur=blur)
+    per_frame = sample_params(n_seq * T, g, blur=opts.blur)  # only its blur and noise seeds
     frames = {
         **frames,
         "pose": pose,
@@ -105,11 +105,8 @@ def generate_sequence(
     seed: int,
     size: int = 128,
     segment: int = 16,
-    occluders: float = 0.5,
-    blur: float = 0.0,
-    depth_noise: bool = False,
-    left: float = 0.0,
-    extras: bool = False,
+    options: SceneOptions | None = None,
+    **overrides: Any,
 ) -> dict[str, torch.Tensor]:
     """Sample and render ``n_seq`` sequences of ``T`` frames: the keys of
     :func:`handlab.synth.generate` with a time axis, e.g. ``image`` (n_seq, T, 3, H, W),
@@ -118,17 +115,10 @@ def generate_sequence(
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed: expected an int, got {seed!r}")
     check_size(size)
-    params = sample_sequence_params(
-        n_seq,
-        T,
-        torch.Generator().manual_seed(seed),
-        segment=segment,
-        occluders=occluders,
-        blur=blur,
-        depth_noise=depth_noise,
-        left=left,
-    )
-    out = render(params, size, extras=extras)
+    opts = scene_options(options, **overrides)
+    g = torch.Generator().manual_seed(seed)
+    params = sample_sequence_params(n_seq, T, g, segment=segment, options=opts)
+    out = render(params, size, extras=opts.extras)
     return {
         name: v if name == "params" else v.reshape(n_seq, T, *v.shape[1:])
         for name, v in out.items()

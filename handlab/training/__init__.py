@@ -6,7 +6,7 @@ evaluate`` commands are :mod:`handlab.commands.train`.
 """
 
 from handlab.training.config import AugmentConfig, TrainConfig, lr_factor
-from handlab.training.evaluation import evaluate, format_table, predict
+from handlab.training.evaluation import evaluate, format_table, forward_in_chunks, predict
 from handlab.training.loop import fit
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "evaluate",
     "fit",
     "format_table",
+    "forward_in_chunks",
     "lr_factor",
     "predict",
 ]

@@ -18,7 +18,40 @@ from handlab import metrics as M
 from handlab.skeleton import JOINT_NAMES
 from handlab.training.data import load_batch, model_inputs
 
-__all__ = ["evaluate", "format_table", "mean_epe", "predict"]
+__all__ = ["evaluate", "format_table", "forward_in_chunks", "mean_epe", "predict"]
+
+
+@torch.no_grad()
+def forward_in_chunks(
+    model: nn.Module, *inputs: torch.Tensor | None, chunk: int = 32
+) -> dict[str, torch.Tensor]:
+    """``model(*inputs)`` on ``chunk`` samples at a time, without gradients: every output
+    concatenated along dim 0 (bounded memory for 3D convolutions and large batches). An input
+    given as ``None`` (e.g. no ``K``) is passed as ``None`` to every chunk.
+
+    Args:
+        model: returns a dict of tensors with the batch on dim 0.
+        inputs: tensors (N, ...) sharing N, or ``None``.
+
+    >>> model = lambda x, k: {"y": 2 * x, "k": x if k is None else k}
+    >>> out = forward_in_chunks(model, torch.arange(5.0)[:, None], None, chunk=2)
+    >>> out["y"].flatten().tolist(), out["k"].shape
+    ([0.0, 2.0, 4.0, 6.0, 8.0], torch.Size([5, 1]))
+    """
+    tensors = [x for x in inputs if x is not None]
+    if not tensors or len({len(x) for x in tensors}) != 1:
+        raise ValueError(
+            f"inputs: expected tensors sharing their first dimension, got "
+            f"{[None if x is None else tuple(x.shape) for x in inputs]}"
+        )
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk: expected a positive int, got {chunk!r}")
+    n = len(tensors[0])
+    parts = [
+        model(*(None if x is None else x[i : i + chunk] for x in inputs))
+        for i in range(0, n, chunk)
+    ]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
 def mean_epe(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> float:

@@ -27,7 +27,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from handlab._checks import check_finite, check_shape, check_tensor
+from handlab._checks import Array, check_shape, to_numpy
 from handlab.viz.widgets import _in_kernel
 
 __all__ = [
@@ -38,15 +38,6 @@ __all__ = [
     "plot_anchor_weights",
     "plot_volume_projections",
 ]
-
-Array = torch.Tensor | np.ndarray
-
-
-def _numpy(name: str, x: Array) -> np.ndarray:
-    check_tensor(name, x)
-    check_finite(name, x)
-    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    return arr.astype(np.float64)
 
 
 def anchor_map(
@@ -65,7 +56,10 @@ def anchor_map(
         ``(k, i)``; cells without an anchor are 0. Drawn with extent ``(-0.5, W - 0.5, H - 0.5,
         -0.5)`` each cell covers its block (:func:`handlab.viz.draw.overlay_heatmap`).
     """
-    v, a = _numpy("values", values), _numpy("anchors", anchors)
+    v, a = (
+        to_numpy("values", values, finite=True, dtype=np.float64),
+        to_numpy("anchors", anchors, finite=True, dtype=np.float64),
+    )
     check_shape("values", v, (None,))
     check_shape("anchors", a, (v.shape[0], 2))
     H, W = size
@@ -109,10 +103,13 @@ def plot_anchor_weights(
     Returns:
         the Figure; the weight map is ``ax.images[-1]``.
     """
-    d = _numpy("depth", depth)
+    d = to_numpy("depth", depth, finite=True, dtype=np.float64)
     d = d[0] if d.ndim == 3 else d
     check_shape("depth", d, (None, None))
-    w, a = _numpy("weights", weights), _numpy("anchors", anchors)
+    w, a = (
+        to_numpy("weights", weights, finite=True, dtype=np.float64),
+        to_numpy("anchors", anchors, finite=True, dtype=np.float64),
+    )
     grid = anchor_map(w, a, d.shape, stride=stride)
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
@@ -126,7 +123,7 @@ def plot_anchor_weights(
     )
     ax.figure.colorbar(shown, ax=ax, fraction=0.046, label="anchor weight")
     if offsets is not None:
-        o = _numpy("offsets", offsets)
+        o = to_numpy("offsets", offsets, finite=True, dtype=np.float64)
         check_shape("offsets", o, (a.shape[0], 2))
         best = np.argsort(-w)[:top]
         ax.quiver(
@@ -134,10 +131,10 @@ def plot_anchor_weights(
             angles="xy", scale_units="xy", scale=1, color="cyan", width=0.006,
         )  # fmt: skip
     if keypoint is not None:
-        k = _numpy("keypoint", keypoint)
+        k = to_numpy("keypoint", keypoint, finite=True, dtype=np.float64)
         ax.scatter([k[0]], [k[1]], marker="x", s=60, c="white", label="ground truth")
     if prediction is not None:
-        p = _numpy("prediction", prediction)
+        p = to_numpy("prediction", prediction, finite=True, dtype=np.float64)
         ax.scatter([p[0]], [p[1]], s=30, c="red", label="A2J")
     ax.set_xlim(-0.5, W - 0.5)
     ax.set_ylim(H - 0.5, -0.5)
@@ -160,7 +157,7 @@ def occupancy_trace(
     >>> t.x.tolist(), t.y.tolist(), t.z.tolist()
     ([3], [2], [1])
     """
-    vol = _numpy("volume", volume)
+    vol = to_numpy("volume", volume, finite=True, dtype=np.float64)
     check_shape("volume", vol, (None, None, None))
     z, y, x = np.nonzero(vol > 0)
     return go.Scatter3d(
@@ -182,7 +179,7 @@ def plot_volume_projections(
     ['x-y (max over z)', 'x-z (max over y)', 'z-y (max over x)']
     >>> plt.close(fig)
     """
-    h = _numpy("heatmap", heatmap)
+    h = to_numpy("heatmap", heatmap, finite=True, dtype=np.float64)
     check_shape("heatmap", h, (None, None, None))
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
     views = (
@@ -194,7 +191,7 @@ def plot_volume_projections(
     for ax, (label, image, (cx, cy)) in zip(axes, views, strict=True):
         ax.imshow(image, cmap="viridis", origin="upper")
         for m, (name, point) in enumerate((marks or {}).items()):
-            p = _numpy(f"marks[{name!r}]", point)
+            p = to_numpy(f"marks[{name!r}]", point, finite=True, dtype=np.float64)
             check_shape(f"marks[{name!r}]", p, (3,))
             ax.scatter([p[cx]], [p[cy]], marker=markers[m % 5], s=40, label=name,
                        facecolors="none" if markers[m % 5] != "x" else "white",

@@ -7,6 +7,7 @@ keypoints drawn with :func:`draw_skeleton` land on the pixels they name. Bones a
 coloured per finger (:data:`FINGER_COLORS`); invisible joints are hollow circles and bones that
 touch one are dashed.
 
+>>> import torch
 >>> import matplotlib
 >>> matplotlib.use("Agg")
 >>> import matplotlib.pyplot as plt
@@ -24,17 +25,15 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from handlab._checks import check_shape, check_tensor
+from handlab._checks import Array, check_shape, to_numpy
 from handlab.skeleton import BONES, FINGERS, NUM_JOINTS
 
 __all__ = ["FINGER_COLORS", "draw_skeleton", "joint_colors", "overlay_heatmap", "show_sample"]
 
-Array = torch.Tensor | np.ndarray
 
 # One hue per finger (colour-blind-safe Okabe-Ito palette); the wrist is black.
 FINGER_COLORS: dict[str, str] = {
@@ -57,14 +56,9 @@ def joint_colors() -> list[str]:
     return [FINGER_COLORS[finger_of.get(j, "wrist")] for j in range(NUM_JOINTS)]
 
 
-def _numpy(name: str, x: Array) -> np.ndarray:
-    check_tensor(name, x)
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
 def _image_hwc(image: Array) -> np.ndarray:
     """(3, H, W) / (1, H, W) tensor or (H, W[, 3]) array -> (H, W[, 3]) float array for imshow."""
-    img = _numpy("image", image).astype(np.float32)
+    img = to_numpy("image", image, dtype=np.float32)
     if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
         img = np.moveaxis(img, 0, -1)
     if img.ndim == 3 and img.shape[-1] == 1:
@@ -98,11 +92,11 @@ def draw_skeleton(
         dict of the artists: ``bones`` (solid LineCollection), ``hidden_bones`` (dashed),
         ``joints`` (filled, visible) and ``hidden`` (hollow, invisible) PathCollections.
     """
-    kp = _numpy("keypoints", keypoints).astype(np.float64)
+    kp = to_numpy("keypoints", keypoints, dtype=np.float64)
     check_shape("keypoints", kp, (NUM_JOINTS, 2))
     vis = np.ones(NUM_JOINTS, dtype=bool)
     if visibility is not None:
-        v = _numpy("visibility", visibility)
+        v = to_numpy("visibility", visibility)
         check_shape("visibility", v, (NUM_JOINTS,))
         vis = v > 0
     colors = np.array([color] * NUM_JOINTS if color is not None else joint_colors())
@@ -146,6 +140,7 @@ def show_sample(sample: dict[str, Any], *, axes: Sequence[Axes] | None = None) -
     Returns:
         the Figure (``plt.close(fig)`` it when done in a loop).
 
+    >>> import torch
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> fig = show_sample({"image": torch.rand(3, 32, 32), "mask": torch.ones(1, 32, 32)})
@@ -169,12 +164,12 @@ def show_sample(sample: dict[str, Any], *, axes: Sequence[Axes] | None = None) -
         if key == "image":
             ax.imshow(_image_hwc(sample["image"]))
         elif key == "depth":
-            depth = _numpy("depth", sample["depth"]).astype(np.float32)
+            depth = to_numpy("depth", sample["depth"], dtype=np.float32)
             depth = np.squeeze(depth, 0) if depth.ndim == 3 else depth
             shown = ax.imshow(np.ma.masked_less_equal(depth, 0), cmap="viridis")
             fig.colorbar(shown, ax=ax, fraction=0.046, label="mm")
         elif key == "mask":
-            mask = _numpy("mask", sample["mask"])
+            mask = to_numpy("mask", sample["mask"])
             ax.imshow(np.squeeze(mask, 0) if mask.ndim == 3 else mask, cmap="gray", vmin=0, vmax=1)
         if "keypoints" in sample and key in ("image", "keypoints"):
             draw_skeleton(ax, sample["keypoints"], vis)
@@ -208,6 +203,7 @@ def overlay_heatmap(
     Returns:
         the Figure; the heatmap is ``ax.images[-1]``.
 
+    >>> import torch
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> fig = overlay_heatmap(None, torch.rand(3, 16, 16), torch.rand(4, 4))
@@ -216,7 +212,7 @@ def overlay_heatmap(
     >>> plt.close(fig)
     """
     img = _image_hwc(image)
-    hm = _numpy("heatmap", heatmap).astype(np.float32)
+    hm = to_numpy("heatmap", heatmap, dtype=np.float32)
     check_shape("heatmap", hm, (None, None))
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha: expected a value in [0, 1], got {alpha}")

@@ -5,6 +5,7 @@ Taught in chapter 00 (``notebooks/00_tour.py``).
 Coordinates are the camera frame in mm (x right, y down, z forward); the figure's camera looks
 along +z with -y up, so the hand appears as in the image.
 
+>>> import torch
 >>> fig = hand_figure(torch.rand(21, 3) * 50 + torch.tensor([0.0, 0.0, 400.0]))
 >>> [t.name for t in fig.data]
 ['wrist-thumb', 'wrist-index', 'wrist-middle', 'wrist-ring', 'wrist-little', 'joints']
@@ -14,22 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
 
-from handlab._checks import check_shape, check_tensor
+from handlab._checks import Array, check_shape, to_numpy
 from handlab.skeleton import FINGERS, JOINT_NAMES, NUM_JOINTS
 from handlab.viz.draw import FINGER_COLORS, joint_colors
 
 __all__ = ["hand_figure"]
-
-Array = torch.Tensor | np.ndarray
-
-
-def _numpy(name: str, x: Array) -> np.ndarray:
-    check_tensor(name, x)
-    return (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)).astype(
-        np.float64
-    )
 
 
 def hand_figure(
@@ -54,11 +45,11 @@ def hand_figure(
         ``go.Figure`` with one line trace per finger (wrist -> tip, named ``wrist-<finger>``),
         then the joint trace(s), then the points.
     """
-    joints = _numpy("xyz", xyz)
+    joints = to_numpy("xyz", xyz, dtype=np.float64)
     check_shape("xyz", joints, (NUM_JOINTS, 3))
     vis = np.ones(NUM_JOINTS, dtype=bool)
     if visibility is not None:
-        v = _numpy("visibility", visibility)
+        v = to_numpy("visibility", visibility, dtype=np.float64)
         check_shape("visibility", v, (NUM_JOINTS,))
         vis = v > 0
     fig = go.Figure()
@@ -92,7 +83,7 @@ def hand_figure(
                 )
             )
     if points is not None:
-        pts = _numpy("points", points)
+        pts = to_numpy("points", points, dtype=np.float64)
         check_shape("points", pts, (None, 3))
         if len(pts) > max_points:
             pts = pts[np.linspace(0, len(pts) - 1, max_points).round().astype(int)]

@@ -8,6 +8,7 @@ Taught in chapter 03 (``notebooks/03_2d_to_3d.py``, 2D -> 3D): a fitted
 
 Coordinates are mm in any frame (the camera frame in the chapters).
 
+>>> import torch
 >>> vertices, faces = capsule_mesh(torch.zeros(1, 3), torch.tensor([[0.0, 10.0, 0.0]]),
 ...                                torch.tensor([2.0]), segments=8, rings=3)
 >>> vertices.shape, faces.shape  # 2 x 3 rings of 8 vertices; 5 bands of 8 quads, 2 triangles each
@@ -21,21 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
 
-from handlab._checks import check_finite, check_shape, check_tensor
+from handlab._checks import Array, check_shape, to_numpy
 from handlab.skeleton import BONES, NUM_JOINTS
 
 __all__ = ["capsule_mesh", "skeleton_trace", "surface_trace"]
-
-Array = torch.Tensor | np.ndarray
-
-
-def _numpy(name: str, x: Array) -> np.ndarray:
-    check_tensor(name, x)
-    check_finite(name, x)
-    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    return arr.astype(np.float64)
 
 
 def _frames(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +53,11 @@ def capsule_mesh(
         two triangles per quad between consecutive rings of a capsule (pole rings collapse to a
         point, giving harmless degenerate triangles).
     """
-    a, b, r = _numpy("start", start), _numpy("end", end), _numpy("radius", radius)
+    a, b, r = (
+        to_numpy("start", start, finite=True, dtype=np.float64),
+        to_numpy("end", end, finite=True, dtype=np.float64),
+        to_numpy("radius", radius, finite=True, dtype=np.float64),
+    )
     check_shape("start", a, (None, 3))
     check_shape("end", b, (a.shape[0], 3))
     check_shape("radius", r, (a.shape[0],))
@@ -105,6 +100,7 @@ def surface_trace(
     """A ``go.Mesh3d`` of capsules (e.g. one hand of ``HandModel().surface(pose, shape)``, moved
     into the camera frame): ``start``/``end`` (P, 3) mm, ``radius`` (P,) mm.
 
+    >>> import torch
     >>> trace = surface_trace(torch.zeros(2, 3), torch.ones(2, 3), torch.ones(2))
     >>> trace.type, len(trace.i) == 2 * 2 * (2 * 4 - 1) * 12
     ('mesh3d', True)
@@ -134,11 +130,12 @@ def skeleton_trace(
     """One ``go.Scatter3d`` with the 20 bones and 21 joints of a hand in one colour, to overlay
     several hands (prediction vs ground truth) in one figure. ``xyz`` (21, 3) mm.
 
+    >>> import torch
     >>> trace = skeleton_trace(torch.zeros(21, 3), name="gt", dash="dash")
     >>> len(trace.x) == 3 * len(BONES), trace.line.dash
     (True, 'dash')
     """
-    joints = _numpy("xyz", xyz)
+    joints = to_numpy("xyz", xyz, finite=True, dtype=np.float64)
     check_shape("xyz", joints, (NUM_JOINTS, 3))
     segs = np.full((len(BONES), 3, 3), np.nan)  # each bone: parent, child, a NaN break
     segs[:, 0] = joints[[p for p, _ in BONES]]

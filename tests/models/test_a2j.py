@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _overfit import loss_curve
 
 from handlab.geometry import unproject
 from handlab.models import create
@@ -124,14 +125,7 @@ def test_loss_falls_on_one_batch() -> None:
     model = create("a2j", head_width=16, head_layers=1)
     one = _batch(b=1, size=32)  # one sample repeated: the targets are learnable from the input
     batch = {k: v.expand(4, *v.shape[1:]) for k, v in one.items()}
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(15):
-        loss, _ = model.loss(model(batch["depth"]), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses, _ = loss_curve(model, [batch["depth"]], batch, steps=15)
     assert losses[-1] < 0.5 * losses[0]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _overfit import loss_curve
 
 from handlab.codecs import GaussianHeatmap
 from handlab.models import create
@@ -51,16 +52,8 @@ def test_flip_test_makes_the_model_exactly_mirror_equivariant():
 
 
 def _overfit(model: torch.nn.Module, steps: int, lr: float) -> tuple[float, float]:
-    x, batch = _images(3), _batch(4)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss, logs = model.loss(model(x), batch)
-        assert all(isinstance(v, float) for v in logs.values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses, logs = loss_curve(model, [_images(3)], _batch(4), steps=steps, lr=lr)
+    assert all(isinstance(v, float) for v in logs.values())
     return losses[0], min(losses[-3:])
 
 

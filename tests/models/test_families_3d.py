@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _overfit import loss_curve
 
 from handlab.codecs import GaussianHeatmap
 from handlab.geometry import axis_angle_to_matrix, project
@@ -79,14 +80,7 @@ def test_detnet_overfits_a_tiny_batch():
     K = torch.tensor([[250.0, 0.0, 32.0], [0.0, 250.0, 32.0], [0.0, 0.0, 1.0]])
     batch = {"keypoints": project(xyz, K), "visibility": torch.ones(2, 21), "xyz": xyz}
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(12):
-        loss, logs = model.loss(model(images), batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses, logs = loss_curve(model, [images], batch, steps=12)
     assert losses[-1] < 0.4 * losses[0]
     assert set(logs) == {"heatmap", "location", "delta", "mpjpe_mm"}
 
@@ -161,14 +155,7 @@ def test_lifting_learns_on_a_tiny_batch():
     xyz = _hands(8, seed=6)
     keypoints = xyz[..., :2] / xyz[..., 2:] * 500 + 64  # a pinhole camera, f = 500 px
     model = create("lifting", hidden=64, dropout=0.0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(60):
-        loss, logs = model.loss(model(keypoints), {"xyz": xyz})
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses, logs = loss_curve(model, [keypoints], {"xyz": xyz}, steps=60)
     assert losses[-1] < 0.2 * losses[0] and set(logs) == {"canonical", "viewpoint", "mpjpe_mm"}
 
 
@@ -199,14 +186,7 @@ def test_iknet_learns_on_a_tiny_batch_with_rotational_supervision():
     )
     batch = {"xyz": HandModel()(pose), "pose": pose}
     model = create("iknet", hidden=64, layers=2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(40):
-        loss, logs = model.loss(model(batch["xyz"]), batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses, logs = loss_curve(model, [batch["xyz"]], batch, steps=40)
     assert losses[-1] < 0.3 * losses[0] and "rotation" in logs
 
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _overfit import loss_curve
 
 from handlab.codecs import GaussianVolume
 from handlab.geometry import depth_to_points, project
@@ -201,14 +202,7 @@ def test_loss_falls_on_one_batch() -> None:
     torch.set_num_threads(1)
     model = create("v2v", grid=16, width=4, refine=False)
     batch = _hand_batch(b=4)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(25):
-        loss, _ = model.loss(model(batch["depth"]), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses, _ = loss_curve(model, [batch["depth"]], batch, steps=25)
     assert losses[-1] < 0.5 * losses[0]
 
 
