@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.interpolate import PchipInterpolator
+from scipy.ndimage import gaussian_filter1d
 from torch import nn
 
 from handlab._checks import check_finite, check_range, check_shape
@@ -154,8 +155,8 @@ def warp_nodes(
         pts, _ = path.points(chunk)  # (n, B, C, H, W)
         values.append(fn(pts.reshape(-1, *pts.shape[2:])).double().view(chunk.numel(), b, -1))
     change = torch.cat(values).diff(dim=0).abs().sum((1, 2)).cpu().numpy()  # (pilot,)
-    kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)  # Gaussian, 2 grid cells
-    change = np.convolve(change, kernel / kernel.sum(), mode="same")
+    # a Gaussian of 2 grid cells cut at 3 sigma, zero outside the path; (pilot,) for any pilot
+    change = gaussian_filter1d(change, sigma=2.0, mode="constant", truncate=3.0)
     total = change.sum()
     mass = change / total if total > 0 else np.full(pilot, 1 / pilot)
     mass = (1 - _UNIFORM_SHARE) * mass + _UNIFORM_SHARE / pilot  # (pilot,) > 0, sums to 1
