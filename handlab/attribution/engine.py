@@ -14,8 +14,9 @@ vector-Jacobian products are taken from that one graph with respect to the input
 frozen, so no weight gradients are built), and path points are batched into forwards of at most
 ``max_batch`` images. ``vectorize=True`` takes the J products in one batched call
 (``is_grads_batched``); on the project's CPU a plain loop measured faster, so it is off by default.
-Results equal captum's ``IntegratedGradients`` on the straight path (tests) and a naive per-joint
-loop on the blur path.
+With ``pilot=0`` (the rule's own nodes) results equal captum's ``IntegratedGradients`` on the
+straight path (tests) and a naive per-joint loop on the blur path; the default pilot first moves
+the nodes to where the likelihood changes (:func:`warp_nodes`), which captum cannot do.
 
 Maps follow the reference: ``A_j = | sum over channels of IG_j |`` divided by its maximum.
 The completeness delta ``sum(IG_j) - (F_j(x) - F_j(gamma(0)))`` is returned for every joint.
