@@ -73,6 +73,7 @@ n_images = 2 if fast else 6
 # the comparison reuses the first n_compare of the n_images images
 n_compare = 2 if fast else 3
 steps = 4 if fast else 16
+pilot = 8 if fast else 64  # gradient-free forwards placing the points (PoseIGConfig.pilot)
 n_inversion = 16 if fast else 200
 # images per forward with a graph: bounds memory (32 x 128 px ResNet-18 graphs exceed 1 GB)
 max_batch = 8
@@ -110,7 +111,7 @@ model_cards({model_name: model})
 
 # %%
 t0 = time.time()
-res, table, ri = explain_batch(model, batch, steps=steps, max_batch=max_batch)
+res, table, ri = explain_batch(model, batch, steps=steps, pilot=pilot, max_batch=max_batch)
 numbers["poseig_seconds"] = time.time() - t0
 numbers["hidden_joints_excluded"] = int((table.visibility <= 0).sum())
 print(
@@ -280,7 +281,9 @@ for name in compare_names:
     else:
         other = zoo.load(name)  # a missing model stops the chapter with its name
         cards[name] = other.card
-        tables[name] = explain_batch(other, compare_batch, steps=steps, max_batch=max_batch)[1]
+        tables[name] = explain_batch(
+            other, compare_batch, steps=steps, pilot=pilot, max_batch=max_batch
+        )[1]
 display(Markdown("The compared models' cards (their training differs: read the steps):"))
 display(model_cards(cards))
 comparison = compare_models(tables, by="group")

@@ -39,13 +39,13 @@ __all__ = [
     "resolve",
 ]
 
-# Gauss-Legendre at 32 points: with the fixed-window target it reaches a mean completeness gap
-# under 5 % on the straight path of the trained heatmap models, where the reference's 50 left
-# Riemann points do not (benchmarks/results/attribution_targets.json, README).
+# Gauss-Legendre at 32 points with a 64-forward pilot and the heatmap_match target: mean
+# completeness gap 3.5 % (straight path) and 5.4 % (blur path) on simplebaseline_r18, where the
+# plain rules stay at 18-28 % (benchmarks/results/attribution_targets.json, docs/attribution.md).
 DEFAULT_METHOD = "gausslegendre"
 DEFAULT_STEPS = 32
-# 64 gradient-free forwards cost about 1/20 of 32 points x 21 joints' VJPs and find the few % of
-# the blur path where the likelihood changes (benchmarks/attribution_targets.py).
+# 64 gradient-free forwards cost a fraction of 32 points x 21 joints' VJPs and find the stretch
+# of the path where the network switches on (the last few % of the blur path).
 DEFAULT_PILOT = 64
 # Images per forward (path points x images). Measured on this 2-core CPU, 1 thread, 8 points x 4
 # images of a trained SimpleBaseline: ResNet-50 took 66.9 s at 32, 44.8 s at 16, 51.4 s at 8
@@ -62,7 +62,9 @@ class PoseIGConfig:
         prebuilt :class:`~handlab.attribution.paths.StraightPath` / ``BlurPath``.
     method, steps: the quadrature rule and its number of points (``paths.quadrature``).
     pilot: forwards without gradients that place the nodes where the likelihood changes
-        (``engine.warp_nodes``, per image); 0: the rule's own nodes.
+        (``engine.warp_nodes``, per image); 0: the rule's own nodes (better where the integrand
+        is smooth all along, e.g. an analytic model: the warp keeps the rule's order only up to
+        its cubic map). With a pilot the nodes depend on all explained joints.
     baseline: straight path start: "black", "mean", "blur", "uniform", "gaussian" or a tensor.
     alpha: likelihood decay, 1/px (2D) or 1/mm (3D); space: "2d" (keypoints) or "3d" (xyz).
     target: the explained scalar per joint (:data:`~handlab.attribution.targets.TARGETS`).

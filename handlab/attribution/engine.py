@@ -14,8 +14,9 @@ vector-Jacobian products are taken from that one graph with respect to the input
 frozen, so no weight gradients are built), and path points are batched into forwards of at most
 ``max_batch`` images. ``vectorize=True`` takes the J products in one batched call
 (``is_grads_batched``); on the project's CPU a plain loop measured faster, so it is off by default.
-Results equal captum's ``IntegratedGradients`` on the straight path (tests) and a naive per-joint
-loop on the blur path.
+With ``pilot=0`` (the rule's own nodes) results equal captum's ``IntegratedGradients`` on the
+straight path (tests) and a naive per-joint loop on the blur path; the default pilot first moves
+the nodes to where the likelihood changes (:func:`warp_nodes`), which captum cannot do.
 
 Maps follow the reference: ``A_j = | sum over channels of IG_j |`` divided by its maximum.
 The completeness delta ``sum(IG_j) - (F_j(x) - F_j(gamma(0)))`` is returned for every joint.
@@ -28,7 +29,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
+from scipy.interpolate import PchipInterpolator
+from scipy.ndimage import gaussian_filter1d
 from torch import nn
 
 from handlab._checks import check_finite, check_range, check_shape
@@ -124,23 +128,27 @@ def warp_nodes(
     """Move quadrature nodes to where ``fn`` changes along ``path`` (a change of variable).
 
     ``pilot`` + 1 forwards without gradients measure ``|F(s_{i+1}) - F(s_i)|`` on a uniform grid
-    (summed over images and outputs). Their cumulative share, mixed with a uniform share
-    (:data:`_UNIFORM_SHARE`), is a piecewise-linear map ``u -> s = phi(u)``; nodes ``u_k`` become
-    ``phi(u_k)`` with weights ``w_k phi'(u_k)``. Because ``integral g(s) ds = integral
-    g(phi(u)) phi'(u) du`` for any increasing ``phi``, the integral is unchanged; only where the
-    rule spends its points moves (PoseIG's blur path changes the likelihood in its last few %).
+    (summed over images and outputs), smoothed over two grid cells and mixed with a uniform share
+    (:data:`_UNIFORM_SHARE`). Its cumulative share ``u = c(s)`` is inverted by a monotone cubic
+    (``scipy.interpolate.PchipInterpolator``) into a smooth increasing ``s = phi(u)``; node ``u_k``
+    moves to ``phi(u_k)`` with weight ``w_k phi'(u_k)``. Because ``integral g(s) ds = integral
+    g(phi(u)) phi'(u) du`` for any increasing ``phi``, the integral is unchanged and the rule
+    keeps its order on the smooth ``g(phi(u)) phi'(u)``; only where the points go changes
+    (PoseIG's blur path changes the likelihood in its last few %; a sigmoid whose switch is
+    1/50 of the path wide: Gauss-Legendre at 16 points misses 85 % alone, 0.3 % with a pilot of
+    64, tests).
 
     Returns:
         nodes (n,) in [0, 1] and weights (n,) summing to 1 (float64).
 
     >>> x = torch.ones(1, 1, 2, 2)
     >>> path = StraightPath(x, torch.zeros_like(x))
-    >>> step = lambda im: (im.mean((1, 2, 3)) > 0.8).double()[:, None]  # changes at s = 0.8
-    >>> s, w = warp_nodes(step, path, *quadrature("riemann_left", 10), pilot=20)
-    >>> int((s > 0.75).sum()) > 5, round(float(w.sum()), 6)
-    (True, 1.0)
+    >>> step = lambda im: torch.sigmoid(50 * (im.mean((1, 2, 3)) - 0.8)).double()[:, None]
+    >>> s, w = warp_nodes(step, path, *quadrature("gausslegendre", 10), pilot=32)
+    >>> int(((s > 0.7) & (s < 0.9)).sum()), round(float(w.sum()), 6)  # plain rule: 2 nodes there
+    (5, 1.0)
     """
-    check_range("pilot", pilot, lo=1)
+    check_range("pilot", pilot, lo=2)
     grid = torch.linspace(0, 1, pilot + 1, dtype=torch.float64)
     b = path.images.shape[0]
     per_chunk = max(1, max_batch // b)
@@ -148,14 +156,19 @@ def warp_nodes(
     for chunk in grid.split(per_chunk):
         pts, _ = path.points(chunk)  # (n, B, C, H, W)
         values.append(fn(pts.reshape(-1, *pts.shape[2:])).double().view(chunk.numel(), b, -1))
-    change = torch.cat(values).diff(dim=0).abs().sum((1, 2))  # (pilot,)
-    total = float(change.sum())
-    mass = change / total if total > 0 else torch.full_like(change, 1 / pilot)
+    change = torch.cat(values).diff(dim=0).abs().sum((1, 2)).cpu().numpy()  # (pilot,)
+    # a Gaussian of 2 grid cells cut at 3 sigma, zero outside the path; (pilot,) for any pilot
+    change = gaussian_filter1d(change, sigma=2.0, mode="constant", truncate=3.0)
+    total = change.sum()
+    mass = change / total if total > 0 else np.full(pilot, 1 / pilot)
     mass = (1 - _UNIFORM_SHARE) * mass + _UNIFORM_SHARE / pilot  # (pilot,) > 0, sums to 1
-    cdf = torch.cat([mass.new_zeros(1), mass.cumsum(0)])  # (pilot + 1,)
-    seg = (torch.searchsorted(cdf, nodes, right=True) - 1).clamp(0, pilot - 1)
-    slope = (1 / pilot) / mass[seg]  # phi'(u) on each piece
-    return grid[seg] + (nodes - cdf[seg]) * slope, weights * slope
+    cdf = np.concatenate([[0.0], np.cumsum(mass)])
+    cdf[-1] = 1.0
+    phi = PchipInterpolator(cdf, grid.numpy())  # monotone: s = phi(u) increasing, C1
+    u = nodes.double().cpu().numpy()
+    s = torch.from_numpy(np.clip(phi(u), 0.0, 1.0))
+    w = weights.double() * torch.from_numpy(phi.derivative()(u))
+    return s, w / w.sum()  # exact for a constant integrand (a linear F), as the plain rule
 
 
 def integrate(

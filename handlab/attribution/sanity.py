@@ -7,6 +7,9 @@ Taught in chapters 10 (``notebooks/10_sanity_checks.py``) and 11 (``notebooks/11
   ``joints`` does the same without a wrapper.
 - :class:`MapRecorder` is an ``explain`` for :func:`~handlab.attribution.randomization_test`
   that keeps every step's maps (the table holds only scores): the seed's Fig. C, maps per step.
+- :class:`CaptumExplain` runs the same test on any captum method (saliency, SmoothGrad,
+  occlusion, ...), and :func:`sanity_verdict` judges a run: the similarity at full randomisation
+  against :data:`SANITY_CRITERION` (0.2), a check that fails when the map survives.
 - :func:`randomization_trends` summarises a cascading
   :func:`~handlab.attribution.randomization_test` table: for every metric, the Spearman rank
   correlation of its value with the number of randomised units, and whether the sign agrees with
@@ -37,10 +40,13 @@ from handlab.attribution.targets import JointSubset
 
 __all__ = [
     "EXPECTED_TRENDS",
+    "SANITY_CRITERION",
+    "CaptumExplain",
     "JointSubset",
     "MapRecorder",
     "describe_trends",
     "randomization_trends",
+    "sanity_verdict",
 ]
 
 # +1: should rise with the number of randomised units, -1: should fall. Indices: seed 000 (A.4,
@@ -81,6 +87,79 @@ class MapRecorder:
         result = self.explain(model, *args, **kwargs)
         self.maps.append(result.maps.detach().clone())
         return result
+
+
+class CaptumExplain:
+    """An ``explain`` for :func:`~handlab.attribution.randomization_test` from any captum method.
+
+    ``CaptumExplain(Saliency)(model, images, targets)`` -> attributions (B, J, C, H, W): one
+    :func:`~handlab.attribution.bridge.explain_joints` call (the method once per joint);
+    ``attribute_kwargs`` go to ``attribute`` (``nt_samples``, ``sliding_window_shapes``, ...),
+    the bridge's ``alpha``/``space``/``target`` too.
+
+    >>> from captum.attr import Saliency
+    >>> class Mean(nn.Module):
+    ...     def forward(self, images):
+    ...         return {"keypoints": images.mean((1, 2, 3))[:, None, None].expand(-1, 2, 2) * 10}
+    ...     def decode(self, outputs):
+    ...         return outputs
+    >>> CaptumExplain(Saliency)(Mean(), torch.rand(1, 3, 8, 8), torch.zeros(1, 2, 2)).shape
+    torch.Size([1, 2, 3, 8, 8])
+    """
+
+    def __init__(self, explainer: Callable[[nn.Module], Any], **attribute_kwargs: Any) -> None:
+        self.explainer = explainer
+        self.kwargs = attribute_kwargs
+
+    def __call__(
+        self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        from handlab.attribution.bridge import explain_joints  # bridge imports the engine
+
+        return explain_joints(self.explainer, model, images, targets, **self.kwargs).detach()
+
+
+# Adebayo et al. (2018) read a map as insensitive to the model when its rank correlation with the
+# original stays high; the usual reading (quantus' MPRT examples, later sanity-check studies)
+# calls a method sane when the similarity at full randomisation falls below about 0.2.
+SANITY_CRITERION = 0.2
+
+
+def sanity_verdict(
+    table: pd.DataFrame, *, metric: str = "spearman_abs", criterion: float = SANITY_CRITERION
+) -> dict[str, Any]:
+    """The verdict of one cascading randomisation: is the map at full randomisation unlike the
+    original (``metric`` at the last step below ``criterion``)?
+
+    Args:
+        table: a cascading :func:`~handlab.attribution.randomization_test` table whose last step
+            randomised every unit.
+        metric: the similarity judged; criterion: the largest similarity that passes.
+
+    Returns:
+        ``{"metric", "final", "criterion", "passes", "constant_maps"}``: the similarity at the
+        last step, whether it is below the criterion, and the share of constant maps there.
+
+    >>> t = pd.DataFrame({"step": [0, 1, 0, 1], "randomized": [0, 1, 0, 1],
+    ...                   "metric": ["spearman_abs"] * 2 + ["constant_maps"] * 2,
+    ...                   "value": [1.0, 0.35, 0.0, 0.25]})
+    >>> sanity_verdict(t)["passes"], sanity_verdict(t, criterion=0.4)["passes"]
+    (False, True)
+    """
+    missing = {"step", "metric", "value"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table: expected a randomization_test table, missing {sorted(missing)}")
+    last = table[table.step == table.step.max()].set_index("metric").value
+    if metric not in last:
+        raise ValueError(f"metric: expected one of {sorted(last.index)}, got {metric!r}")
+    final = float(last[metric])
+    return {
+        "metric": metric,
+        "final": final,
+        "criterion": criterion,
+        "passes": bool(final < criterion),
+        "constant_maps": float(last.get("constant_maps", np.nan)),
+    }
 
 
 def _rho(x: np.ndarray, y: np.ndarray) -> float:

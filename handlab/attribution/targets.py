@@ -18,23 +18,36 @@ decode with :mod:`handlab.codecs`' local soft-argmax *in a window around the arg
 argmax jumps between cells along the path, so does ``k_j``, and no quadrature rule integrates a
 jump. The ``target`` option (:data:`TARGETS`) chooses the scalar:
 
-- ``"fixed_window"`` (the default): the same local soft-argmax, but its window stays at the
-  argmax of the *input's* heatmap along the whole path. At the input it is the model's own decode
-  (unbiased on clean peaks anywhere, < 0.1 px, tests), and it is continuous along any path;
+- ``"heatmap_match"`` (the default): how well the heatmap matches the model's own training
+  target at the true joint, ``<H_j, E(k_j_gt)> / (||E(k_j_gt)|| sqrt(pi) sigma)`` with ``E`` the
+  codec's Gaussian (``GaussianHeatmap.encode``). Linear in the heatmap, so as smooth along a path
+  as the network itself; 1 for a clean peak at the joint (away from the border) and, by
+  Cauchy-Schwarz, largest exactly where a clean peak is, anywhere on the map (tests check
+  < 0.1 px). It is a likelihood in the heatmap's own units (``exp(-d^2 / (4 sigma^2))`` for a
+  clean peak ``d`` cells away), not ``exp(-alpha d)``; joints off the map score 0;
+- ``"fixed_window"``: the model's local soft-argmax, but its window stays at the argmax of the
+  *input's* heatmap along the whole path (no jump; at the input it is the model's decode). Its
+  weights ``H^p / sum H^p`` do not depend on the heatmap's scale, so on the faint heatmaps near a
+  baseline the decoded joint still swings across the window: continuous, but too steep to
+  integrate (benchmarks/results/attribution_targets.json);
 - ``"decode"``: ``model.decode`` as is (the window follows the argmax);
 - ``"soft_argmax"``: a temperature-smoothed global soft-argmax, the expectation of ``H^p`` over
   the whole map (``p = sigma^2``, the window decoder's weights): continuous, unbiased on clean
   peaks inside the map but pulled inward at the border;
-- ``"heatmap_value"``: the heatmap's value at the target joint (bilinear), not a distance.
+- ``"heatmap_value"``: the heatmap's value at the target joint (bilinear): smooth too, but the
+  bilinear surface peaks at a cell centre, up to half a cell from a clean peak.
 
-The three heatmap targets apply to the families that decode with the local soft-argmax
+The four heatmap targets apply to the families that decode with the local soft-argmax
 (SimpleBaseline, HRNet, CPM); every other model's decoder is already continuous in its outputs
-(integral regression's global soft-argmax, regression's affine map), so ``"fixed_window"`` and
-``"soft_argmax"`` use ``model.decode`` there and ``"heatmap_value"`` raises.
+(integral regression's global soft-argmax, regression's affine map), so every target uses
+``model.decode`` there (``JointLikelihood.target`` says which one is used).
+A likelihood value is therefore in the target's units: compare values between models only at
+the same effective target; maps are max-normalised and compare across targets.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -56,10 +69,10 @@ __all__ = [
 ]
 
 ALPHA = 0.3  # PoseIG's alpha; here in 1/px (2D) or 1/mm (3D). f = 0.74 at 1 px, 0.05 at 10 px.
-TARGETS = ("fixed_window", "decode", "soft_argmax", "heatmap_value")
+TARGETS = ("heatmap_match", "fixed_window", "decode", "soft_argmax", "heatmap_value")
 # benchmarks/attribution_targets.py: the smallest completeness gap per point of the candidates
 # that stay unbiased on clean peaks (README, chapter 08).
-DEFAULT_TARGET = "fixed_window"
+DEFAULT_TARGET = "heatmap_match"
 
 
 def _check_targets(model: nn.Module, target: torch.Tensor, space: str) -> None:
@@ -182,11 +195,6 @@ class JointLikelihood(nn.Module):
         base, self._joints = _heatmap_model(model)
         # the heatmap targets read the maps of a local-window decoder; others use model.decode
         self._base = base if isinstance(base, SoftDecodeMixin) and space == "2d" else None
-        if target == "heatmap_value" and self._base is None:
-            raise ValueError(
-                "target: 'heatmap_value' needs a 2D heatmap model with a local-window decoder "
-                f"(SimpleBaseline, HRNet, CPM), got {type(base).__name__}"
-            )
         self.target = target if self._base is not None else "decode"
 
     def _heatmaps(self, images: torch.Tensor) -> tuple[torch.Tensor, GaussianHeatmap]:
@@ -239,6 +247,14 @@ class JointLikelihood(nn.Module):
         target_keypoints: torch.Tensor,
         anchors: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        if self.target == "heatmap_match":
+            maps, codec = self._heatmaps(images)  # (N, J, h, w)
+            target = _tile(target_keypoints.to(maps.dtype), maps.shape[0])
+            ideal, _ = codec.encode(target.detach())  # (N, J, h, w) the training targets
+            norm = ideal.flatten(2).norm(dim=-1)  # (N, J); 0 for targets off the map
+            unbounded = math.sqrt(math.pi) * codec.sigma  # ||Gaussian|| on an unbounded grid
+            match = (maps * ideal).flatten(2).sum(-1)  # (N, J) <H, E(target)>
+            return match / (norm.clamp_min(torch.finfo(maps.dtype).tiny) * unbounded)
         if self.target == "heatmap_value":
             maps, codec = self._heatmaps(images)  # (N, J, h, w)
             target = _tile(target_keypoints.to(maps.dtype), maps.shape[0])

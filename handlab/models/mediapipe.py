@@ -163,6 +163,7 @@ class MediaPipeHand(PoseModel):
     ``landmarks`` / ``world_landmarks`` to ``keypoints`` / ``xyz``."""
 
     is_3d = True
+    input_size = INPUT_SIZE  # the model contract's one accepted side (models.base)
 
     def __init__(self, config: MediaPipeHandConfig) -> None:
         super().__init__()

@@ -49,7 +49,9 @@ def test_integrated_gradients_3d_equals_engine():
     x = images()
     xyz = (model(x)["xyz"] + 3.0).detach()
     base = torch.zeros_like(x)
-    ours = poseig(model, x, xyz, space="3d", path="straight", steps=7, method="riemann_middle")
+    ours = poseig(
+        model, x, xyz, space="3d", path="straight", steps=7, method="riemann_middle", pilot=0
+    )
     got = explain_joints(
         IntegratedGradients,
         model,

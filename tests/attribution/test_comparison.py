@@ -6,7 +6,7 @@ from handlab.attribution.comparison import COLUMNS, explain_models
 from handlab.attribution.engine import poseig
 from handlab.skeleton import GROUP_OF_JOINT
 
-KW = {"path": "straight", "baseline": "mean", "steps": 3}
+KW = {"path": "straight", "baseline": "mean", "steps": 3, "pilot": 0}
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,9 @@ def model():
 def test_equals_captum_integrated_gradients_joint_by_joint(model, method):
     x, t = images(), targets()
     base = make_baseline(x, "mean")
-    res = poseig(model, x, t, path="straight", baseline=base, method=method, steps=6, max_batch=5)
+    res = poseig(
+        model, x, t, path="straight", baseline=base, method=method, steps=6, max_batch=5, pilot=0
+    )
     ig = IntegratedGradients(JointLikelihood(model))
     scale = 6 / 5 if method == "riemann_trapezoid" else 1.0  # captum's weights sum to 1 - 1/n
     for j in range(t.shape[1]):
@@ -54,7 +56,7 @@ def _naive_blur_ig(model, x, t, steps, folds):
 @pytest.mark.parametrize("folds", [5, None])
 def test_blur_path_equals_naive_per_joint_loop(model, folds):
     x, t = images(), targets()
-    res = poseig(model, x, t, path="blur", folds=folds, method="riemann_left", steps=5)
+    res = poseig(model, x, t, path="blur", folds=folds, method="riemann_left", steps=5, pilot=0)
     _rel_close(res.attributions, _naive_blur_ig(model, x, t, 5, folds))
 
 
@@ -63,7 +65,7 @@ def test_reference_blur_sum_telescopes_at_the_fold_points(model):
     x, t = images(b=1), targets(b=1)
     path = BlurPath(x, folds=4)
     levels = [path.points(torch.tensor([i / 4], dtype=torch.float64))[0][0] for i in range(5)]
-    res = poseig(model, x, t, path="blur", folds=4, method="riemann_left", steps=4)
+    res = poseig(model, x, t, path="blur", folds=4, method="riemann_left", steps=4, pilot=0)
     f = JointLikelihood(model)
     want = torch.zeros_like(res.attributions)
     for i in range(4):
@@ -141,8 +143,9 @@ def test_attribution_maps_signed_and_zero():
 
 def test_smoothgrad_over_the_path_averages_draws(model):
     x, t = images(b=1), targets(b=1)
-    res = poseig(model, x, t, path="straight", baseline="black", steps=3, noise_samples=2, seed=5)
-    again = poseig(model, x, t, path="straight", baseline="black", steps=3, noise_samples=2, seed=5)
+    kw = {"path": "straight", "baseline": "black", "steps": 3, "noise_samples": 2, "seed": 5}
+    res = poseig(model, x, t, **kw, pilot=0)
+    again = poseig(model, x, t, **kw, pilot=0)
     torch.testing.assert_close(res.attributions, again.attributions)
     g = torch.Generator().manual_seed(5)
     f = JointLikelihood(model)
@@ -151,7 +154,9 @@ def test_smoothgrad_over_the_path_averages_draws(model):
     for _ in range(2):
         noisy = x + 0.01 * span * torch.randn(x.shape, generator=g, dtype=x.dtype)
         draws.append(
-            integrate(lambda im: f(im, t), StraightPath(noisy, torch.zeros_like(x)), steps=3)[0]
+            integrate(
+                lambda im: f(im, t), StraightPath(noisy, torch.zeros_like(x)), steps=3, pilot=0
+            )[0]
         )
     _rel_close(res.attributions, (draws[0] + draws[1]) / 2)
     sq = poseig(
@@ -163,6 +168,7 @@ def test_smoothgrad_over_the_path_averages_draws(model):
         noise_samples=2,
         seed=5,
         noise_aggregate="mean_square",
+        pilot=0,
     )
     _rel_close(sq.attributions, (draws[0] ** 2 + draws[1] ** 2) / 2)
     assert not torch.allclose(
@@ -176,7 +182,7 @@ def test_3d_space(model):
     xyz = m3(x)["xyz"].detach() + 2.0
     res = poseig(
         m3, x, xyz, space="3d", path="straight", baseline="mean", steps=8, alpha=0.05,
-        method="gausslegendre",
+        method="gausslegendre", pilot=0,
     )  # fmt: skip
     assert res.attributions.shape == (2, 3, 3, 32, 32)
     assert float(res.delta.abs().max()) < 1e-3 * float(

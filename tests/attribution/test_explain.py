@@ -20,9 +20,11 @@ def model():
 def test_poseig_joint_equals_the_joint_of_poseig(model, path, method, baseline):
     x = images(b=2, size=32)
     t = near_targets(model, x)
-    full = poseig(model, x, t, path=path, method=method, steps=5, folds=5, baseline=baseline)
+    full = poseig(
+        model, x, t, path=path, method=method, steps=5, folds=5, baseline=baseline, pilot=0
+    )
     for j in (0, 7, 20):
-        one = poseig_joint(model, x, t, j, path=path, method=method, steps=5, folds=5,
+        one = poseig_joint(model, x, t, j, path=path, method=method, steps=5, folds=5, pilot=0,
                            baseline=baseline)  # fmt: skip
         assert one.attributions.shape == (2, 1, 3, 32, 32)
         torch.testing.assert_close(one.attributions[:, 0], full.attributions[:, j])

@@ -21,7 +21,7 @@ from handlab.attribution.sanity import MapRecorder
 
 quantus = pytest.importorskip("quantus")
 
-KW = {"path": "straight", "baseline": "mean", "steps": 4}
+KW = {"path": "straight", "baseline": "mean", "steps": 4, "pilot": 0}
 
 
 class SeededConv2d(nn.Conv2d):
@@ -87,3 +87,50 @@ def test_quantus_mprt_agrees_with_randomization_test(order):
     for mine, theirs_map in zip(recorder.maps, quantus_maps[-len(recorder.maps) :], strict=True):
         torch.testing.assert_close(mine, theirs_map)
     assert ours.min() < 0.99  # the test randomised something that changed the maps
+
+
+def test_quantus_mprt_agrees_on_the_shipped_flagship():
+    # The shipped SimpleBaseline-ResNet-18, every parameterised layer (47: conv, deconv,
+    # BatchNorm) randomised top-down, one joint (index tip) on two 64 px synthetic hands. quantus
+    # re-seeds every layer with its seed + 1: handlab's same_seed with seed + 1 draws the same
+    # weights. Where a randomised head makes a map exactly zero, quantus' Spearman is NaN (and
+    # its mean undefined); handlab counts that map as 0 (uncorrelated): the test checks both.
+    from handlab import zoo
+    from handlab.attribution.targets import JointSubset
+    from handlab.synth import generate
+
+    hands = generate(2, seed=0, size=64)
+    x = hands["image"].double()
+    model = JointSubset(zoo.load("simplebaseline_r18"), [8]).double().eval()
+    goals = hands["keypoints"][:, [8]].double()
+    quantus_maps = []
+
+    def explain(model, inputs, targets, **kwargs):
+        t = goals[torch.as_tensor(targets).long()]
+        maps = poseig(model, torch.as_tensor(inputs), t, **KW).maps
+        quantus_maps.append(maps.clone())
+        return maps.numpy()
+
+    metric = quantus.MPRT(
+        layer_order="top_down", seed=3, abs=True, normalise=True, disable_warnings=True,
+        similarity_func=quantus.similarity_func.correlation_spearman,
+    )  # fmt: skip
+    scores = metric(
+        model=model, x_batch=x.numpy(), y_batch=np.arange(2), a_batch=None, explain_func=explain,
+        explain_func_kwargs={}, device="cpu", batch_size=2,
+    )  # fmt: skip
+    recorder = MapRecorder()
+    table = randomization_test(
+        model, x, goals, order="top_down", seed=4, same_seed=True, explain=recorder, **KW
+    )
+    steps = table[table.metric == "spearman_abs"].sort_values("step")
+    layers = [k for k in scores if k != "original"]
+    assert len(layers) == 47 and layers == steps.unit.tolist()[1:]
+    for mine, theirs_map in zip(recorder.maps, quantus_maps[-len(recorder.maps) :], strict=True):
+        torch.testing.assert_close(mine, theirs_map)  # the same weights, hence the same maps
+    theirs = np.array([scores[k] for k in layers], dtype=float)  # (47, 2)
+    zero = np.array([[float(m[i].abs().max()) == 0 for i in range(2)] for m in recorder.maps[1:]])
+    np.testing.assert_array_equal(np.isnan(theirs), zero)  # quantus' NaN = an exactly zero map
+    np.testing.assert_allclose(steps.value.to_numpy()[1:], np.nan_to_num(theirs).mean(1), atol=1e-9)
+    constant = table[table.metric == "constant_maps"].sort_values("step").value.to_numpy()[1:]
+    np.testing.assert_allclose(constant, zero.mean(1))

@@ -14,7 +14,7 @@ from handlab.attribution.sanity import (
     randomization_trends,
 )
 
-KW = {"path": "straight", "baseline": "mean", "steps": 3}
+KW = {"path": "straight", "baseline": "mean", "steps": 3, "pilot": 0}
 
 
 def test_joint_subset_explains_exactly_the_chosen_joints():
