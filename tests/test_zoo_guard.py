@@ -147,3 +147,11 @@ def test_fit_warns_when_validation_predictions_stop_varying(monkeypatch, tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loop._warn_if_collapsed({"keypoints": 0.9, "xyz": 0.5}, step=3)  # varies: no warning
+
+
+def test_real_trained_imports_are_held_to_variation_not_to_the_synthetic_error():
+    from handlab import zoo
+    from handlab.zoo.guard import imported_from_real_photos
+
+    assert imported_from_real_photos(zoo.load("mediapipe_hand_lite").card)
+    assert not imported_from_real_photos(zoo.load("simplebaseline_r18").card)

@@ -42,7 +42,14 @@ from handlab.training.collapse import (
     prediction_spread,
 )
 
-__all__ = ["ERROR_RATIO", "GuardError", "GuardReport", "check", "check_predictions"]
+__all__ = [
+    "ERROR_RATIO",
+    "GuardError",
+    "GuardReport",
+    "check",
+    "check_predictions",
+    "imported_from_real_photos",
+]
 
 # The issue's bar: at most half the mean-pose baseline's error on the same samples.
 ERROR_RATIO = 0.5
@@ -164,4 +171,21 @@ def check(
         predictions = predict(model, data, batch_size=batch_size, limit=ev["limit"])
     reads_images = getattr(model, "input_kind", "rgb") in ("rgb", "clip")
     checked = ("epe_px", "rr_mpjpe_mm") if reads_images else ("rr_mpjpe_mm",)
+    if imported_from_real_photos(card):
+        # An imported real-trained model (MediaPipe) is not held to the synthetic split's error,
+        # which is not its domain; its accuracy floor is on the real development hands
+        # (tests/models/test_mediapipe.py). Its predictions must still vary with the input.
+        checked = ()
     return check_predictions(predictions, model_contrast(model, data, n_images), checked=checked)
+
+
+def imported_from_real_photos(card: dict) -> bool:
+    """Whether a card is an imported model's whose source says it was trained on real photos.
+
+    >>> imported_from_real_photos({"source": {"trained_on": "real photographs"}})
+    True
+    >>> imported_from_real_photos({"model": "simplebaseline"})
+    False
+    """
+    source = card.get("source")
+    return isinstance(source, dict) and "real" in str(source.get("trained_on", "")).lower()

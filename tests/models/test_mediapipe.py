@@ -6,8 +6,8 @@ plain and upright; see ``data/README.md``) and the interpreter's outputs on them
 ``benchmarks/mediapipe_real_hands.py --reference``. Two optional dev tests at the end: one
 re-runs the interpreter and the conversion where ``ai-edge-litert`` (or ``tflite-runtime``), the
 ``tflite`` parser and the mediapipe 0.10.14 wheel (``HANDLAB_MEDIAPIPE_WHEEL``) are available;
-one re-scores the 32 real development hands (``HANDLAB_REAL_HANDS``, default
-``../shared/real-hands``) against the cards and the 0.80 floor.
+one (always run) re-scores the 32 real development hands (``tests/data/real_hands``, or
+``HANDLAB_REAL_HANDS``) against the cards and the 0.80 floor.
 """
 
 from __future__ import annotations
@@ -256,15 +256,16 @@ def test_dev_conversion_and_interpreter_reproduce_the_shipped_files(tmp_path, re
 
 
 REAL_HANDS = Path(
-    os.environ.get("HANDLAB_REAL_HANDS", Path(__file__).parents[3] / "shared/real-hands")
+    os.environ.get("HANDLAB_REAL_HANDS", Path(__file__).parents[1] / "data/real_hands")
 )
 
 
-@pytest.mark.skipif(not REAL_HANDS.is_dir(), reason="dev test: the real development hands")
-def test_dev_real_hands_scores_reproduce_the_cards():
-    """Where the 32 real development hands are (``HANDLAB_REAL_HANDS``, default
-    ``../shared/real-hands``): the benchmark's PCK@0.2 reproduces the cards, and upright crops
-    meet the issue's floor of 0.80."""
+@pytest.mark.slow
+def test_real_hands_scores_reproduce_the_cards():
+    """On the 32 real development hands (the repository's evaluation-only copy): the benchmark's
+    PCK@0.2 reproduces the cards, and upright crops meet the issue's floor of 0.80. This is the
+    accuracy floor of these real-trained models (the zoo guard does not hold their error on the
+    synthetic split, which is not their domain)."""
     spec = importlib.util.spec_from_file_location(
         "mediapipe_real_hands", Path(__file__).parents[2] / "benchmarks/mediapipe_real_hands.py"
     )
