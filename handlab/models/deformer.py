@@ -175,7 +175,11 @@ class Deformer(PoseModel):
         self.spatial = nn.TransformerEncoder(
             self._encoder_layer(), config.spatial_layers, enable_nested_tensor=False
         )
-        self.joint_queries = nn.Parameter(torch.randn(config.num_joints, d) * 0.02)
+        # Unit scale, as an embedding: the decoder's self-attention adds to every query an output
+        # shared by all joints; queries of scale 0.02 were swamped by it, so all 21 reached
+        # the cross-attention alike (mean cosine 0.72-0.77), read the same cells, and root-relative
+        # xyz stopped varying with the input (the collapse of deformer_r18, issue 19).
+        self.joint_queries = nn.Parameter(torch.randn(config.num_joints, d))
         decoder = nn.TransformerDecoderLayer(
             d, config.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True
         )
