@@ -223,7 +223,8 @@ display(Markdown(
 # ## 4. What domain randomisation changed
 # The generator now has a `randomize` option (`handlab.synth.randomize`; `--data synth-dr` in
 # training): photo backgrounds, skin texture, colour casts, gamma, blur, noise and JPEG, each
-# effect with probability 0.8, and half the hands left. The same index, plain and randomised:
+# effect with probability 0.8, and half the hands left. The first training samples of the plain
+# generator (top) and of the randomised one (bottom):
 
 # %%
 plain_synth, dr_synth = open_data("synth", "train"), open_data("synth-dr", "train")
