@@ -201,6 +201,20 @@ CHECKS = {
         "solutions.relative_gap_by_folds.2": (0.0, 1e6),
         "solutions.relative_gap_by_folds.4": (0.0, 1e6),
     },
+    "12": {
+        "real_hands": (32, 32),
+        "pck.mean pose.upright": (0.0, 1.0),
+        "pck.simplebaseline_r18.plain": (0.0, 1.0),
+        "pck.simplebaseline_r18.upright": (0.0, 1.0),
+        # the real-trained model must read real hands well (a broken crop or size falls to ~0)
+        "pck.mediapipe_hand_full.upright": (0.7, 1.0),
+        "pck.mediapipe_hand_full.plain": (0.3, 1.0),
+        "attribution_in_box.simplebaseline_r18": (0.0, 1.0),
+        "attribution_in_box.mediapipe_hand_full": (0.0, 1.0),
+        # the hand box mapped into the crops (a wrong affine direction leaves it near 0 or 1)
+        "box_area_share.simplebaseline_r18": (0.2, 0.95),
+        "box_area_share.mediapipe_hand_full": (0.2, 0.95),
+    },
     "13": {
         "template.euler": (2, 2),
         "template.edges_not_shared_by_two": (0, 0),
