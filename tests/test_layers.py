@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "handlab"
+# the shared vocabulary and the small utilities under everything (checks, files, errors, locks)
 VOCABULARY = {"skeleton", "geometry", "codecs", "metrics", "hand_model", "_checks", "_io"}
-VOCABULARY |= {"errors", "_lock"}  # the error classes and the output lock: import no other layer
+VOCABULARY |= {"errors", "_lock"}
 
 
 def _part(module: str) -> str:
@@ -60,6 +61,12 @@ def test_the_graph_was_read():
     [
         # the vocabulary imports nothing else from handlab
         (VOCABULARY, PARTS - VOCABULARY - {"handlab"}),
+        # the generator poses the hand model and renders: nothing from the layers above it
+        ({"synth"}, {"data", "models", "training", "zoo", "attribution", "viz", "commands"}),
+        # datasets are read, not modelled or explained
+        ({"data"}, {"models", "training", "zoo", "attribution", "viz", "commands"}),
+        # training and the zoo never explain or draw
+        ({"training", "zoo"}, {"attribution", "viz", "commands", "figures", "report"}),
         # models take tensors: no datasets, training, zoo, attribution or drawing
         ({"models"}, {"synth", "data", "training", "zoo", "attribution", "viz", "commands"}),
         # explaining never trains, loads or resolves names, and does not draw

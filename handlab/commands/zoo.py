@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 
-__all__ = ["register"]
+__all__ = ["STORAGES", "register"]
+
+# handlab.zoo.STORAGES, written here so the parser builds without torch (a test keeps them equal)
+STORAGES = ("int8", "float16", "float32")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,9 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("run", nargs="?", help="add: a finished handlab train folder")
     p.add_argument("name", nargs="?", help="add: the zoo name")
-    p.add_argument(
-        "--storage", default="int8", help="add: int8 (default), float16 or float32 weights"
-    )
+    p.add_argument("--storage", choices=STORAGES, default="int8", help="add: stored weights")
     p.set_defaults(func=_main)
 
 

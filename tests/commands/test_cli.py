@@ -23,30 +23,29 @@ def test_every_command_is_registered():
     ]  # fmt: skip
 
 
-def test_help_imports_no_heavy_library():
+def _run_and_list_heavy(commands: list[list[str]]) -> tuple[str, list[str]]:
+    """Run ``handlab`` with each word list in a fresh interpreter: its stdout and the heavy
+    libraries imported by then."""
     code = (
         "import sys\nfrom handlab import cli\n"
-        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
-        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
-    ).stdout
-    assert "usage: handlab" in out
-    assert json.loads(out.splitlines()[-1].replace("'", '"')) == []
-
-
-def test_subcommand_help_imports_no_heavy_library():
-    code = (
-        "import sys\nfrom handlab import cli\n"
-        "for words in (['attribute', '--help'], ['datasets', 'check', '--help']):\n"
+        f"for words in {commands!r}:\n"
         "    try:\n        cli.main(words)\n    except SystemExit:\n        pass\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     ).stdout
-    assert json.loads(out.splitlines()[-1].replace("'", '"')) == []
+    return out, json.loads(out.splitlines()[-1].replace("'", '"'))
+
+
+def test_help_imports_no_heavy_library():
+    out, heavy = _run_and_list_heavy([["--help"]])
+    assert "usage: handlab" in out and heavy == []
+
+
+def test_subcommand_help_imports_no_heavy_library():
+    _, heavy = _run_and_list_heavy([["attribute", "--help"], ["datasets", "check", "--help"]])
+    assert heavy == []
 
 
 def test_attribute_passes_only_given_options():
@@ -54,6 +53,16 @@ def test_attribute_passes_only_given_options():
         ["attribute", "--model", "zoo:x", "--data", "synth", "--out", "o", "--folds", "4"]
     )
     assert _settings(args) == {"folds": 4}
+
+
+def test_zoo_command_offers_the_zoo_storages(capsys):
+    from handlab import zoo
+    from handlab.commands import zoo as zoo_command
+
+    assert zoo_command.STORAGES == zoo.STORAGES
+    with pytest.raises(SystemExit):
+        cli.main(["zoo", "add", "runs/x", "x", "--storage", "int4"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_resolve_rejects_bad_specs():
