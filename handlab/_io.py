@@ -56,7 +56,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def _what_it_is(path: Path) -> str:
-    head = path.read_bytes()[:4] if path.is_file() else b""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError:
+        return "a file that cannot be opened"
     if head[:1] == b"\x80":
         return "a pickle file, not safetensors (handlab never unpickles weights)"
     if head == b"PK\x03\x04":

@@ -26,6 +26,7 @@ import contextlib
 import datetime
 import json
 import os
+import shlex
 import socket
 import sys
 import uuid
@@ -106,7 +107,7 @@ def output_lock(folder: str | Path, command: str | None = None) -> Iterator[Path
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": command or " ".join(["handlab", *sys.argv[1:]]),
+        "command": command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "token": uuid.uuid4().hex,  # tells our lock from a later one with a reused pid
     }
     for _ in range(3):

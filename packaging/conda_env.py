@@ -15,8 +15,9 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRAS = ("notebooks", "dev")  # what the Makefile's `make setup` installs (.[dev])
+EXTRAS = ("notebooks", "onnx", "dev")  # what the Makefile's `make setup` installs (.[dev])
 CONDA_NAMES = {"torch": "pytorch-cpu"}  # conda-forge's CPU build of torch
+PIP_ONLY = {"onnx2torch"}  # not on conda-forge: installed by pip inside the environment
 HEADERS = {
     "environment.yml": (
         "# conda users: `conda env create -f environment.yml && conda activate handlab && "
@@ -52,9 +53,13 @@ def render(pyproject: dict, header: str) -> str:
     """The text of one conda environment file."""
     python = re.search(r">=\s*(3\.\d+)", pyproject["project"]["requires-python"]).group(1)
     deps = [f"python={python}"]
-    deps += [CONDA_NAMES.get(name, name) + spec for name, spec in requirements(pyproject)]
+    reqs = requirements(pyproject)
+    deps += [CONDA_NAMES.get(name, name) + spec for name, spec in reqs if name not in PIP_ONLY]
     deps.append("pip")
     body = "".join(f"  - {d}\n" for d in deps)
+    pip = [name + spec for name, spec in reqs if name in PIP_ONLY]
+    if pip:
+        body += "  - pip:\n" + "".join(f"      - {d}\n" for d in pip)
     return f"{header}name: handlab\nchannels:\n  - conda-forge\ndependencies:\n{body}"
 
 

@@ -25,7 +25,7 @@ def test_every_dependency_is_in_both_conda_files():
         listed = {
             line.strip()[2:].split(">")[0].split("=")[0].split("<")[0]
             for line in (ROOT / name).read_text().splitlines()
-            if line.startswith("  - ")
+            if line.startswith("  - ") or line.startswith("      - ")  # conda, then pip's list
         }
         for dep, _ in conda_env.requirements(pyproject):
             assert conda_env.CONDA_NAMES.get(dep, dep) in listed, f"{name} lacks {dep}"

@@ -199,6 +199,10 @@ def _run_units(model, dataset, out, config, settings, progress, on_unit) -> dict
     if rank == 0:
         parts.mkdir(parents=True, exist_ok=True)
         _manifest(out, settings)
+        # Temporary files of a killed run (atomic_write's ".NAME.*.tmp"): the lock is ours, so
+        # no other process is writing them.
+        for stale in [*parts.glob(".unit-*.tmp"), *out.glob(".*.tmp")]:
+            stale.unlink(missing_ok=True)
     _barrier()
     if rank != 0:
         _manifest(out, settings)  # every rank checks the settings it resumes

@@ -29,13 +29,16 @@ def test_files_of_another_writer_are_never_touched(tmp_path):
     for name in DECOYS:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("another process's file")
+    killed = [tmp_path / "parts" / ".unit-000001.h5.k1ll3d.tmp", tmp_path / ".maps.h5.x.tmp"]
+    for path in killed:  # what a killed run of this version leaves: cleaned under the lock
+        path.write_text("half")
     model, data, config = run_case()
     run_attribution(model, data, tmp_path, config=config, progress=False)
     for name in DECOYS:
         assert (tmp_path / name).read_text() == "another process's file", name
     assert json.loads((tmp_path / "manifest.json").read_text())["complete"]
     tmp_files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.tmp"))
-    assert tmp_files == sorted(DECOYS)  # and no temporary file of this run left behind
+    assert tmp_files == sorted(DECOYS)  # and no temporary file of this or a killed run left
 
 
 def test_a_crash_while_writing_the_manifest_keeps_the_previous_one(tmp_path, monkeypatch):

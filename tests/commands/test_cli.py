@@ -85,3 +85,9 @@ def test_resolve_rejects_bad_specs():
         _resolve.resolve_model("zoo:no_such_model")
     with pytest.raises(ValueError, match="NAME:ROOT"):
         _resolve.resolve_data("nyu", "test")
+
+
+def test_version_and_every_subcommand_help_import_no_heavy_library():
+    words = [["--version"], *([c, "--help"] for c in ("train", "evaluate", "zoo", "report"))]
+    out, heavy = _run_and_list_heavy(words)
+    assert out.startswith("handlab ") and heavy == []
