@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, help="likelihood decay, 1/px (default: 0.3)")
     p.add_argument(
         "--target",
-        help="the explained scalar per joint, one of attribution.TARGETS (default: fixed_window)",
+        help="the explained scalar per joint, one of attribution.TARGETS (default: heatmap_match)",
     )
     p.add_argument(
         "--joints", type=int, nargs="+",
