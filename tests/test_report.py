@@ -77,7 +77,10 @@ def test_report_resume_reuses_done_chapters(chapters, tmp_path):
     first = json.loads((out / "summary.json").read_text())["chapters"][0]
     again = report.run_report(out, chapters=["01"], fast=True, notebooks=chapters, resume=True)
     reused = "reused from an earlier run with the same settings"
-    assert again[0].status == "ok" and again[0].warnings == [reused]
+    # (a budget warning may come too: a kernel started from a large test process inherits its
+    # peak resident memory; see the closing note)
+    assert again[0].status == "ok" and reused in again[0].warnings
+    assert [w for w in again[0].warnings if not w.startswith("over budget")] == [reused]
     # the earlier run's measured time and memory stay in the index, not zeros
     assert again[0].seconds == first["seconds"] > 0
     assert again[0].peak_memory_mb == first["peak_memory_mb"]
@@ -146,7 +149,8 @@ def test_a_timed_out_chapter_is_rerun_when_asked_and_says_so(tmp_path):
         source, tmp_path / "out", parameters={"fast": True}, timeout=5, retries=1
     )
     assert result.status == "ok" and result.numbers == {"attempts": 2}
-    assert len(result.warnings) == 1 and "timed out after 5 s" in result.warnings[0]
+    timeouts = [w for w in result.warnings if not w.startswith("over budget")]
+    assert len(timeouts) == 1 and "timed out after 5 s" in timeouts[0]
     assert result.seconds < 30  # the successful attempt's time, not the hang's
 
 

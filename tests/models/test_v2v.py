@@ -250,7 +250,7 @@ def test_errors() -> None:
         V2VConfig(output="mesh")
     with pytest.raises(ValueError, match="decoder: expected one of"):
         V2VConfig(decoder="soft")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError):
         create("v2v", gird=16)
     batch = _hand_batch(2)
     with pytest.raises(
