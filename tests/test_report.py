@@ -85,7 +85,8 @@ def test_report_resume_reuses_done_chapters(chapters, tmp_path):
     assert again[0].seconds == first["seconds"] > 0
     assert again[0].peak_memory_mb == first["peak_memory_mb"]
     third = report.run_report(out, chapters=["01"], fast=True, notebooks=chapters, resume=True)
-    assert third[0].warnings == [reused]  # said once, not once per resume
+    third_notes = [w for w in third[0].warnings if not w.startswith("over budget")]
+    assert third_notes == [reused]  # said once, not once per resume
 
 
 @pytest.mark.parametrize(
