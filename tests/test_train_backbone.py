@@ -48,3 +48,29 @@ def test_a_trunk_that_does_not_fit_is_refused(tmp_path):
     with pytest.raises(TypeError, match="init_backbone"):
         TrainConfig(model="handoccnet", init_backbone="")
     assert TrainConfig.from_dict(TrainConfig(model="handoccnet").to_dict()).init_backbone is None
+
+
+def test_a_shallower_trunk_takes_the_leading_stages(tmp_path, capsys):
+    # TransPose keeps a ResNet's first stages (stride 8): the flagship's deeper stages are left.
+    source = _run_folder(tmp_path / "sb", "simplebaseline", head_width=16)
+    model = create("transpose", d_model=32, layers=1, heads=2, input_size=64)
+    load_backbone(model, tmp_path / "sb")
+    src, now = source.state_dict(), model.state_dict()
+    trunk = [k for k in now if k.startswith("backbone.")]
+    assert trunk and all(torch.equal(now[k], src[k]) for k in trunk)
+    assert "backbone.6" in capsys.readouterr().err  # the stages not copied are named
+    # RLE's pooled ResNet has the same trunk keys, so the flagship starts it too.
+    rle = create("rle", backbone="resnet18", input_size=64)
+    load_backbone(rle, tmp_path / "sb")
+    assert torch.equal(
+        rle.state_dict()["backbone.7.1.conv2.weight"], src["backbone.7.1.conv2.weight"]
+    )
+
+
+def test_a_stage_copied_in_part_is_refused(tmp_path):
+    _run_folder(tmp_path / "sb", "simplebaseline", head_width=16)
+    model = create("transpose", d_model=32, layers=1, heads=2, input_size=64)
+    # A model whose stage 5 lacks a tensor the source has: not a shallower trunk, a different one.
+    del model.backbone[5][1]
+    with pytest.raises(ValueError, match=r"unexpected \['backbone\.5\.1\."):
+        load_backbone(model, tmp_path / "sb")

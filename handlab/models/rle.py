@@ -130,7 +130,8 @@ class RLERegression(PoseModel):
         self.num_joints = config.num_joints
         self.normalize = ImageNormalize()
         trunk, channels = resnet_trunk(config.backbone)
-        self.backbone = nn.Sequential(trunk, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.backbone = trunk  # keys as SimpleBaseline's, so --init-backbone can copy a trunk
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc_mu = nn.Linear(channels, 2 * config.num_joints)
         self.fc_sigma = nn.Linear(channels, 2 * config.num_joints)
         nn.init.normal_(self.fc_mu.weight, std=0.001)
@@ -145,7 +146,7 @@ class RLERegression(PoseModel):
             raise ValueError(
                 f"images: expected H, W = ({size}, {size}) (config.input_size), got {got}"
             )
-        features = self.backbone(self.normalize(images))  # (B, C)
+        features = self.pool(self.backbone(self.normalize(images)))  # (B, C)
         coords = self.fc_mu(features)  # (B, 2J)
         # The paper's sigmoid keeps sigma in (0, 1) image units; the floor avoids log(0).
         sigma = torch.sigmoid(self.fc_sigma(features)).view(-1, self.num_joints, 2) + 1e-6

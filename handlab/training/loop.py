@@ -126,12 +126,28 @@ def load_backbone(model: torch.nn.Module, source: str | Path) -> None:
         raise ValueError(f"init_backbone: {side} has no 'backbone.*' weights; expected a trunk")
     missing, extra = sorted(set(own) - set(src)), sorted(set(src) - set(own))
     shapes = [k for k in own if k in src and src[k].shape != own[k].shape]
-    if missing or extra or shapes:
+    # A shallower trunk (TransPose keeps a ResNet's first stages) takes the source's leading
+    # stages: extra keys are accepted only when their whole stage is absent from the model.
+    own_stages = {_stage(k) for k in own}
+    deeper = [k for k in extra if _stage(k) not in own_stages]
+    partial = sorted(set(extra) - set(deeper))
+    if missing or partial or shapes:
         raise ValueError(
             f"init_backbone: the trunk of {source} does not fit {type(model).__name__}'s "
-            f"(missing {missing[:5]}, unexpected {extra[:5]}, other shapes {shapes[:5]})"
+            f"(missing {missing[:5]}, unexpected {partial[:5]}, other shapes {shapes[:5]})"
         )
-    model.load_state_dict(src, strict=False)
+    if deeper:
+        dropped = sorted({_stage(k) for k in deeper})
+        print(
+            f"init_backbone: {source}'s stages {dropped} are deeper than the model's; not copied",
+            file=sys.stderr,
+        )
+    model.load_state_dict({k: v for k, v in src.items() if k in own}, strict=False)
+
+
+def _stage(key: str) -> str:
+    """``"backbone.6.0.conv1.weight"`` -> ``"backbone.6"``: the trunk stage a key belongs to."""
+    return ".".join(key.split(".")[:2])
 
 
 def bf16_native(device: torch.device) -> bool:
