@@ -281,6 +281,12 @@ else:
 # joints and path. Every claim the seed's table makes is a function of an FI table
 # (`handlab.attribution.table_c.CLAIMS`): the same code confirms it on the seed's numbers and
 # tests it on ours, so each verdict below could have come out either way.
+#
+# One difference from the paper to keep in mind for the heatmap-against-coordinates claim: the
+# heatmap models (SimpleBaseline, HRNet, TransPose) are explained through the default
+# `heatmap_match` target (chapter 08), the coordinate models (Integral, RLE) through the
+# distance likelihood `exp(-alpha d)`; the paper decoded every model to coordinates first. A
+# gap between the two sets may come from the explained scalar as much as from the model.
 
 # %%
 t0 = time.time()
