@@ -129,8 +129,8 @@ def _deeper_lower(fi: pd.DataFrame, depths: Mapping[str, int]) -> Outcome:
     shallow, deep = pair
     diff = (fi[deep] - fi[shallow]).dropna()
     detail = (
-        f"FI of ResNet-{depths[deep]} ({deep}) minus ResNet-{depths[shallow]} ({shallow}): "
-        + ", ".join(f"{g} {d:+.3f}" for g, d in diff.items())
+        f"FI of ResNet-{depths[deep]} (column {deep}) minus ResNet-{depths[shallow]} "
+        f"(column {shallow}): " + ", ".join(f"{g} {d:+.3f}" for g, d in diff.items())
     )
     return Outcome(bool((diff < 0).all()), detail)
 
