@@ -17,7 +17,7 @@ effects asked for, so samples without them are unchanged to the bit.
 - held objects: occluder slot 0 becomes a cylinder (a bottle, a handle), a ball or a box (a
   phone) against the palm, and the fingers take a grasp around it (tighter for thinner objects);
   the hand is moved so its joint centroid stays where it was framed;
-- truncation: the principal point is shifted 0.2-0.4 image widths in a random direction, so part
+- truncation: the principal point is shifted 0.25-0.5 image widths in a random direction, so part
   of the hand leaves the image (those joints get ``visibility`` 0);
 - details: dark lines across every finger joint (creases, 2 mm wide, 10-35 % darker) and a nail
   colour from pale pink to white, sometimes polished.
@@ -83,7 +83,7 @@ def sample_props(
     if truncation > 0:
         on = (d.rand() < truncation).float()
         angle = d.uniform(0, 2 * math.pi)
-        shift = on * d.uniform(0.2, 0.4)
+        shift = on * d.uniform(0.25, 0.5)
         camera = out["camera"].clone()
         camera[:, 2] += shift * torch.cos(angle)
         camera[:, 3] += shift * torch.sin(angle)
