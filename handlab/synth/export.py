@@ -1,8 +1,8 @@
 """Write generated hands as a COCO-style keypoint folder, so any tool that reads real hand data
 (``handlab evaluate --data coco:PATH``, mmpose) reads the generator's images the same way.
 
-Taught in chapter 12 (``notebooks/12_synthetic_to_real.py``); ``docs/real_hands.md`` uses it to
-measure how real each generator setting looks: a model trained only on real photographs
+No chapter shows it yet; ``docs/real_hands.md`` uses it to measure how real each generator
+setting looks: a model trained only on real photographs
 (MediaPipe) scores the exported hands through exactly the crops and metric of the real
 development set (``benchmarks/synth_realism.py``).
 

@@ -1,8 +1,8 @@
 """Opt-in scene props and framing: sleeves, hands holding objects, truncation at the image
 border, and skin details (flexion creases, varied nails).
 
-Taught in chapter 00 (``notebooks/00_tour.py``); chapter 12 (synthetic to real) and
-``docs/real_hands.md`` measure how real they make the generator look.
+No chapter shows them yet; ``docs/real_hands.md`` measures how real each makes the generator
+look (``benchmarks/synth_realism.py``) and what it costs (``benchmarks/synth.py``).
 
 Real hand photographs (issue 17, section 2) show what the plain generator never draws: a cuff
 or sleeve across the forearm, a hand wrapped around a cup, a phone or a ball, hands cut by the
@@ -40,7 +40,14 @@ from handlab.synth.backgrounds import sample_colors
 from handlab.synth.draws import Draws
 from handlab.synth.poses import template_pose
 
-__all__ = ["PROP_SHAPES", "crease_factor", "nail_color", "sample_props", "sleeve_capsule"]
+__all__ = [
+    "PROP_SHAPES",
+    "crease_factor",
+    "crease_strength",
+    "nail_colors",
+    "sample_props",
+    "sleeve_capsule",
+]
 
 # key -> shape after the batch dim (float tensors), present only when the effect was asked for
 PROP_SHAPES: dict[str, tuple[int, ...]] = {
@@ -178,19 +185,26 @@ def sleeve_capsule(
     return a, b, radius * s[:, 2], s[:, 0] > 0
 
 
-def crease_factor(
-    params: dict[str, torch.Tensor], sample: torch.Tensor, s: torch.Tensor, length: torch.Tensor
-) -> torch.Tensor:
+def crease_factor(strength: torch.Tensor, s: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
     """(m,) shading factors of finger pixels at axis parameter ``s`` (m,) of bones ``length``
-    (m,) mm: darker within a few mm of either end of the bone (the joints' creases)."""
-    d = params["details"][sample]
+    (m,) mm: darker by up to ``strength`` (m,) within a few mm of either end of the bone (the
+    joints' creases).
+
+    >>> s, length = torch.tensor([0.0, 0.5]), torch.tensor([30.0, 30.0])
+    >>> crease_factor(torch.tensor([0.3, 0.3]), s, length)
+    tensor([0.7000, 1.0000])
+    """
     dist = torch.minimum(s, 1 - s) * length  # mm to the nearer joint
-    line = torch.exp(-0.5 * (dist / _CREASE_MM) ** 2)
-    return 1 - d[:, 0] * d[:, 1] * line
+    return 1 - strength * torch.exp(-0.5 * (dist / _CREASE_MM) ** 2)
 
 
-def nail_color(params: dict[str, torch.Tensor], sample: torch.Tensor, default: torch.Tensor):
-    """(3, m) nail colours of pixels of ``sample`` (m,): the drawn ones where details are on,
-    else ``default`` (3,)."""
-    d = params["details"][sample]
-    return torch.where(d[:, :1] > 0, d[:, 2:5], default[None]).T
+def crease_strength(params: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(n,) how much darker each sample's creases are (0 where details are off)."""
+    return params["details"][:, 0] * params["details"][:, 1]
+
+
+def nail_colors(params: dict[str, torch.Tensor], default: torch.Tensor) -> torch.Tensor:
+    """(n, 3) nail colour of each sample: the drawn one where details are on, else ``default``
+    (3,)."""
+    d = params["details"]
+    return torch.where(d[:, :1] > 0, d[:, 2:5], default)

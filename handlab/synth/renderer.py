@@ -28,7 +28,7 @@ from handlab._checks import check_range
 from handlab.geometry import axis_angle_to_matrix, project
 from handlab.hand_model import HandModel
 from handlab.synth.backgrounds import render_background
-from handlab.synth.props import crease_factor, nail_color, sleeve_capsule
+from handlab.synth.props import crease_factor, crease_strength, nail_colors, sleeve_capsule
 from handlab.synth.randomize import apply_camera, photo_backgrounds, skin_texture
 from handlab.synth.raycast import raycast
 from handlab.synth.scene import check_params
@@ -182,13 +182,17 @@ def _shade(params, geo, scene, sample, pid, point, p: int) -> tuple[torch.Tensor
     nail = (distal & (s > 0.45) & (facing > 0.55)).float()
     nail_rgb = _NAIL_COLOR[:, None]
     if "details" in params:  # props: drawn nail colours, creases at the finger joints
-        nail_rgb = nail_color(params, sample, _NAIL_COLOR)
+        nail_rgb = _take(nail_colors(params, _NAIL_COLOR), sample)
         bone = hand & (pid < 15)
-        flat = sample * n_hand + pid.clamp(max=n_hand - 1)
-        length = (_take(geo["end"], flat) - _take(geo["start"], flat)).norm(dim=0)
+        lengths = (geo["end"][:, :15] - geo["start"][:, :15]).norm(dim=-1)  # (n, 15) mm
+        flat = sample * 15 + pid.clamp(0, 14)
         # no crease at a fingertip (the distal bone's far end) nor on a nail
-        crease = crease_factor(params, sample, torch.where(distal, s.clamp(max=0.5), s), length)
-        albedo = albedo * torch.where(bone & (nail == 0), crease, torch.ones_like(crease))
+        crease = crease_factor(
+            crease_strength(params)[sample] * (bone & (nail == 0)),
+            torch.where(distal, s.clamp(max=0.5), s),
+            lengths.reshape(-1)[flat],
+        )
+        albedo = albedo * crease
     albedo = albedo + 0.5 * nail * (nail_rgb - albedo)
     light = _take(params["light"], sample)  # (3, m) unit, towards the light
     view = _unit(-point)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from handlab.synth import SceneOptions, generate, sample_params
-from handlab.synth.props import PROP_SHAPES, crease_factor, nail_color
+from handlab.synth.props import PROP_SHAPES, crease_factor, crease_strength, nail_colors
 
 N, SIZE, SEED = 12, 96, 5
 
@@ -90,15 +90,13 @@ def test_details_darken_joints_and_change_only_the_hand(plain):
 
 def test_crease_and_nail_helpers():
     params = {"details": torch.tensor([[1.0, 0.3, 0.9, 0.8, 0.7], [0.0, 0.3, 0.1, 0.1, 0.1]])}
-    sample = torch.tensor([0, 0, 1])
-    s, length = torch.tensor([0.0, 0.5, 0.0]), torch.tensor([30.0, 30.0, 30.0])
-    torch.testing.assert_close(
-        crease_factor(params, sample, s, length), torch.tensor([0.7, 1.0, 1.0])
-    )
+    torch.testing.assert_close(crease_strength(params), torch.tensor([0.3, 0.0]))
+    s, length = torch.tensor([0.0, 0.5, 1.0]), torch.tensor([30.0, 30.0, 10.0])
+    got = crease_factor(torch.full((3,), 0.3), s, length)
+    torch.testing.assert_close(got, torch.tensor([0.7, 1.0, 0.7]))
     default = torch.tensor([0.93, 0.80, 0.78])
-    got = nail_color(params, sample, default)
-    torch.testing.assert_close(got[:, 0], torch.tensor([0.9, 0.8, 0.7]))
-    torch.testing.assert_close(got[:, 2], default)
+    colors = nail_colors(params, default)
+    torch.testing.assert_close(colors, torch.stack([torch.tensor([0.9, 0.8, 0.7]), default]))
 
 
 def test_randomize_parts_switch_effects_off(plain):
