@@ -18,7 +18,8 @@ One cell by hand, with the command line::
 (each setting folder under ``runs/realism`` is one source column of ``handlab evaluate``).
 
 Usage: ``python benchmarks/synth_realism.py [--n 160] [--models mediapipe_hand_full]
-[--out runs/realism] [--json benchmarks/results/synth_realism.json]``. Taught alongside chapter
+[--out runs/realism] [--json benchmarks/results/synth_realism.json] [--reuse]`` (``--reuse``:
+score the folders a previous run exported). Taught alongside chapter
 12 (``notebooks/12_synthetic_to_real.py``).
 """
 
@@ -75,12 +76,16 @@ def main() -> None:
         "--out", default="runs/realism", help="export folder (default runs/realism)"
     )
     parser.add_argument("--json", default=None, help="write the scores here (default: none)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="score the folders already in --out (same --n, --seed)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # shared CPU: one thread is as fast as two
     out = Path(args.out)
     t0 = time.perf_counter()
-    export_all(out, args.n, args.seed)
-    print(f"exported {len(SETTINGS)} settings x {args.n} hands in {time.perf_counter() - t0:.0f} s")
+    if not args.reuse:
+        export_all(out, args.n, args.seed)
+        print(f"exported {len(SETTINGS)} x {args.n} hands in {time.perf_counter() - t0:.0f} s")
     scores: dict[str, dict[str, Any]] = {}
     for name in args.models:
         model = load_model(f"zoo:{name}")
