@@ -36,7 +36,7 @@ import torch
 from handlab.data.coco import REAL_HANDS, COCOHands
 from handlab.models.base import contract
 from handlab.synth.export import write_coco
-from handlab.training.realhands import evaluate_real
+from handlab.training.realhands import THRESHOLD, evaluate_real, predict_real, real_scores
 from handlab.zoo import load_model
 
 _DR = {"randomize": 0.8, "left": 0.5}  # handlab.data's synth-dr training split
@@ -91,7 +91,11 @@ def main() -> None:
         model = load_model(f"zoo:{name}")
         size = contract(model).input_size or 128
         for crop in ("plain", "upright"):
-            synth = evaluate_real(model, COCOHands(out, crop=crop, size=size))
+            pred = predict_real(model, COCOHands(out, crop=crop, size=size), batch_size=16)
+            synth = real_scores(*(pred[k] for k in ("pred", "gt", "visibility", "box_side")),
+                                pred["sources"])  # fmt: skip
+            for setting, interval in paired_intervals(pred, args.seed).items():
+                synth[setting]["diff_vs_plain_95"] = interval
             real = evaluate_real(model, COCOHands(REAL_HANDS, crop=crop, size=size))
             scores[f"{name} {crop}"] = {**synth, "real hands": real["overall"]}
             print(f"{name} {crop}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -102,8 +106,35 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(record, indent=1, default=list))
 
 
+def paired_intervals(
+    pred: dict[str, Any], seed: int, resamples: int = 2000
+) -> dict[str, list[float]]:
+    """Per setting, a 95 % bootstrap interval of its PCK@0.2 minus the plain generator's,
+    resampling hand indices jointly (hand ``i`` of every setting comes from the same seed row, so
+    the differences are paired)."""
+    ok = ((pred["pred"] - pred["gt"]).norm(dim=-1) / pred["box_side"][:, None]) <= THRESHOLD
+    lab = pred["visibility"] > 0
+    rows = {}
+    for i, source in enumerate(pred["sources"]):
+        rows.setdefault(source, []).append(i)
+    base = torch.tensor(rows["plain"])
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.randint(len(base), (resamples, len(base)), generator=g)  # (R, n) hand indices
+
+    def pooled(idx: torch.Tensor) -> torch.Tensor:  # (R,) PCK pooled over the resampled hands
+        return (ok[idx] & lab[idx]).flatten(1).sum(1) / lab[idx].flatten(1).sum(1).clamp(min=1)
+
+    out = {}
+    for source, idx in rows.items():
+        if source != "plain" and len(idx) == len(base):
+            diff = pooled(torch.tensor(idx)[pick]) - pooled(base[pick])
+            out[source] = [round(float(q), 3) for q in diff.quantile(torch.tensor([0.025, 0.975]))]
+    return out
+
+
 def table(scores: dict[str, dict[str, Any]]) -> str:
-    """Markdown: one row per setting (and the real hands), PCK@0.2 / EPE per model and crop."""
+    """Markdown: one row per setting (and the real hands), PCK@0.2 per model and crop, with the
+    95 % interval of the paired difference from the plain generator in brackets."""
     columns = list(scores)
     lines = [
         "| generator setting | options | " + " | ".join(f"{c} PCK@0.2" for c in columns) + " |",
@@ -113,9 +144,17 @@ def table(scores: dict[str, dict[str, Any]]) -> str:
     rows.append(("real hands (32 photographs, reference)", "real hands", None))
     for name, key, options in rows:
         text = "-" if options is None else ", ".join(f"{k}={v}" for k, v in options.items())
-        cells = [f"{scores[c][key]['pck@0.2']:.2f}" for c in columns]
+        cells = [_cell(scores[c][key]) for c in columns]
         lines.append(f"| {name} | {text or 'defaults'} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(score: dict[str, Any]) -> str:
+    """PCK, and the 95 % interval of its difference from the plain generator where there is one."""
+    if "diff_vs_plain_95" not in score:
+        return f"{score['pck@0.2']:.2f}"
+    lo, hi = score["diff_vs_plain_95"]
+    return f"{score['pck@0.2']:.2f} ({lo:+.2f} to {hi:+.2f})"
 
 
 if __name__ == "__main__":
