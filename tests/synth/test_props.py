@@ -4,7 +4,7 @@ opt-in, drawn last, and each one changes what it claims to and nothing else."""
 import pytest
 import torch
 
-from handlab.synth import SceneOptions, generate, sample_params
+from handlab.synth import SceneOptions, generate, render, sample_params
 from handlab.synth.props import PROP_SHAPES, crease_factor, crease_strength, nail_colors
 
 N, SIZE, SEED = 12, 96, 5
@@ -113,3 +113,21 @@ def test_randomize_parts_switch_effects_off(plain):
     assert torch.equal(skin["image"][off_hand], plain["image"][off_hand])
     on_hand = (plain["mask"] > 0).expand_as(plain["image"])
     assert float((skin["image"][on_hand] - plain["image"][on_hand]).abs().mean()) > 0.005
+
+
+def test_nails_sit_at_the_fingertips_in_the_drawn_colour():
+    params = sample_params(N, torch.Generator().manual_seed(SEED), details=1.0, occluders=0.0)
+    white, dark = dict(params), dict(params)
+    white["details"], dark["details"] = params["details"].clone(), params["details"].clone()
+    white["details"][:, 2:5], dark["details"][:, 2:5] = 1.0, 0.2
+    a, b = render(white, SIZE), render(dark, SIZE)
+    changed = (a["image"] - b["image"]).abs().amax(1) > 0.05  # (N, H, W) nail pixels
+    assert bool((a["image"].mean(1)[changed] > b["image"].mean(1)[changed]).all())
+    assert int(changed.flatten(1).any(1).sum()) >= N // 2  # most hands show a nail (10 of 12)
+    ys, xs = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
+    tips = a["keypoints"][:, [4, 8, 12, 16, 20]]  # (N, 5, 2)
+    for i in range(N):
+        pix = torch.stack([xs[changed[i]], ys[changed[i]]], -1).float()  # (m, 2)
+        if len(pix):
+            nearest = torch.cdist(pix, tips[i]).amin(1)  # px to the nearest fingertip
+            assert float(nearest.median()) < 0.06 * SIZE
