@@ -112,7 +112,7 @@ def _hold(params: dict[str, torch.Tensor], d: Draws, on: torch.Tensor) -> dict[s
     """Occluder slot 0 as an object in the palm (rows ``on``), the fingers in a grasp around it."""
     n = d.n
     kind = torch.where(d.rand() < 0.55, 1, torch.where(d.rand() < 0.5, 0, 2))  # cyl, ball, box
-    radius = d.uniform(12, 25)  # cylinder radius; a ball is 1.4x, a box's depth 0.8x
+    radius = d.uniform(12, 25)  # cylinder radius; a ball's is 1.4x
     half_len = d.uniform(40, 80)
     box = torch.stack([d.uniform(8, 14), d.uniform(35, 60), d.uniform(22, 35)], -1)
     size = torch.where(
@@ -124,24 +124,9 @@ def _hold(params: dict[str, torch.Tensor], d: Draws, on: torch.Tensor) -> dict[s
     centre_local = torch.stack(
         [d.uniform(-8, 8), d.uniform(55, 80), 10.0 + depth + d.uniform(0, 4)], -1
     )
-    # Fingers: the grasp template, tighter around thinner objects, with noise.
-    tight = (1.45 - depth / 40).clamp(0.8, 1.25)
-    pose = params["pose"].clone()
-    grasp = _GRASP[None].expand(n, -1, -1).clone()
-    for finger in _FINGERS:
-        rows = list(POSE_ROWS[finger])
-        grasp[:, rows, 0] = grasp[:, rows, 0] * tight[:, None]
-    grasp = grasp + 0.08 * d.randn(16, 3) * torch.tensor([1.0, 0.2, 0.4])
-    grasp[:, 0] = pose[:, 0]
-    grasp = clamp_pose(grasp)
-    rows = on[:, None, None]
-    new_pose = torch.where(rows, grasp, pose)
-    # Keep the joint centroid where the hand was framed.
-    rot = axis_angle_to_matrix(pose[:, 0])  # (n, 3, 3)
+    new_pose, trans = _grasp(params, d, depth, on)
+    rot = axis_angle_to_matrix(params["pose"][:, 0])  # (n, 3, 3)
     mirror = torch.where(params["left"][:, None], torch.tensor([-1.0, 1, 1]), torch.ones(3))
-    old, new = (_centroid(p, params["shape"]) * mirror for p in (pose, new_pose))
-    shift = ((old - new)[:, None] @ rot.transpose(1, 2))[:, 0]
-    trans = torch.where(on[:, None], params["trans"] + shift, params["trans"])
     centre = ((centre_local * mirror)[:, None] @ rot.transpose(1, 2))[:, 0] + trans
     # Object frame: local z (a cylinder's axis) across the palm (hand x), tilted a little.
     tilt = axis_angle_to_matrix(
@@ -163,6 +148,29 @@ def _hold(params: dict[str, torch.Tensor], d: Draws, on: torch.Tensor) -> dict[s
         mask = on.view(n, *([1] * (value.dim() - 1)))
         out[key][:, 0] = torch.where(mask, value, out[key][:, 0])
     return {**out, "pose": new_pose, "trans": trans}
+
+
+def _grasp(
+    params: dict[str, torch.Tensor], d: Draws, depth: torch.Tensor, on: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pose (n, 16, 3) and trans (n, 3) of hands holding an object ``depth`` (n,) mm thick (rows
+    ``on``): the grasp template, tighter around thinner objects, with noise; the hand moved so
+    its joint centroid stays where the scene framed it."""
+    n = d.n
+    tight = (1.45 - depth / 40).clamp(0.8, 1.25)
+    pose = params["pose"]
+    grasp = _GRASP[None].expand(n, -1, -1).clone()
+    for finger in _FINGERS:
+        rows = list(POSE_ROWS[finger])
+        grasp[:, rows, 0] = grasp[:, rows, 0] * tight[:, None]
+    grasp = grasp + 0.08 * d.randn(16, 3) * torch.tensor([1.0, 0.2, 0.4])
+    grasp[:, 0] = pose[:, 0]
+    new_pose = torch.where(on[:, None, None], clamp_pose(grasp), pose)
+    rot = axis_angle_to_matrix(pose[:, 0])  # (n, 3, 3)
+    mirror = torch.where(params["left"][:, None], torch.tensor([-1.0, 1, 1]), torch.ones(3))
+    old, new = (_centroid(p, params["shape"]) * mirror for p in (pose, new_pose))
+    shift = ((old - new)[:, None] @ rot.transpose(1, 2))[:, 0]
+    return new_pose, torch.where(on[:, None], params["trans"] + shift, params["trans"])
 
 
 def _centroid(pose: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
