@@ -38,6 +38,7 @@ import functools
 import platform
 import sys
 import time
+from typing import NamedTuple
 
 import torch
 from captum.attr import IntegratedGradients
@@ -96,14 +97,33 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+class Seconds(NamedTuple):
+    """Wall-clock and this process's CPU seconds. With one torch thread on a shared machine the
+    CPU seconds are the compute each method cost, whatever share of a core it was given; on CUDA
+    only the wall clock counts."""
+
+    wall: float
+    cpu: float
+
+    def per(self, n: float) -> Seconds:
+        return Seconds(self.wall / n, self.cpu / n)
+
+    def text(self) -> str:
+        return f"{self.wall:8.3f} s/image wall, {self.cpu:8.3f} s/image CPU"
+
+
+def speedup(slow: Seconds, fast: Seconds) -> str:
+    return f"{slow.wall / fast.wall:5.2f}x wall, {slow.cpu / fast.cpu:5.2f}x CPU"
+
+
 def timed(fn, repeats=1):
-    best, result = float("inf"), None
+    best, result = Seconds(float("inf"), float("inf")), None
     for _ in range(repeats):
         _sync()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
         _sync()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, Seconds(time.perf_counter() - t0, time.process_time() - c0))
     return best, result
 
 
@@ -189,14 +209,16 @@ def bench_speed(backbone, args):
             name = f"{name} (handlab at max_batch={batching[name]})"
         status = "ok" if rel <= 1e-5 else "MISMATCH"
         print(f"  max |{name} - handlab| / max |handlab| = {rel:.2e} ({status})")
-    print(f"  (a) reference pattern  {t_a / b:8.3f} s/image")
-    print(f"  (b) captum per joint   {t_b / b:8.3f} s/image (default)")
-    print(f"  (b) captum per joint   {t_b2 / b:8.3f} s/image (internal_batch_size={ibs})")
-    vec_text = "not timed" if t_v is None else f"{t_v / b:.3f}"
-    print(f"  (c) handlab            {t_c / b:8.3f} s/image   (vectorize=True: {vec_text})")
-    print(f"  ratios: (a)/(c) = {t_a / t_c:5.2f}x (bar 2x), (b)/(c) = {t_b / t_c:5.2f}x default, "
-          f"{t_b2 / t_c:5.2f}x with internal_batch_size (bar 1.5x)")  # fmt: skip
-    return t_a / b / steps  # the reference's seconds per image and point
+    print(f"  (a) reference pattern  {t_a.per(b).text()}")
+    print(f"  (b) captum per joint   {t_b.per(b).text()} (default)")
+    print(f"  (b) captum per joint   {t_b2.per(b).text()} (internal_batch_size={ibs})")
+    print(f"  (c) handlab            {t_c.per(b).text()}")
+    if t_v is not None:
+        print(f"  (c) handlab vectorize  {t_v.per(b).text()}")
+    print(f"  (a)/(c) = {speedup(t_a, t_c)} (bar 2x)")
+    print(f"  (b)/(c) = {speedup(t_b, t_c)} captum default (bar 1.5x)")
+    print(f"  (b)/(c) = {speedup(t_b2, t_c)} captum internal_batch_size={ibs} (bar 1.5x)")
+    return t_a.per(b * steps)  # the reference's seconds per image and point
 
 
 def bench_accuracy(backbone, args, ref_per_point):
@@ -208,9 +230,9 @@ def bench_accuracy(backbone, args, ref_per_point):
         path = StraightPath(images, make_baseline(images, "blur"))
         reference_pattern(model, path, target, 1)  # warm-up
         t_a, _ = timed(lambda: reference_pattern(model, path, target, 10))
-        ref_per_point = t_a / b / 10
+        ref_per_point = t_a.per(b * 10)
         print(f"\n(a) reference pattern on {args.accuracy_model} {backbone}: "
-              f"{ref_per_point * 50:.3f} s/image at 50 points (timed at 10)")  # fmt: skip
+              f"{ref_per_point.per(1 / 50).text()} at 50 points (timed at 10)")  # fmt: skip
     joints = tuple(args.accuracy_joints)
     print(
         f"\n== {args.accuracy_model} {backbone}, batch {b}, joints {list(joints)}: "
@@ -238,10 +260,9 @@ def bench_accuracy(backbone, args, ref_per_point):
                 model, images, target, method=m, steps=n, pilot=p, **PATHS[kind]
             )
         )
-        ratio = ref_per_point * 50 / (t_g / b)
         print(
-            f"  {kind}: handlab {cheapest} ({n} points, 21 joints) vs (a) at 50 left points: "
-            f"{ratio:5.1f}x (aim 5x)"
+            f"  {kind}: handlab {cheapest} ({n} points, 21 joints) {t_g.per(b).text()}; vs (a) "
+            f"at 50 left points: {speedup(ref_per_point.per(1 / 50), t_g.per(b))} (aim 5x)"
         )
 
 
