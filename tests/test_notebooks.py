@@ -162,6 +162,7 @@ CHECKS = {
     },
     "09": {
         "mcp_ratio_mean": (0.0, 1e3),
+        "li_trend_spearman": (-1.0, 1.0),
         # the exercise solutions, executed
         "solutions.uniform_mask_mcp_ratio_mean": (0.0, 1e3),
     },
@@ -181,6 +182,9 @@ CHECKS = {
         "independent.min_spearman_abs": (-1.0, 1.0),
         "second_model.final.spearman_abs": (-1.0, 1.0),
         "second_model.seed000_claims_agreeing": (0, 3),
+        # the shipped five-method run: DI/FI/LI trends agreeing with PoseIG's A.4, per method
+        "methods.a4_trends_agreeing.poseig_blur": (0, 3),
+        "methods.a4_trends_agreeing.smoothgrad": (0, 3),
         # the exercise solutions, executed on the cascade
         "solutions.final_spearman_abs": (-1.0, 1.0),
         "solutions.final_spearman_signed": (-1.0, 1.0),
