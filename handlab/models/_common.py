@@ -26,6 +26,7 @@ __all__ = [
     "TIMM_TRUNKS",
     "ImageNormalize",
     "check_batch",
+    "check_fixed_size",
     "check_keypoint_batch",
     "check_size",
     "coordinate_grid",
@@ -129,6 +130,22 @@ def check_size(images: torch.Tensor, *, multiple: int, name: str = "images") -> 
     h, w = images.shape[-2:]
     if h % multiple or w % multiple:
         raise ValueError(f"{name}: expected H and W multiples of {multiple}, got ({h}, {w})")
+
+
+def check_fixed_size(
+    images: torch.Tensor, size: int, *, why: str = "(config.input_size)", name: str = "images"
+) -> None:
+    """Require images (..., H, W) of exactly ``size`` x ``size`` px: a coordinate head is tied to
+    one input size. ``why`` says what fixes the size, in the error.
+
+    >>> check_fixed_size(torch.zeros(1, 3, 64, 48), 64)
+    Traceback (most recent call last):
+    ...
+    ValueError: images: expected H, W = (64, 64) (config.input_size), got (64, 48)
+    """
+    got = tuple(images.shape[-2:])
+    if got != (size, size):
+        raise ValueError(f"{name}: expected H, W = ({size}, {size}) {why}, got {got}")
 
 
 def check_batch(batch: object, shapes: Mapping[str, Sequence[int | None]]) -> None:

@@ -24,6 +24,7 @@ from torch import nn
 from handlab.models._common import (
     RESNETS,
     ImageNormalize,
+    check_fixed_size,
     check_keypoint_batch,
     check_size,
     resnet_trunk,
@@ -88,12 +89,7 @@ class DirectRegression(PoseModel):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_size(images, multiple=1)
-        size = self.config.input_size
-        if tuple(images.shape[-2:]) != (size, size):
-            got = tuple(images.shape[-2:])
-            raise ValueError(
-                f"images: expected H, W = ({size}, {size}) for this FC head, got {got}"
-            )
+        check_fixed_size(images, self.config.input_size, why="for this FC head")
         coords = self.fc(self.backbone(self.normalize(images)))  # (B, 2J)
         outputs = {"coords": coords}
         outputs.update(self.decode(outputs))

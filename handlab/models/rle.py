@@ -31,7 +31,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from handlab.models._common import RESNETS, ImageNormalize, check_batch, check_size, resnet_trunk
+from handlab.models._common import (
+    RESNETS,
+    ImageNormalize,
+    check_fixed_size,
+    check_keypoint_batch,
+    check_size,
+    resnet_trunk,
+)
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 
@@ -140,12 +147,7 @@ class RLERegression(PoseModel):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_size(images, multiple=32)
-        size = self.config.input_size
-        if tuple(images.shape[-2:]) != (size, size):
-            got = tuple(images.shape[-2:])
-            raise ValueError(
-                f"images: expected H, W = ({size}, {size}) (config.input_size), got {got}"
-            )
+        check_fixed_size(images, self.config.input_size)
         features = self.pool(self.backbone(self.normalize(images)))  # (B, C)
         coords = self.fc_mu(features)  # (B, 2J)
         # The paper's sigmoid keeps sigma in (0, 1) image units; the floor avoids log(0).
@@ -165,9 +167,7 @@ class RLERegression(PoseModel):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Visibility-weighted RLE negative log-likelihood. Needs ``batch["keypoints"]``
         (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(
-            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
-        )
+        check_keypoint_batch(batch, self.num_joints)
         size = self.config.input_size
         target = (batch["keypoints"] + 0.5) / size - 0.5  # (B, J, 2) image units
         mu = outputs["coords"].view(-1, self.num_joints, 2)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from handlab.models import _heatmaps as hc
-from handlab.models._common import ImageNormalize, check_batch, check_size, resnet_trunk
+from handlab.models._common import ImageNormalize, check_keypoint_batch, check_size, resnet_trunk
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 from handlab.models.simplebaseline import DeconvHead
@@ -147,9 +147,7 @@ class TransPose(hc.SoftDecodeMixin, PoseModel):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """SimpleBaseline's visibility-weighted heatmap MSE (the paper's loss). Needs
         ``batch["keypoints"]`` (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(
-            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
-        )
+        check_keypoint_batch(batch, self.num_joints)
         loss = hc.heatmap_loss(
             outputs["heatmaps"], batch, stride=self.stride, sigma=self.config.sigma
         )
