@@ -27,7 +27,9 @@ __all__ = [
     "ImageNormalize",
     "check_batch",
     "check_fixed_size",
+    "check_heads",
     "check_keypoint_batch",
+    "check_resnet",
     "check_size",
     "coordinate_grid",
     "heatmap_mse",
@@ -96,6 +98,33 @@ def timm_trunk(name: str) -> tuple[nn.Module, int]:
 
     net = timm.create_model(name, pretrained=False, num_classes=0, global_pool="")
     return _StrideExact(net), TIMM_TRUNKS[name]
+
+
+def check_resnet(backbone: str) -> None:
+    """Raise ``ValueError`` unless ``backbone`` names one of the torchvision ResNets of
+    :data:`RESNETS` (for the families whose heads need a ResNet's stage layout).
+
+    >>> check_resnet("vgg16")
+    Traceback (most recent call last):
+    ...
+    ValueError: backbone: expected one of ['resnet101', 'resnet152', 'resnet18', 'resnet34', \
+'resnet50'], got 'vgg16'
+    """
+    if backbone not in RESNETS:
+        raise ValueError(f"backbone: expected one of {sorted(RESNETS)}, got {backbone!r}")
+
+
+def check_heads(width: int, heads: int, *, name: str = "width") -> None:
+    """Raise ``ValueError`` unless multi-head attention can split ``width`` channels (the config
+    field ``name``) evenly over ``heads``.
+
+    >>> check_heads(30, 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: width: expected a multiple of heads=4, got 30
+    """
+    if width % heads:
+        raise ValueError(f"{name}: expected a multiple of heads={heads}, got {width}")
 
 
 def resnet_trunk(name: str, *, stages: int = 4) -> tuple[nn.Module, int]:

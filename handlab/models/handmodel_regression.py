@@ -36,11 +36,11 @@ from torch import nn
 
 from handlab.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 from handlab.models._common import (
-    RESNETS,
     ImageNormalize,
     check_batch,
     check_fixed_size,
     check_keypoint_batch,
+    check_resnet,
     check_size,
     resnet_trunk,
 )
@@ -72,10 +72,7 @@ class HandModelRegression(PoseModel):
 
     def __init__(self, config: HandModelRegressionConfig) -> None:
         super().__init__()
-        if config.backbone not in RESNETS:
-            raise ValueError(
-                f"backbone: expected one of {sorted(RESNETS)}, got {config.backbone!r}"
-            )
+        check_resnet(config.backbone)
         if config.num_joints != 21:
             raise ValueError(f"num_joints: the hand model has 21 joints, got {config.num_joints}")
         self.config = config

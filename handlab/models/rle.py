@@ -32,10 +32,10 @@ import torch
 from torch import nn
 
 from handlab.models._common import (
-    RESNETS,
     ImageNormalize,
     check_fixed_size,
     check_keypoint_batch,
+    check_resnet,
     check_size,
     resnet_trunk,
 )
@@ -129,10 +129,7 @@ class RLERegression(PoseModel):
 
     def __init__(self, config: RLEConfig) -> None:
         super().__init__()
-        if config.backbone not in RESNETS:
-            raise ValueError(
-                f"backbone: expected one of {sorted(RESNETS)}, got {config.backbone!r}"
-            )
+        check_resnet(config.backbone)
         self.config = config
         self.num_joints = config.num_joints
         self.normalize = ImageNormalize()
