@@ -59,6 +59,35 @@ def _check_K(K: torch.Tensor) -> None:
     check_finite("K", K)
 
 
+def _points_and_K(name: str, points: Array, K: Array) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checked float tensors: ``points`` (..., J, 3) and ``K`` (..., 3, 3) in the points' dtype."""
+    points = _as_tensor(name, points)
+    K = _as_tensor("K", K).to(points)
+    check_shape(name, points, ("...", None, 3))
+    _check_K(K)
+    return points, K
+
+
+def _visible(visibility: Array | None, points: torch.Tensor) -> torch.Tensor:
+    """Bool (..., J): ``visibility > 0`` checked against ``points`` (..., J, C), else all True."""
+    if visibility is None:
+        return torch.ones(points.shape[:-1], dtype=torch.bool, device=points.device)
+    visibility = _as_tensor("visibility", visibility)
+    check_shape("visibility", visibility, tuple(points.shape[:-1]))
+    return visibility > 0
+
+
+def _image_batch(image: Array) -> tuple[torch.Tensor, bool]:
+    """(C, H, W) or (B, C, H, W) -> a (B, C, H, W) float tensor and whether a batch was given."""
+    image = _as_tensor("image", image)
+    if image.ndim not in (3, 4):
+        raise ValueError(
+            f"image: expected shape (C, H, W) or (B, C, H, W), got {tuple(image.shape)}"
+        )
+    batched = image.ndim == 4
+    return (image if batched else image[None]), batched
+
+
 def project_uvd(xyz: Array, K: Array) -> torch.Tensor:
     """Project camera-frame points to pixels and keep their depth.
 
@@ -73,10 +102,7 @@ def project_uvd(xyz: Array, K: Array) -> torch.Tensor:
     >>> project_uvd(torch.tensor([[1.0, 2.0, 10.0]]), K).tolist()
     [[20.0, 40.0, 10.0]]
     """
-    xyz = _as_tensor("xyz", xyz)
-    K = _as_tensor("K", K).to(xyz)
-    check_shape("xyz", xyz, ("...", None, 3))
-    _check_K(K)
+    xyz, K = _points_and_K("xyz", xyz, K)
     z = xyz[..., 2:3]
     # x' = K @ (x / z); written per entry so skew (K[0, 1]) is honoured and gradients stay simple.
     xn = xyz[..., 0:1] / z
@@ -104,10 +130,7 @@ def unproject(uvd: Array, K: Array) -> torch.Tensor:
     >>> unproject(torch.tensor([[20.0, 40.0, 10.0]]), K).tolist()
     [[1.0, 2.0, 10.0]]
     """
-    uvd = _as_tensor("uvd", uvd)
-    K = _as_tensor("K", K).to(uvd)
-    check_shape("uvd", uvd, ("...", None, 3))
-    _check_K(K)
+    uvd, K = _points_and_K("uvd", uvd, K)
     Kx = K[..., None, :, :]
     z = uvd[..., 2:3]
     yn = (uvd[..., 1:2] - Kx[..., 1, 2:3]) / Kx[..., 1, 1:2]
@@ -181,11 +204,7 @@ def hand_box(
     check_finite("keypoints", keypoints)
     if margin <= 0:
         raise ValueError(f"margin: expected a positive number, got {margin}")
-    vis = torch.ones(keypoints.shape[:-1], dtype=torch.bool, device=keypoints.device)
-    if visibility is not None:
-        visibility = _as_tensor("visibility", visibility)
-        check_shape("visibility", visibility, tuple(keypoints.shape[:-1]))
-        vis = visibility > 0
+    vis = _visible(visibility, keypoints)
     if not bool(vis.any(dim=-1).all()):
         raise ValueError("visibility: expected at least one visible joint per hand, got none")
     big = torch.finfo(keypoints.dtype).max
@@ -268,13 +287,7 @@ def crop_to_hand(
     >>> out["image"].shape, out["keypoints"].tolist()
     (torch.Size([3, 32, 32]), [[-0.5, 7.5], [31.5, 23.5]])
     """
-    image = _as_tensor("image", image)
-    batched = image.ndim == 4
-    if image.ndim not in (3, 4):
-        raise ValueError(
-            f"image: expected shape (C, H, W) or (B, C, H, W), got {tuple(image.shape)}"
-        )
-    images = image if batched else image[None]
+    images, batched = _image_batch(image)
     B, _, H, W = images.shape
     keypoints = _as_tensor("keypoints", keypoints).to(images.dtype)
     check_shape("keypoints", keypoints, (B, None, 2) if batched else (None, 2))
@@ -427,10 +440,7 @@ def upright_box(
     check_finite("keypoints", keypoints)
     if not scale > 0:
         raise ValueError(f"scale: expected a positive number, got {scale!r}")
-    vis = torch.ones(keypoints.shape[:-1], dtype=torch.bool)
-    if visibility is not None:
-        vis = _as_tensor("visibility", visibility) > 0
-        check_shape("visibility", vis, tuple(keypoints.shape[:-1]))
+    vis = _visible(visibility, keypoints)
     d = keypoints[..., 9, :] - keypoints[..., 0, :]
     usable = vis[..., 0] & vis[..., 9] & (d.norm(dim=-1) > 0)
     # image "up" is -y; rotating d by angle a must give (0, -|d|): a = -pi/2 - atan2(dy, dx)
@@ -475,13 +485,7 @@ def warp_crop(image: Array, affine: Array, size: int) -> torch.Tensor:
     >>> bool(torch.allclose(warp_crop(img, A[None], 4), img))
     True
     """
-    image = _as_tensor("image", image)
-    batched = image.ndim == 4
-    if image.ndim not in (3, 4):
-        raise ValueError(
-            f"image: expected shape (C, H, W) or (B, C, H, W), got {tuple(image.shape)}"
-        )
-    images = image if batched else image[None]
+    images, batched = _image_batch(image)
     affine = _as_tensor("affine", affine).to(images.dtype)
     check_shape("affine", affine, (images.shape[0], 2, 3) if batched else (2, 3))
     affine = affine if batched else affine[None]
@@ -681,13 +685,9 @@ def procrustes(
         )
     check_finite("pred", pred)
     check_finite("target", target)
-    w = torch.ones(pred.shape[:-1], dtype=pred.dtype, device=pred.device)
-    if visibility is not None:
-        visibility = _as_tensor("visibility", visibility)
-        check_shape("visibility", visibility, tuple(pred.shape[:-1]))
-        w = (visibility > 0).to(pred)
-        if bool((w.sum(-1) == 0).any()):
-            raise ValueError("visibility: expected at least one visible joint per sample, got none")
+    w = _visible(visibility, pred).to(pred)
+    if visibility is not None and bool((w.sum(-1) == 0).any()):
+        raise ValueError("visibility: expected at least one visible joint per sample, got none")
     w = w[..., None]  # (..., J, 1)
     mu_p = (w * pred).sum(-2, keepdim=True) / w.sum(-2, keepdim=True)
     mu_t = (w * target).sum(-2, keepdim=True) / w.sum(-2, keepdim=True)
