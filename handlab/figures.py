@@ -52,16 +52,9 @@ __all__ = [
     "synth_gallery",
 ]
 
-# One zoo model per family with an RGB input and a 2D decode (the explained likelihood is 2D).
-FAMILY_MODELS = (
-    "simplebaseline_r18",
-    "regression_r34",
-    "integral_r18",
-    "cpm",
-    "hrnet_small",
-    "detnet_r18",
-    "handoccnet_r18",
-)
+# One zoo model per family with an RGB input and a 2D decode (the explained likelihood is 2D):
+# the zoo's RGB models but the second SimpleBaseline (ResNet-50, in the large-weights package).
+FAMILY_MODELS = tuple(name for name in zoo.RGB_MODELS if name != "simplebaseline_r50")
 INDEX_MODELS = ("simplebaseline_r18", "integral_r18", "hrnet_small", "regression_r34")
 # A recipe's ``models``: zoo names, or name -> a model already built.
 Models = Sequence[str] | Mapping[str, nn.Module]
