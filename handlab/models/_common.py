@@ -24,6 +24,7 @@ from handlab.models.base import check_images
 __all__ = [
     "RESNETS",
     "TIMM_TRUNKS",
+    "CoordsDecodeMixin",
     "ImageNormalize",
     "check_batch",
     "check_fixed_size",
@@ -35,6 +36,7 @@ __all__ = [
     "heatmap_mse",
     "resnet_trunk",
     "timm_trunk",
+    "to_image_units",
 ]
 
 # torchvision builders and the channel count of each stage's output (layer1..layer4).
@@ -224,3 +226,26 @@ def coordinate_grid(batch: int, height: int, width: int, device: torch.device) -
     xs = torch.linspace(-1.0, 1.0, width, device=device)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
     return torch.stack([grid_x, grid_y]).expand(batch, 2, height, width)
+
+
+def to_image_units(keypoints: torch.Tensor, size: int) -> torch.Tensor:
+    """Keypoints (..., 2) px of a ``size`` px input -> image units, the coordinate heads' targets:
+    the image spans [-0.5, 0.5] edge to edge (pixel centres at integers). Inverse of
+    :meth:`CoordsDecodeMixin.decode`.
+
+    >>> to_image_units(torch.tensor([[-0.5, 31.5], [63.5, 63.5]]), 64).tolist()
+    [[-0.5, 0.0], [0.5, 0.5]]
+    """
+    return (keypoints + 0.5) / size - 0.5
+
+
+class CoordsDecodeMixin:
+    """``decode`` shared by the coordinate heads (DirectRegression, RLE): ``outputs["coords"]``
+    (B, 2J) in image units (:func:`to_image_units`) -> ``keypoints`` (B, J, 2) input pixels of the
+    model's ``config.input_size``."""
+
+    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``coords`` (B, 2J) -> ``keypoints`` (B, J, 2) input pixels; differentiable (affine)."""
+        size = self.config.input_size
+        coords = outputs["coords"].view(-1, self.num_joints, 2)  # (B, J, 2)
+        return {"keypoints": (coords + 0.5) * size - 0.5}

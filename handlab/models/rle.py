@@ -32,12 +32,14 @@ import torch
 from torch import nn
 
 from handlab.models._common import (
+    CoordsDecodeMixin,
     ImageNormalize,
     check_fixed_size,
     check_keypoint_batch,
     check_resnet,
     check_size,
     resnet_trunk,
+    to_image_units,
 )
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
@@ -120,7 +122,7 @@ def rle_nll(
     return torch.log(sigma).sum(-1) - log_q - flow.log_prob(x_bar)
 
 
-class RLERegression(PoseModel):
+class RLERegression(CoordsDecodeMixin, PoseModel):
     """``images (B, 3, S, S)`` in [0, 1] -> ``keypoints`` (B, 21, 2) input pixels (``mu``),
     ``sigma`` (B, 21, 2) in image-size units, and the raw ``coords`` (B, 42) centred on the image
     centre."""
@@ -153,12 +155,6 @@ class RLERegression(PoseModel):
         outputs.update(self.decode(outputs))
         return outputs
 
-    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``coords`` (B, 2J) -> ``keypoints`` (B, J, 2) input pixels; differentiable (affine)."""
-        size = self.config.input_size
-        coords = outputs["coords"].view(-1, self.num_joints, 2)
-        return {"keypoints": (coords + 0.5) * size - 0.5}
-
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -166,7 +162,7 @@ class RLERegression(PoseModel):
         (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
         check_keypoint_batch(batch, self.num_joints)
         size = self.config.input_size
-        target = (batch["keypoints"] + 0.5) / size - 0.5  # (B, J, 2) image units
+        target = to_image_units(batch["keypoints"], size)  # (B, J, 2) image units
         mu = outputs["coords"].view(-1, self.num_joints, 2)
         nll = rle_nll(mu, outputs["sigma"], target, self.flow)  # (B, J)
         weight = batch["visibility"]
