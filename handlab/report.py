@@ -6,7 +6,8 @@ chapters on a user's own checkpoint and dataset. Each chapter is a jupytext perc
 ``notebooks/NN_name.py`` with a ``parameters`` cell; it is read with jupytext, executed by
 papermill into the (git-ignored) output folder and rendered with nbconvert. Sources are never
 written over. Each chapter saves its key numbers with :func:`save_numbers`, which also records the
-kernel's peak memory; the index shows status, run time, peak memory and those numbers, and a
+kernel's CPU time; the runner measures the kernel's own peak memory (:mod:`handlab._kernel`).
+The index shows status, run time, peak memory and those numbers, and a
 progress line per chapter is printed. A failing chapter is marked failed with the failing cell
 (number and first line), the exception and its message (a timeout says so), in the index and in
 a banner on its page; the others still run. No cell is cut off by default: on a busy machine a
@@ -31,7 +32,6 @@ import math
 import os
 import platform
 import resource
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -173,14 +173,12 @@ def _jsonable(value: Any) -> Any:
 def save_numbers(numbers: dict[str, Any], out_dir: str | Path, chapter: str) -> Path:
     """Write a chapter's key numbers to ``out_dir/NN.json`` (called at the end of each chapter).
 
-    Adds ``peak_memory_mb`` (the kernel's peak resident memory, from ``getrusage``) and
-    ``cpu_seconds`` (the kernel's user + system CPU time), and refuses
-    NaN/inf, so a chapter that computed nothing real cannot pass its check.
+    Adds ``cpu_seconds`` (the kernel's user + system CPU time; a forked child starts from zero,
+    unlike its peak memory, which the runner measures itself: :mod:`handlab._kernel`), and
+    refuses NaN/inf, so a chapter that computed nothing real cannot pass its check.
     """
     payload = {"chapter": chapter, "numbers": _jsonable(numbers)}
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    rss = usage.ru_maxrss  # KiB on Linux, bytes on macOS
-    payload["peak_memory_mb"] = rss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     # CPU time of the kernel: unlike wall time it barely moves when the machine is busy
     payload["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     path = Path(out_dir) / f"{chapter}.json"
@@ -205,11 +203,18 @@ def _title(nb: Any, fallback: str) -> str:
 
 
 def _execute(
-    nb: Any, executed: Path, params: dict[str, Any], cwd: Path, timeout: int | None
+    nb: Any,
+    executed: Path,
+    params: dict[str, Any],
+    cwd: Path,
+    timeout: int | None,
+    peaks: list[float | None],
 ) -> Any:
+    """Run ``nb`` with papermill into ``executed``; the kernel's own peak memory (MB, ``None`` if
+    unknown) is appended to ``peaks`` as the kernel shuts down, also after a failure."""
     import papermill
 
-    from handlab._kernel import KernelManager  # a client that cannot miss a reply (see there)
+    from handlab._kernel import recording_peaks  # a client that cannot miss a reply (see there)
 
     return papermill.execute_notebook(
         nb,
@@ -220,7 +225,7 @@ def _execute(
         cwd=str(cwd),
         progress_bar=False,
         execution_timeout=timeout,
-        kernel_manager_class=KernelManager,
+        kernel_manager_class=recording_peaks(peaks),
     )
 
 
@@ -301,9 +306,10 @@ def run_chapter(
     for attempt in range(retries + 1):
         start = time.perf_counter()
         error = None
+        peaks: list[float | None] = []  # this attempt's kernel
         try:
             with _environment(MPLBACKEND=INLINE_BACKEND):
-                out_nb = _execute(nb, executed, params, out_dir, timeout)
+                out_nb = _execute(nb, executed, params, out_dir, timeout, peaks)
         except Exception as exc:  # papermill raises after saving the failed notebook
             out_nb = nbformat.read(executed, as_version=4) if executed.exists() else nb
             error = _describe_error(exc, out_nb, timeout)
@@ -314,6 +320,7 @@ def run_chapter(
                 continue
         break
     seconds = time.perf_counter() - start
+    peak = max((p for p in peaks if p is not None), default=None)
     saved = load_numbers(out_dir, cid)
     if error is None and saved is None:
         error = f"chapter {cid} ran but wrote no {cid}.json (did it call save_numbers?)"
@@ -326,22 +333,21 @@ def run_chapter(
         title=title,
         status="failed" if error else "ok",
         seconds=round(seconds, 2),
-        peak_memory_mb=round(saved["peak_memory_mb"], 1) if saved else None,
+        peak_memory_mb=round(peak, 1) if peak is not None else None,
         html=page.name,
         numbers=saved["numbers"] if saved else {},
         error=error,
-        warnings=notes + _over_budget(seconds, saved),
+        warnings=notes + _over_budget(seconds, peak),
         settings=chapter_settings(source, parameters),
         cpu_seconds=round(saved["cpu_seconds"], 1) if saved and "cpu_seconds" in saved else None,
     )
     return result
 
 
-def _over_budget(seconds: float, saved: dict[str, Any] | None) -> list[str]:
+def _over_budget(seconds: float, peak: float | None) -> list[str]:
     out = []
     if seconds > CHAPTER_SECONDS_BUDGET:
         out.append(f"over budget: took {seconds:.0f} s (budget {CHAPTER_SECONDS_BUDGET:.0f} s)")
-    peak = saved["peak_memory_mb"] if saved else None
     if peak is not None and peak > CHAPTER_MEMORY_BUDGET_MB:
         budget = CHAPTER_MEMORY_BUDGET_MB
         out.append(f"over budget: peak memory {peak:.0f} MB (budget {budget:.0f} MB)")
