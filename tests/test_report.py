@@ -107,20 +107,28 @@ def test_resume_reruns_a_chapter_made_with_other_settings(chapters, tmp_path, ch
 
 
 def test_budgets_are_checked_in_fast_mode_and_reported_not_fatal(chapters, tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "CHAPTER_MEMORY_BUDGET_MB", 1.0)
-    monkeypatch.setattr(report, "CHAPTER_SECONDS_BUDGET", 0.001)
+    from handlab import report_chapter  # where the budgets are checked
+
+    monkeypatch.setattr(report_chapter, "CHAPTER_MEMORY_BUDGET_MB", 1.0)
+    monkeypatch.setattr(report_chapter, "CHAPTER_SECONDS_BUDGET", 0.001)
     result = report.run_report(tmp_path / "out", chapters=["01"], fast=True, notebooks=chapters)[0]
     assert result.status == "ok"
     assert [w.split(":")[0] for w in result.warnings] == ["over budget", "over budget"]
     assert "peak memory" in result.warnings[1] and "budget 1 MB" in result.warnings[1]
 
 
-def test_a_second_run_on_a_locked_folder_fails_naming_the_holder(chapters, tmp_path):
+def test_a_second_run_on_a_locked_folder_fails_naming_the_holder(chapters, tmp_path, capsys):
+    from handlab import cli
+    from handlab._lock import output_lock
+    from handlab.errors import OutputLockedError
+
     out = tmp_path / "out"
-    out.mkdir()
-    with report.locked(out):
-        with pytest.raises(report.ReportLocked, match=r"being written by handlab report, pid"):
+    with output_lock(out, command="handlab report --out out"):
+        with pytest.raises(OutputLockedError, match=r"in use by pid \d+ .*\(handlab report --out"):
             report.run_report(out, chapters=["01"], fast=True, notebooks=chapters)
+        # on the command line: one line naming the holder, exit status 1, nothing written
+        assert cli.main(["report", "--chapters", "01", "--fast", "--out", str(out)]) == 1
+        assert "in use by pid" in capsys.readouterr().err
     assert not (out / "01_ok.html").exists()
     assert report.run_report(out, chapters=["01"], fast=True, notebooks=chapters)[0].status == "ok"
 
