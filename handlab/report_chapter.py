@@ -179,8 +179,9 @@ def run_chapter(
     kernel client is :class:`handlab._kernel.KernelManager`'s (nbclient's own missed replies,
     see there). The chapter budgets (:data:`CHAPTER_SECONDS_BUDGET`,
     :data:`CHAPTER_MEMORY_BUDGET_MB`) are checked in every mode and reported as warnings, never
-    as failures. A failure names the cell and the error, in the result and in a banner on the
-    page.
+    as failures. ``peak_memory_mb`` is the kernel's own peak resident memory
+    (:func:`handlab._kernel.peak_rss_mb`, read as the kernel shuts down, so a failed chapter has
+    one too). A failure names the cell and the error, in the result and in a banner on the page.
     """
     import jupytext
     import nbformat
