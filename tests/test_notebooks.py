@@ -235,6 +235,8 @@ CHECKS = {
 def test_chapter_runs_in_fast_mode(source, tmp_path):
     result = report.run_chapter(source, tmp_path, parameters={"fast": True})
     assert result.status == "ok", result.error
+    # the memory budget holds in fast mode too (the kernel's own peak; time depends on the load)
+    assert not [w for w in result.warnings if "peak memory" in w], result.warnings
     flat = dict(_finite_numbers(result.numbers))
     assert flat, "the chapter saved no numbers"
     assert all(math.isfinite(v) for v in flat.values())
