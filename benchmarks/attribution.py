@@ -13,8 +13,9 @@ path from a blurred baseline):
 
 It checks that the three agree (max difference <= 1e-5 of the largest attribution), prints
 seconds per image, wall-clock and the process's CPU seconds (on a shared CPU the CPU seconds are
-the comparison; on CUDA the wall clock), and the ratios, then, at equal accuracy, how many points each rule (left
-Riemann, Gauss-Legendre, Gauss-Legendre with a 64-forward pilot placing the nodes) needs for a
+the comparison; on CUDA the wall clock), and the ratios, then, at equal accuracy, how many
+points each rule (left Riemann, Gauss-Legendre, Gauss-Legendre with a 64-forward pilot placing
+the nodes) needs for a
 mean completeness gap (sum |delta| / sum |F(x) - F(x')|) of at most 5 % on the straight path from
 black and on PoseIG's 50-fold blur path, and handlab's speed with the cheapest rule against (a)
 at the reference's 50 left points (whose own gap is printed next to it).
