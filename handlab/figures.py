@@ -8,8 +8,12 @@ which only draws. A model missing from the zoo raises a ``ValueError`` naming it
 - :func:`synth_gallery`: a grid of synthetic samples (image, keypoints, depth, mask).
 - :func:`attribution_by_family`: one PoseIG map per model family for one joint of one image.
 - :func:`indices_by_group`: FI / LI / DI per joint group for a few models, as bars.
-- :func:`randomization_curve`: a cascading randomisation of a zoo model, similarity and index
-  curves per step.
+- :func:`randomization_curve`: a cascading randomisation of a zoo model (every parameterised
+  layer, norm layers included), similarity and index curves per step.
+
+PoseIG runs with :class:`~handlab.attribution.config.PoseIGConfig`'s defaults (target
+``heatmap_match``, Gauss-Legendre with a 64-forward pilot placing the nodes) on the blur path,
+whose ``folds`` blur levels equal the recipe's ``steps``.
 
 >>> "synth_gallery" in FIGURES and FIGURES["indices_by_group"] is indices_by_group
 True
@@ -52,20 +56,15 @@ __all__ = [
     "synth_gallery",
 ]
 
-# One zoo model per family with an RGB input and a 2D decode (the explained likelihood is 2D).
-FAMILY_MODELS = (
-    "simplebaseline_r18",
-    "regression_r34",
-    "integral_r18",
-    "cpm",
-    "hrnet_small",
-    "detnet_r18",
-    "handoccnet_r18",
-)
+# One zoo model per family with an RGB input and a 2D decode (the explained likelihood is 2D):
+# the zoo's RGB models but the second SimpleBaseline (ResNet-50, in the large-weights package).
+FAMILY_MODELS = tuple(name for name in zoo.RGB_MODELS if name != "simplebaseline_r50")
 INDEX_MODELS = ("simplebaseline_r18", "integral_r18", "hrnet_small", "regression_r34")
+# A recipe's ``models``: zoo names, or name -> a model already built.
+Models = Sequence[str] | Mapping[str, nn.Module]
 
 
-def load_models(models: Sequence[str] | Mapping[str, nn.Module]) -> dict[str, nn.Module]:
+def load_models(models: Models) -> dict[str, nn.Module]:
     """Zoo names -> loaded models (``HANDLAB_ZOO_DIR`` honoured); a mapping passes through.
 
     Raises ``ValueError`` naming every requested model missing from the zoo.
@@ -89,10 +88,16 @@ def load_models(models: Sequence[str] | Mapping[str, nn.Module]) -> dict[str, nn
     return {name: zoo.load(name) for name in models}
 
 
-def _test_batch(size: int, samples: Sequence[int]) -> dict[str, torch.Tensor]:
+def _models_and_batch(
+    models: Models, *, steps: int, size: int, samples: Sequence[int]
+) -> tuple[dict[str, nn.Module], dict[str, torch.Tensor]]:
+    """The PoseIG recipes' start: check ``steps``, load ``models``, and the fixed synthetic test
+    images ``samples`` at ``size`` px (checks first, so a bad argument fails before any load)."""
     from handlab.synth import SyntheticHands
 
-    return SyntheticHands("test", size=size).batch(list(samples))
+    check_range("steps", steps, lo=1)
+    loaded = load_models(models)
+    return loaded, SyntheticHands("test", size=size).batch(list(samples))
 
 
 def _save(fig: Any, path: str | Path, dpi: int) -> Path:
@@ -121,7 +126,7 @@ def synth_gallery(
 def attribution_by_family(
     path: str | Path,
     *,
-    models: Sequence[str] | Mapping[str, nn.Module] = FAMILY_MODELS,
+    models: Models = FAMILY_MODELS,
     joint: int = 8,
     steps: int = 50,
     size: int = 128,
@@ -133,19 +138,18 @@ def attribution_by_family(
         path: the PNG to write.
         models: zoo names (default one per family) or name -> model.
         joint: the explained joint (default 8, the index fingertip).
-        steps: blur folds = left Riemann points (the reference's 50).
+        steps: PoseIG's points (default rule: Gauss-Legendre, nodes placed by a 64-forward
+            pilot) and the blur path's folds (the reference's 50).
         size: image side (px); sample: index into the fixed synthetic test split.
 
     Returns:
         the path written. Each panel shows the map, the ground truth (white cross), the
         model's prediction (cyan dot) and the map's LI and DI.
     """
-    check_range("steps", steps, lo=1)
     check_range("sample", sample, lo=0)
     if not isinstance(joint, int) or not 0 <= joint < NUM_JOINTS:
         raise ValueError(f"joint: expected an int in [0, {NUM_JOINTS}), got {joint!r}")
-    loaded = load_models(models)
-    batch = _test_batch(size, [sample])
+    loaded, batch = _models_and_batch(models, steps=steps, size=size, samples=[sample])
     image, keypoints = batch["image"], batch["keypoints"]  # (1, 3, H, W), (1, 21, 2) px
     maps, points = {}, {}
     for name, model in loaded.items():
@@ -165,7 +169,7 @@ def attribution_by_family(
 def indices_by_group(
     path: str | Path,
     *,
-    models: Sequence[str] | Mapping[str, nn.Module] = INDEX_MODELS,
+    models: Models = INDEX_MODELS,
     n: int = 4,
     steps: int = 16,
     size: int = 128,
@@ -174,15 +178,14 @@ def indices_by_group(
 
     Args:
         path: the PNG to write; models: zoo names or name -> model; n: test images explained;
-        steps: blur folds = left Riemann points per image; size: image side (px).
+        steps: PoseIG's points per image (default rule: Gauss-Legendre with a 64-forward
+            pilot) and the blur path's folds; size: image side (px).
 
     Returns:
         the path written.
     """
     check_range("n", n, lo=1, hi=1000)
-    check_range("steps", steps, lo=1)
-    loaded = load_models(models)
-    batch = _test_batch(size, range(n))
+    loaded, batch = _models_and_batch(models, steps=steps, size=size, samples=range(n))
     tables = {
         name: explain_batch(m, batch, steps=steps, max_batch=8)[1] for name, m in loaded.items()
     }
@@ -206,13 +209,16 @@ def randomization_curve(
     """Cascading (top-down) randomisation of a model in ``groups`` conv groups, drawn and saved.
 
     The README figure: seed 000 randomised SimpleBaseline-ResNet-50's 54 conv layers nine at a
-    time (six steps); here the conv layers are cut into ``groups`` equal groups the same way.
+    time (six steps); here the conv layers are cut into ``groups`` equal groups the same way,
+    each with the norm layers that follow its convs (every parameterised layer is reset, as in
+    Adebayo et al. and ``quantus.MPRT``; zero maps are counted, their share drawn dashed).
 
     Args:
         path: where to save the PNG (None: only compute); model: a zoo name or a pose model;
-        n_images: synthetic test images (seed ``seed``, ``size`` px); steps: blur folds and
-            Riemann points of PoseIG; joints: which joints to explain (default the wrist and the
-            index finger, one per group).
+        n_images: synthetic test images (seed ``seed``, ``size`` px); steps: PoseIG's points
+            (default rule: Gauss-Legendre with a 64-forward pilot) and the blur path's folds;
+            joints: which joints to explain (default the wrist and the index finger, one per
+            group).
 
     Returns:
         the :func:`~handlab.attribution.randomization_test` table.
@@ -233,7 +239,9 @@ def randomization_curve(
     )  # fmt: skip
     label = model if isinstance(model, str) else type(model).__name__
     fig = plot_randomization(
-        table, title=f"{label}: top-down randomisation, {per_group} conv layers per step"
+        table,
+        title=f"{label}: top-down randomisation, {per_group} conv layers (+ their norm layers) "
+        f"per step; PoseIG blur, {steps} points",
     )
     if path is not None:
         fig.savefig(path, dpi=110)
