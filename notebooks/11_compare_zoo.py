@@ -403,6 +403,8 @@ print(f"3. by FI: {by_fi}\n   by LI: {by_li}")
 # - `explain_models` puts every model through the same PoseIG report: indices, completeness and
 #   errors in one tidy table; `compare_models` averages it per group.
 # - The small multiples show where each family looks for the same joint.
+# - PoseIG's Table C is re-checked on the seed's six kinds of model (two stand-ins named), each
+#   claim with a verdict from the code that confirms it on the seed's own numbers.
 # - The rank correlations and the FI trend above are computed from this run; with untrained
 #   stand-ins they would be noise, so the model cards' training steps are printed first.
 
