@@ -152,13 +152,28 @@ CHECKS = {
         "epe_px.fused.all": (0.0, 182.0),
         "confidence_correlation.occlusion": (-1.0, 1.0),
         "maxmse_weight_by_group.TIP": (0.0, 1.0),
-        # the exercise solution, executed: equal weights and no deltas fuse to the clip mean
+        # the exercise solutions, executed: equal weights and no deltas fuse to the clip mean;
+        # the true poses warped by the true deltas fuse to the truth (the backward indices);
+        # a tiny Deformer trains and is evaluated on its 4 test clips
         "solutions.equal_fusion_minus_mean": (0.0, 1e-4),
+        "solutions.truth_with_true_deltas_error": (0.0, 1e-5),
+        "solutions.true_deltas_fused_mm": (0.0, 2000.0),
+        "solutions.tiny_deformer.n": (4, 4),
+        "solutions.tiny_deformer.epe_px": (0.0, 128.0),
+        "solutions.tiny_deformer.mpjpe_mm": (0.0, 2000.0),
     },
     "08": {
         "likelihood_mean": (0.0, 1.0),
-        # the exercise solution, executed
+        # the exercise solutions, executed: with 8 Gauss-Legendre + pilot points the straight
+        # path's gap is a few %; IG under small noise keeps IG's ranking; the blur baseline keeps
+        # the colours and differs from the image mostly at its edges
         "solutions.alpha1_joints_below_0.05": (0, 21),
+        "solutions.straight_black_gap_at_last_steps.gausslegendre + pilot": (0.0, 0.25),
+        "solutions.straight_black_gap_at_last_steps.riemann_left": (0.0, 5.0),
+        "solutions.noise_tunnel_vs_smoothgrad.ssim": (0.0, 1.0),
+        "solutions.noise_tunnel_vs_ig_spearman_abs": (0.3, 1.0),
+        "solutions.blur_baseline_colour_shift": (0.0, 0.01),
+        "solutions.blur_difference_edges_over_flat": (1.2, 100.0),
     },
     "09": {
         "mcp_ratio_mean": (0.0, 1e3),
@@ -181,9 +196,14 @@ CHECKS = {
         "independent.min_spearman_abs": (-1.0, 1.0),
         "second_model.final.spearman_abs": (-1.0, 1.0),
         "second_model.seed000_claims_agreeing": (0, 3),
-        # the exercise solutions, executed on the cascade
+        # the exercise solutions, executed on the cascade; the recorded maps rescore to the
+        # cascade's own SSIM, and both models' maps are compared with the image's edge map
         "solutions.final_spearman_abs": (-1.0, 1.0),
         "solutions.final_spearman_signed": (-1.0, 1.0),
+        "solutions.final_ssim_rescored_error": (0.0, 1e-9),
+        "solutions.edge_map_ssim.original": (-1.0, 1.0),
+        "solutions.edge_map_ssim.randomised": (-1.0, 1.0),
+        "solutions.edge_map_spearman_abs.randomised": (-1.0, 1.0),
     },
     "11": {
         "n_models": (1, 100),
@@ -222,6 +242,17 @@ CHECKS = {
         # the skinned mesh must land on the rendered hand (a wrong frame or mirror falls to ~0)
         "projected_vertices_in_mask": (0.9, 1.0),
         "regressor_error_mm.mean": (0.0, 1.0),
+        # the exercise solutions, executed: a finer grid has more vertices and the fingertips
+        # stay within a third of its step; longer fingers leave the palm in place; in a fist a
+        # large tau shrinks the knuckles, a small one stretches the edges there
+        "solutions.vertex_ratio_to_6mm.4.0": (1.5, 4.0),
+        "solutions.vertex_ratio_to_6mm.8.0": (0.3, 0.8),
+        "solutions.fingertip_depth_change_mm.4.0": (0.0, 4.0 / 3),
+        "solutions.fingertip_depth_change_mm.8.0": (0.0, 8.0 / 3),
+        "solutions.longer_fingers_shift_mm.palm": (0.0, 1.0),
+        "solutions.longer_fingers_shift_mm.fingers": (3.0, 15.0),
+        "solutions.knuckle_shrink_large_over_small_tau": (0.0, 0.9),
+        "solutions.stretch_small_over_large_tau": (1.1, 10.0),
     },
 }
 
