@@ -87,6 +87,11 @@ CHECKS = {
         "solutions.rotated_canonical_change_mm": (0.0, 1e-2),
         "solutions.rotated_scale_change_mm": (0.0, 1e-2),
         "solutions.lift_true_scale.mpjpe_mm": (0.0, 1000.0),
+        # the fits without one term: a fit that diverged leaves the image or the hand
+        "solutions.fit_terms.no L3D.mpjpe_mm": (0.0, 200.0),
+        "solutions.fit_terms.no L3D.reprojection_px": (0.0, 30.0),
+        "solutions.fit_terms.no L2D.mpjpe_mm": (0.0, 200.0),
+        "solutions.fit_terms.no L2D.reprojection_px": (0.0, 30.0),
     },
     "04": {
         "anchors_per_image": (1024, 1024),
