@@ -440,7 +440,8 @@ explorer.widget
 # 3. That the maps are dominated by the input (edges, colour blobs, the blur path itself) and not
 #    by the weights: the method would fail the sanity check, as Adebayo et al. found for guided
 #    backpropagation. The cell below checks it on this run: it compares the trained and the fully
-#    randomised maps with a map of the input alone (the image's edges, `|x - blur(x)|`).
+#    randomised maps with a map of the input alone, the image's edges
+#    (`|images - make_baseline(images, "blur")|`).
 # </details>
 
 # %% tags=["solutions"]
