@@ -52,20 +52,15 @@ __all__ = [
     "synth_gallery",
 ]
 
-# One zoo model per family with an RGB input and a 2D decode (the explained likelihood is 2D).
-FAMILY_MODELS = (
-    "simplebaseline_r18",
-    "regression_r34",
-    "integral_r18",
-    "cpm",
-    "hrnet_small",
-    "detnet_r18",
-    "handoccnet_r18",
-)
+# One zoo model per family with an RGB input and a 2D decode (the explained likelihood is 2D):
+# the zoo's RGB models but the second SimpleBaseline (ResNet-50, in the large-weights package).
+FAMILY_MODELS = tuple(name for name in zoo.RGB_MODELS if name != "simplebaseline_r50")
 INDEX_MODELS = ("simplebaseline_r18", "integral_r18", "hrnet_small", "regression_r34")
+# A recipe's ``models``: zoo names, or name -> a model already built.
+Models = Sequence[str] | Mapping[str, nn.Module]
 
 
-def load_models(models: Sequence[str] | Mapping[str, nn.Module]) -> dict[str, nn.Module]:
+def load_models(models: Models) -> dict[str, nn.Module]:
     """Zoo names -> loaded models (``HANDLAB_ZOO_DIR`` honoured); a mapping passes through.
 
     Raises ``ValueError`` naming every requested model missing from the zoo.
@@ -89,10 +84,16 @@ def load_models(models: Sequence[str] | Mapping[str, nn.Module]) -> dict[str, nn
     return {name: zoo.load(name) for name in models}
 
 
-def _test_batch(size: int, samples: Sequence[int]) -> dict[str, torch.Tensor]:
+def _models_and_batch(
+    models: Models, *, steps: int, size: int, samples: Sequence[int]
+) -> tuple[dict[str, nn.Module], dict[str, torch.Tensor]]:
+    """The PoseIG recipes' start: check ``steps``, load ``models``, and the fixed synthetic test
+    images ``samples`` at ``size`` px (checks first, so a bad argument fails before any load)."""
     from handlab.synth import SyntheticHands
 
-    return SyntheticHands("test", size=size).batch(list(samples))
+    check_range("steps", steps, lo=1)
+    loaded = load_models(models)
+    return loaded, SyntheticHands("test", size=size).batch(list(samples))
 
 
 def _save(fig: Any, path: str | Path, dpi: int) -> Path:
@@ -121,7 +122,7 @@ def synth_gallery(
 def attribution_by_family(
     path: str | Path,
     *,
-    models: Sequence[str] | Mapping[str, nn.Module] = FAMILY_MODELS,
+    models: Models = FAMILY_MODELS,
     joint: int = 8,
     steps: int = 50,
     size: int = 128,
@@ -140,12 +141,10 @@ def attribution_by_family(
         the path written. Each panel shows the map, the ground truth (white cross), the
         model's prediction (cyan dot) and the map's LI and DI.
     """
-    check_range("steps", steps, lo=1)
     check_range("sample", sample, lo=0)
     if not isinstance(joint, int) or not 0 <= joint < NUM_JOINTS:
         raise ValueError(f"joint: expected an int in [0, {NUM_JOINTS}), got {joint!r}")
-    loaded = load_models(models)
-    batch = _test_batch(size, [sample])
+    loaded, batch = _models_and_batch(models, steps=steps, size=size, samples=[sample])
     image, keypoints = batch["image"], batch["keypoints"]  # (1, 3, H, W), (1, 21, 2) px
     maps, points = {}, {}
     for name, model in loaded.items():
@@ -165,7 +164,7 @@ def attribution_by_family(
 def indices_by_group(
     path: str | Path,
     *,
-    models: Sequence[str] | Mapping[str, nn.Module] = INDEX_MODELS,
+    models: Models = INDEX_MODELS,
     n: int = 4,
     steps: int = 16,
     size: int = 128,
@@ -180,9 +179,7 @@ def indices_by_group(
         the path written.
     """
     check_range("n", n, lo=1, hi=1000)
-    check_range("steps", steps, lo=1)
-    loaded = load_models(models)
-    batch = _test_batch(size, range(n))
+    loaded, batch = _models_and_batch(models, steps=steps, size=size, samples=range(n))
     tables = {
         name: explain_batch(m, batch, steps=steps, max_batch=8)[1] for name, m in loaded.items()
     }

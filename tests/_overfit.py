@@ -1,4 +1,4 @@
-"""A few Adam steps on one fixed batch: the loss curve that the "it can learn" tests check."""
+"""A few optimiser steps on one fixed batch: the loss curve that the "it can learn" tests check."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ def loss_curve(
     *,
     steps: int,
     lr: float = 3e-3,
+    optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
 ) -> tuple[list[float], dict[str, float]]:
-    """``steps`` Adam steps of ``model.loss(model(*inputs), batch)``: each step's loss and the
-    last step's logs."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    """``steps`` steps of ``optimizer`` (default Adam) on ``model.loss(model(*inputs), batch)``:
+    each step's loss and the last step's logs."""
+    opt = optimizer(model.parameters(), lr=lr)
     losses, logs = [], {}
     for _ in range(steps):
         loss, logs = model.loss(model(*inputs), batch)
-        optimizer.zero_grad()
+        opt.zero_grad()
         loss.backward()
-        optimizer.step()
+        opt.step()
         losses.append(float(loss.detach()))
     return losses, logs

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from _resume import assert_same_weights, fit_interrupted
 from _tiny_model import TINY, ToyHands, build_tiny
 from safetensors.torch import load_file
 
@@ -230,24 +231,12 @@ def test_training_reduces_the_error(tiny, tmp_path):
 def test_resume_after_interruption_is_bit_identical(tiny, tmp_path, monkeypatch):
     cfg = tiny_config(steps=8, val_every=4, ckpt_every=3)  # resume from 3, validate at 4 and 8
     full = loop.fit(cfg, tmp_path / "full", progress=False)
-
-    real = loop._step_batch
-
-    def interrupt(config, data, step, info, local):
-        if step == 5:  # after the checkpoint at 3 and the validation at 4 (replayed on resume)
-            raise KeyboardInterrupt
-        return real(config, data, step, info, local)
-
-    monkeypatch.setattr(loop, "_step_batch", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        loop.fit(cfg, tmp_path / "cut", progress=False)
+    # stopped after the checkpoint at 3 and the validation at 4 (replayed on resume)
+    fit_interrupted(monkeypatch, cfg, tmp_path / "cut", at_step=5)
     assert not (tmp_path / "cut" / "model.safetensors").exists()
-    monkeypatch.setattr(loop, "_step_batch", real)
     resumed = loop.fit(cfg, tmp_path / "cut", progress=False)
 
-    a = load_file(tmp_path / "full" / "model.safetensors")
-    b = load_file(tmp_path / "cut" / "model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_weights(tmp_path / "full", tmp_path / "cut")
     assert resumed == full
     la = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     lb = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
@@ -477,17 +466,7 @@ def test_lifting_gets_no_2d_metrics_for_its_own_input():
 
 def test_resume_with_another_thread_count_warns(tiny, tmp_path, monkeypatch):
     cfg = tiny_config(steps=6, ckpt_every=3)
-    real = loop._step_batch
-
-    def interrupt(config, data, step, info, local):
-        if step == 4:
-            raise KeyboardInterrupt
-        return real(config, data, step, info, local)
-
-    monkeypatch.setattr(loop, "_step_batch", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        loop.fit(cfg, tmp_path, progress=False)
-    monkeypatch.setattr(loop, "_step_batch", real)
+    fit_interrupted(monkeypatch, cfg, tmp_path, at_step=4)
     threads = torch.get_num_threads()
     state = torch.load(next((tmp_path / "checkpoint").glob("train-*.pt")), weights_only=True)
     assert state["threads"] == threads

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from _resume import assert_same_weights, fit_interrupted
 
 from handlab import metrics as M
 from handlab.models import create
@@ -56,21 +56,9 @@ def test_fit_deformer_on_clips_then_evaluate_and_resume(tmp_path, monkeypatch):
     again = evaluate(model, SyntheticClips("test", size=64, T=3), batch_size=2, limit=4)
     assert again["epe_px"] == pytest.approx(metrics["epe_px"], rel=1e-4)
 
-    real = loop._step_batch
-
-    def interrupt(config, data, step, info, local):
-        if step == 1:  # after the checkpoint at step 1
-            raise KeyboardInterrupt
-        return real(config, data, step, info, local)
-
-    monkeypatch.setattr(loop, "_step_batch", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        loop.fit(cfg, tmp_path / "cut", progress=False)
-    monkeypatch.setattr(loop, "_step_batch", real)
+    fit_interrupted(monkeypatch, cfg, tmp_path / "cut", at_step=1)  # after the checkpoint at 1
     resumed = loop.fit(cfg, tmp_path / "cut", progress=False)
-    a = load_file(tmp_path / "full" / "model.safetensors")
-    b = load_file(tmp_path / "cut" / "model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_weights(tmp_path / "full", tmp_path / "cut")
     assert resumed == metrics
 
 

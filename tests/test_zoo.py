@@ -13,7 +13,7 @@ from _tiny_model import TINY, ToyHands, build_tiny
 from safetensors.torch import load_file, save_file
 
 from handlab import zoo
-from handlab.models import registry
+from handlab.models import contract, create, registry
 from handlab.training import data as train_data
 from handlab.training import loop
 from handlab.training.config import TrainConfig
@@ -318,3 +318,13 @@ def test_a_run_with_another_models_trunk_records_that_models_recipe(tiny_run, tm
         *own["recipe"],
         f"handlab train --model {TINY} --init runs/own --out runs/second",
     ]
+
+
+def test_rgb_models_are_shipped_single_image_rgb_models():
+    # zoo.RGB_MODELS feeds chapter 11 and handlab.figures: each one ships and reads one RGB image
+    shipped = zoo.list()
+    for name in zoo.RGB_MODELS:
+        assert name in shipped, name
+        card = json.loads((zoo.folder() / f"{name}.json").read_text())
+        declared = contract(create(card["model"], **card["model_config"]))
+        assert (declared.input_kind, declared.clip_length) == ("rgb", None), name

@@ -270,13 +270,8 @@ class COCOHands(HandDataset):
         length = (box[2:] - box[:2]).amax() * self.scale
         return crop_affine(centre, length.clamp(min=1.0), self.size, mirror=mirror)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if not isinstance(index, int | np.integer):
-            raise TypeError(f"index: expected an int, got {type(index).__name__}")
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"index: expected a value in [{-n}, {n - 1}], got {index}")
-        raw = self.load_frame(int(index) % n)
+    def finish(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Validate a full frame and crop it with this dataset's options (:meth:`affine`)."""
         validate_sample(raw)
         if self.size is None:
             return raw

@@ -329,7 +329,11 @@ class HandDataset(Dataset):
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index: expected a value in [{-n}, {n - 1}], got {index}")
-        raw = self.load_frame(int(index) % n)
+        return self.finish(self.load_frame(int(index) % n))
+
+    def finish(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """A full-resolution item from :meth:`load_frame` -> the returned sample: validated and
+        cropped by :func:`finish_sample` (``size``, ``margin``, the item's ``box`` if any)."""
         box = raw.pop("box", None)
         return finish_sample(
             raw, num_joints=self.num_joints, size=self.size, margin=self.margin, box=box

@@ -24,14 +24,19 @@ from handlab.models.base import check_images
 __all__ = [
     "RESNETS",
     "TIMM_TRUNKS",
+    "CoordsDecodeMixin",
     "ImageNormalize",
     "check_batch",
+    "check_fixed_size",
+    "check_heads",
     "check_keypoint_batch",
+    "check_resnet",
     "check_size",
     "coordinate_grid",
     "heatmap_mse",
     "resnet_trunk",
     "timm_trunk",
+    "to_image_units",
 ]
 
 # torchvision builders and the channel count of each stage's output (layer1..layer4).
@@ -97,6 +102,33 @@ def timm_trunk(name: str) -> tuple[nn.Module, int]:
     return _StrideExact(net), TIMM_TRUNKS[name]
 
 
+def check_resnet(backbone: str) -> None:
+    """Raise ``ValueError`` unless ``backbone`` names one of the torchvision ResNets of
+    :data:`RESNETS` (for the families whose heads need a ResNet's stage layout).
+
+    >>> check_resnet("vgg16")
+    Traceback (most recent call last):
+    ...
+    ValueError: backbone: expected one of ['resnet101', 'resnet152', 'resnet18', 'resnet34', \
+'resnet50'], got 'vgg16'
+    """
+    if backbone not in RESNETS:
+        raise ValueError(f"backbone: expected one of {sorted(RESNETS)}, got {backbone!r}")
+
+
+def check_heads(width: int, heads: int, *, name: str = "width") -> None:
+    """Raise ``ValueError`` unless multi-head attention can split ``width`` channels (the config
+    field ``name``) evenly over ``heads``.
+
+    >>> check_heads(30, 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: width: expected a multiple of heads=4, got 30
+    """
+    if width % heads:
+        raise ValueError(f"{name}: expected a multiple of heads={heads}, got {width}")
+
+
 def resnet_trunk(name: str, *, stages: int = 4) -> tuple[nn.Module, int]:
     """A torchvision ResNet without average pooling and classifier, random weights.
 
@@ -129,6 +161,22 @@ def check_size(images: torch.Tensor, *, multiple: int, name: str = "images") -> 
     h, w = images.shape[-2:]
     if h % multiple or w % multiple:
         raise ValueError(f"{name}: expected H and W multiples of {multiple}, got ({h}, {w})")
+
+
+def check_fixed_size(
+    images: torch.Tensor, size: int, *, why: str = "(config.input_size)", name: str = "images"
+) -> None:
+    """Require images (..., H, W) of exactly ``size`` x ``size`` px: a coordinate head is tied to
+    one input size. ``why`` says what fixes the size, in the error.
+
+    >>> check_fixed_size(torch.zeros(1, 3, 64, 48), 64)
+    Traceback (most recent call last):
+    ...
+    ValueError: images: expected H, W = (64, 64) (config.input_size), got (64, 48)
+    """
+    got = tuple(images.shape[-2:])
+    if got != (size, size):
+        raise ValueError(f"{name}: expected H, W = ({size}, {size}) {why}, got {got}")
 
 
 def check_batch(batch: object, shapes: Mapping[str, Sequence[int | None]]) -> None:
@@ -178,3 +226,26 @@ def coordinate_grid(batch: int, height: int, width: int, device: torch.device) -
     xs = torch.linspace(-1.0, 1.0, width, device=device)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
     return torch.stack([grid_x, grid_y]).expand(batch, 2, height, width)
+
+
+def to_image_units(keypoints: torch.Tensor, size: int) -> torch.Tensor:
+    """Keypoints (..., 2) px of a ``size`` px input -> image units, the coordinate heads' targets:
+    the image spans [-0.5, 0.5] edge to edge (pixel centres at integers). Inverse of
+    :meth:`CoordsDecodeMixin.decode`.
+
+    >>> to_image_units(torch.tensor([[-0.5, 31.5], [63.5, 63.5]]), 64).tolist()
+    [[-0.5, 0.0], [0.5, 0.5]]
+    """
+    return (keypoints + 0.5) / size - 0.5
+
+
+class CoordsDecodeMixin:
+    """``decode`` shared by the coordinate heads (DirectRegression, RLE): ``outputs["coords"]``
+    (B, 2J) in image units (:func:`to_image_units`) -> ``keypoints`` (B, J, 2) input pixels of the
+    model's ``config.input_size``."""
+
+    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``coords`` (B, 2J) -> ``keypoints`` (B, J, 2) input pixels; differentiable (affine)."""
+        size = self.config.input_size
+        coords = outputs["coords"].view(-1, self.num_joints, 2)  # (B, J, 2)
+        return {"keypoints": (coords + 0.5) * size - 0.5}

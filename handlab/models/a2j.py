@@ -45,7 +45,7 @@ from torch import nn
 
 from handlab._checks import check_range
 from handlab.geometry import unproject
-from handlab.models._common import RESNETS, check_batch, resnet_trunk
+from handlab.models._common import RESNETS, check_batch, check_resnet, resnet_trunk
 from handlab.models.base import PoseModel, check_images
 from handlab.models.registry import register_model
 from handlab.models.v2v import resolve_K
@@ -68,8 +68,7 @@ class A2JConfig:
     segment_mm: float | None = None  # unsegmented crops (NYU): keep +-this around the centre depth
 
     def __post_init__(self) -> None:
-        if self.backbone not in RESNETS:
-            raise ValueError(f"backbone: expected one of {sorted(RESNETS)}, got {self.backbone!r}")
+        check_resnet(self.backbone)
         if self.num_joints not in (14, 21):
             raise ValueError(
                 f"num_joints: expected 21 (canonical) or 14 (NYU), got {self.num_joints!r}"

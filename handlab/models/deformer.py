@@ -37,9 +37,10 @@ from torch import nn
 
 from handlab._checks import check_range
 from handlab.models._common import (
-    RESNETS,
     ImageNormalize,
     check_batch,
+    check_heads,
+    check_resnet,
     coordinate_grid,
     resnet_trunk,
 )
@@ -83,8 +84,7 @@ class DeformerConfig:
         check_range("T", self.T, lo=1)
         if self.loss not in LOSSES:
             raise ValueError(f"loss: expected one of {list(LOSSES)}, got {self.loss!r}")
-        if self.width % self.heads:
-            raise ValueError(f"width: expected a multiple of heads={self.heads}, got {self.width}")
+        check_heads(self.width, self.heads)
 
 
 def max_mse(errors: torch.Tensor) -> torch.Tensor:
@@ -161,10 +161,7 @@ class Deformer(PoseModel):
     def __init__(self, config: DeformerConfig) -> None:
         super().__init__()
         self.input_size = config.input_size  # the contract's fixed side (frames are S x S)
-        if config.backbone not in RESNETS:
-            raise ValueError(
-                f"backbone: expected one of {sorted(RESNETS)}, got {config.backbone!r}"
-            )
+        check_resnet(config.backbone)
         self.config = config
         self.num_joints = config.num_joints
         self.multiple = 2 ** (config.trunk_stages + 1)

@@ -35,7 +35,15 @@ import torch
 from torch import nn
 
 from handlab.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
-from handlab.models._common import RESNETS, ImageNormalize, check_batch, check_size, resnet_trunk
+from handlab.models._common import (
+    ImageNormalize,
+    check_batch,
+    check_fixed_size,
+    check_keypoint_batch,
+    check_resnet,
+    check_size,
+    resnet_trunk,
+)
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 
@@ -64,10 +72,7 @@ class HandModelRegression(PoseModel):
 
     def __init__(self, config: HandModelRegressionConfig) -> None:
         super().__init__()
-        if config.backbone not in RESNETS:
-            raise ValueError(
-                f"backbone: expected one of {sorted(RESNETS)}, got {config.backbone!r}"
-            )
+        check_resnet(config.backbone)
         if config.num_joints != 21:
             raise ValueError(f"num_joints: the hand model has 21 joints, got {config.num_joints}")
         self.config = config
@@ -95,12 +100,7 @@ class HandModelRegression(PoseModel):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_size(images, multiple=32)
-        size = self.config.input_size
-        if tuple(images.shape[-2:]) != (size, size):
-            got = tuple(images.shape[-2:])
-            raise ValueError(
-                f"images: expected H, W = ({size}, {size}) (config.input_size), got {got}"
-            )
+        check_fixed_size(images, self.config.input_size)
         raw = self.fc(self.backbone(self.normalize(images)))  # (B, 61)
         outputs = {
             "pose": self._pose(raw[:, :48]),
@@ -129,7 +129,7 @@ class HandModelRegression(PoseModel):
         """2D reprojection (image units, visibility-weighted) + ``w3d`` x root-relative 3D
         (decimetres) where ``batch`` has ``xyz`` + ``w_shape`` x the shape prior. Needs
         ``batch["keypoints"]`` (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(batch, {"keypoints": (None, 21, 2), "visibility": (None, 21)})
+        check_keypoint_batch(batch, 21)
         size = self.config.input_size
         vis = batch["visibility"]
         err2d = ((outputs["keypoints"] - batch["keypoints"]) / size).pow(2).sum(-1)  # (B, J)

@@ -58,6 +58,8 @@ from handlab.models._common import (
     RESNETS,
     ImageNormalize,
     check_batch,
+    check_heads,
+    check_resnet,
     check_size,
     coordinate_grid,
     resnet_trunk,
@@ -225,14 +227,8 @@ class HandOccNet(PoseModel):
 
     def __init__(self, config: HandOccNetConfig) -> None:
         super().__init__()
-        if config.backbone not in RESNETS:
-            raise ValueError(
-                f"backbone: expected one of {sorted(RESNETS)}, got {config.backbone!r}"
-            )
-        if config.width % config.heads:
-            raise ValueError(
-                f"width: expected a multiple of heads={config.heads}, got {config.width}"
-            )
+        check_resnet(config.backbone)
+        check_heads(config.width, config.heads)
         check_range("set_layers", config.set_layers, lo=0)
         self.config = config
         self.num_joints = config.num_joints

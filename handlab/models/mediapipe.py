@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handlab.models._common import check_batch
+from handlab.models._common import check_fixed_size, check_keypoint_batch
 from handlab.models.base import PoseModel, check_images
 from handlab.models.registry import register_model
 
@@ -223,11 +223,7 @@ class MediaPipeHand(PoseModel):
     def check_input(self, images: torch.Tensor) -> None:
         """Validate images (B, 3, 224, 224): type, channels, the fixed size, finiteness."""
         check_images(images, channels=3)
-        if tuple(images.shape[-2:]) != (INPUT_SIZE, INPUT_SIZE):
-            raise ValueError(
-                f"images: expected H, W = ({INPUT_SIZE}, {INPUT_SIZE}) for MediaPipe's fixed "
-                f"input, got {tuple(images.shape[-2:])}"
-            )
+        check_fixed_size(images, INPUT_SIZE, why="for MediaPipe's fixed input")
 
     def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``landmarks`` -> ``keypoints`` (B, 21, 2) px (pixel centres at integers: -0.5) and
@@ -247,7 +243,7 @@ class MediaPipeHand(PoseModel):
         px and ``batch["visibility"]`` (B, 21). The published weights have large gains: use small
         steps (on one batch SGD at lr 1e-5 lowered the loss; SGD at 1e-4 and Adam at 1e-5
         diverged)."""
-        check_batch(batch, {"keypoints": (None, 21, 2), "visibility": (None, 21)})
+        check_keypoint_batch(batch, 21)
         err = ((outputs["keypoints"] - batch["keypoints"]) / INPUT_SIZE).pow(2).sum(-1)  # (B, 21)
         loss = (err * batch["visibility"]).mean()
         logs = {"l2_2d": float(loss.detach())}

@@ -23,10 +23,13 @@ from torch import nn
 
 from handlab.models._common import (
     RESNETS,
+    CoordsDecodeMixin,
     ImageNormalize,
+    check_fixed_size,
     check_keypoint_batch,
     check_size,
     resnet_trunk,
+    to_image_units,
 )
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
@@ -44,7 +47,7 @@ class RegressionConfig:
     num_joints: int = 21
 
 
-class DirectRegression(PoseModel):
+class DirectRegression(CoordsDecodeMixin, PoseModel):
     """``images (B, 3, S, S)`` in [0, 1] -> ``keypoints`` (B, 21, 2) input pixels (x, y).
 
     The FC output ``coords`` (B, 42) is in units of the image size centred on the image centre
@@ -88,22 +91,11 @@ class DirectRegression(PoseModel):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_size(images, multiple=1)
-        size = self.config.input_size
-        if tuple(images.shape[-2:]) != (size, size):
-            got = tuple(images.shape[-2:])
-            raise ValueError(
-                f"images: expected H, W = ({size}, {size}) for this FC head, got {got}"
-            )
+        check_fixed_size(images, self.config.input_size, why="for this FC head")
         coords = self.fc(self.backbone(self.normalize(images)))  # (B, 2J)
         outputs = {"coords": coords}
         outputs.update(self.decode(outputs))
         return outputs
-
-    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``coords`` (B, 2J) -> ``keypoints`` (B, J, 2) input pixels; differentiable (affine)."""
-        size = self.config.input_size
-        coords = outputs["coords"].view(-1, self.num_joints, 2)  # (B, J, 2)
-        return {"keypoints": (coords + 0.5) * size - 0.5}
 
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
@@ -112,7 +104,7 @@ class DirectRegression(PoseModel):
         (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
         check_keypoint_batch(batch, self.num_joints)
         size = self.config.input_size
-        target = (batch["keypoints"] + 0.5) / size - 0.5  # (B, J, 2)
+        target = to_image_units(batch["keypoints"], size)  # (B, J, 2)
         pred = outputs["coords"].view(-1, self.num_joints, 2)  # (B, J, 2)
         err = ((pred - target) ** 2).sum(-1)  # (B, J)
         loss = (err * batch["visibility"]).mean()

@@ -31,7 +31,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from handlab.models._common import RESNETS, ImageNormalize, check_batch, check_size, resnet_trunk
+from handlab.models._common import (
+    CoordsDecodeMixin,
+    ImageNormalize,
+    check_fixed_size,
+    check_keypoint_batch,
+    check_resnet,
+    check_size,
+    resnet_trunk,
+    to_image_units,
+)
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 
@@ -113,7 +122,7 @@ def rle_nll(
     return torch.log(sigma).sum(-1) - log_q - flow.log_prob(x_bar)
 
 
-class RLERegression(PoseModel):
+class RLERegression(CoordsDecodeMixin, PoseModel):
     """``images (B, 3, S, S)`` in [0, 1] -> ``keypoints`` (B, 21, 2) input pixels (``mu``),
     ``sigma`` (B, 21, 2) in image-size units, and the raw ``coords`` (B, 42) centred on the image
     centre."""
@@ -122,10 +131,7 @@ class RLERegression(PoseModel):
 
     def __init__(self, config: RLEConfig) -> None:
         super().__init__()
-        if config.backbone not in RESNETS:
-            raise ValueError(
-                f"backbone: expected one of {sorted(RESNETS)}, got {config.backbone!r}"
-            )
+        check_resnet(config.backbone)
         self.config = config
         self.num_joints = config.num_joints
         self.normalize = ImageNormalize()
@@ -140,12 +146,7 @@ class RLERegression(PoseModel):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_size(images, multiple=32)
-        size = self.config.input_size
-        if tuple(images.shape[-2:]) != (size, size):
-            got = tuple(images.shape[-2:])
-            raise ValueError(
-                f"images: expected H, W = ({size}, {size}) (config.input_size), got {got}"
-            )
+        check_fixed_size(images, self.config.input_size)
         features = self.pool(self.backbone(self.normalize(images)))  # (B, C)
         coords = self.fc_mu(features)  # (B, 2J)
         # The paper's sigmoid keeps sigma in (0, 1) image units; the floor avoids log(0).
@@ -154,22 +155,14 @@ class RLERegression(PoseModel):
         outputs.update(self.decode(outputs))
         return outputs
 
-    def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``coords`` (B, 2J) -> ``keypoints`` (B, J, 2) input pixels; differentiable (affine)."""
-        size = self.config.input_size
-        coords = outputs["coords"].view(-1, self.num_joints, 2)
-        return {"keypoints": (coords + 0.5) * size - 0.5}
-
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Visibility-weighted RLE negative log-likelihood. Needs ``batch["keypoints"]``
         (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(
-            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
-        )
+        check_keypoint_batch(batch, self.num_joints)
         size = self.config.input_size
-        target = (batch["keypoints"] + 0.5) / size - 0.5  # (B, J, 2) image units
+        target = to_image_units(batch["keypoints"], size)  # (B, J, 2) image units
         mu = outputs["coords"].view(-1, self.num_joints, 2)
         nll = rle_nll(mu, outputs["sigma"], target, self.flow)  # (B, J)
         weight = batch["visibility"]

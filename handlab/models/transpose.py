@@ -27,7 +27,13 @@ import torch
 from torch import nn
 
 from handlab.models import _heatmaps as hc
-from handlab.models._common import ImageNormalize, check_batch, check_size, resnet_trunk
+from handlab.models._common import (
+    ImageNormalize,
+    check_heads,
+    check_keypoint_batch,
+    check_size,
+    resnet_trunk,
+)
 from handlab.models.base import PoseModel
 from handlab.models.registry import register_model
 from handlab.models.simplebaseline import DeconvHead
@@ -83,10 +89,7 @@ class TransPose(hc.SoftDecodeMixin, PoseModel):
     def __init__(self, config: TransPoseConfig) -> None:
         super().__init__()
         hc.check_method(config.decoder)
-        if config.d_model % config.heads:
-            raise ValueError(
-                f"heads: expected a divisor of d_model={config.d_model}, got {config.heads}"
-            )
+        check_heads(config.d_model, config.heads, name="d_model")
         if config.layers < 1:
             raise ValueError(f"layers: expected >= 1 encoder layer, got {config.layers}")
         self.config = config
@@ -147,9 +150,7 @@ class TransPose(hc.SoftDecodeMixin, PoseModel):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """SimpleBaseline's visibility-weighted heatmap MSE (the paper's loss). Needs
         ``batch["keypoints"]`` (B, 21, 2) px and ``batch["visibility"]`` (B, 21)."""
-        check_batch(
-            batch, {"keypoints": (None, self.num_joints, 2), "visibility": (None, self.num_joints)}
-        )
+        check_keypoint_batch(batch, self.num_joints)
         loss = hc.heatmap_loss(
             outputs["heatmaps"], batch, stride=self.stride, sigma=self.config.sigma
         )

@@ -18,8 +18,6 @@ Conventions follow the models: A2J anchors are ``(x, y)`` pixel positions on a r
 
 from __future__ import annotations
 
-from typing import Any
-
 import matplotlib.pyplot as plt
 import numpy as np
 import plotly.graph_objects as go
@@ -28,7 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from handlab._checks import Array, check_shape, to_numpy
-from handlab.viz.widgets import _in_kernel
+from handlab.viz.widgets import Explorer, show_figure
 
 __all__ = [
     "AnchorExplorer",
@@ -211,15 +209,7 @@ def plot_volume_projections(
     return fig
 
 
-def _show(output: Any, fig: Figure) -> None:
-    if _in_kernel():  # outside a kernel (tests, scripts) there is nothing to display into
-        output.clear_output(wait=True)
-        with output:
-            plt.show()
-    plt.close(fig)
-
-
-class AnchorExplorer:
+class AnchorExplorer(Explorer):
     """Browse A2J's anchor weights: a sample slider and a joint slider; ``.widget`` to display.
 
     Args:
@@ -262,12 +252,7 @@ class AnchorExplorer:
         self.depth, self.outputs, self.gt, self.stride = depth, outputs, keypoints, stride
         self.sample = W.IntSlider(value=0, min=0, max=n - 1, description="sample")
         self.joint = W.IntSlider(value=0, min=0, max=J - 1, description="joint")
-        self.output = W.Output()
-        self.rendered: dict[str, int] = {}
-        for w in (self.sample, self.joint):
-            w.observe(lambda _change: self.render(), names="value")
-        self.widget = W.VBox([W.HBox([self.sample, self.joint]), self.output])
-        self.render()
+        self._start((self.sample, self.joint), [W.HBox([self.sample, self.joint])])
 
     def render(self) -> None:
         """Redraw the current sample and joint (called by every slider change)."""
@@ -284,11 +269,11 @@ class AnchorExplorer:
             offsets=out["offsets"][i, j],
             title=f"sample {i}, joint {j}",
         )
-        _show(self.output, fig)
+        show_figure(self.output, fig)
         self.rendered = {"sample": i, "joint": j}
 
 
-class VolumeExplorer:
+class VolumeExplorer(Explorer):
     """Browse per-joint 3D heatmaps slice by slice: a joint slider and a z-slice slider.
 
     Args:
@@ -311,12 +296,7 @@ class VolumeExplorer:
         self.heatmaps, self.marks = heatmaps, marks or {}
         self.joint = W.IntSlider(value=0, min=0, max=J - 1, description="joint")
         self.z = W.IntSlider(value=D // 2, min=0, max=D - 1, description="z slice")
-        self.output = W.Output()
-        self.rendered: dict[str, int] = {}
-        for w in (self.joint, self.z):
-            w.observe(lambda _change: self.render(), names="value")
-        self.widget = W.VBox([W.HBox([self.joint, self.z]), self.output])
-        self.render()
+        self._start((self.joint, self.z), [W.HBox([self.joint, self.z])])
 
     def render(self) -> None:
         """Redraw the current joint's slice (called by every slider change)."""
@@ -333,5 +313,5 @@ class VolumeExplorer:
         ax.set_title(f"joint {j}, z = {z}")
         ax.set_xticks([])
         ax.set_yticks([])
-        _show(self.output, fig)
+        show_figure(self.output, fig)
         self.rendered = {"joint": j, "z": z}

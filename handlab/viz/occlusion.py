@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from handlab._checks import check_shape, check_tensor
 from handlab.viz.draw import draw_skeleton
+from handlab.viz.widgets import Explorer, show_figure
 
 __all__ = ["STAGE_PANELS", "StageExplorer", "plot_buckets", "plot_stages", "token_norms"]
 
@@ -144,14 +145,7 @@ def plot_buckets(
     return fig
 
 
-def _in_kernel() -> bool:
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
-class StageExplorer:
+class StageExplorer(Explorer):
     """Browse HandOccNet's stages over a batch of frames: a frame slider; ``.widget`` is the box
     to display. Each change runs ``model.stages`` on that frame and redraws :func:`plot_stages`;
     ``rendered`` records the frame and the mean of its necessity map.
@@ -174,11 +168,7 @@ class StageExplorer:
         self.model, self.data = model, data
         n = int(data["image"].shape[0])
         self.frame = W.IntSlider(value=0, min=0, max=n - 1, description="frame")
-        self.output = W.Output()
-        self.rendered: dict[str, Any] = {}
-        self.frame.observe(lambda _change: self.render(), names="value")
-        self.widget = W.VBox([self.frame, self.output])
-        self.render()
+        self._start([self.frame], [self.frame])
 
     def render(self) -> None:
         """Run the model on the current frame and redraw its stages."""
@@ -191,9 +181,5 @@ class StageExplorer:
             if k in self.data
         }
         fig = plot_stages(self.data["image"][i], stages, **extra)
-        if _in_kernel():  # outside a kernel (tests, scripts) there is nothing to display into
-            self.output.clear_output(wait=True)
-            with self.output:
-                plt.show()
-        plt.close(fig)
+        show_figure(self.output, fig)
         self.rendered = {"index": i, "necessity_mean": float(stages["necessity"].mean())}

@@ -33,6 +33,7 @@ from torch import nn
 from handlab.attribution.engine import DEFAULT_MAX_BATCH, poseig
 from handlab.attribution.indices import localization_index
 from handlab.skeleton import JOINT_NAMES, NUM_JOINTS
+from handlab.viz.widgets import Explorer, show_figure
 
 __all__ = ["PATHS", "PoseIGExplorer"]
 
@@ -46,14 +47,7 @@ PATHS: dict[str, tuple[str, str]] = {
 }
 
 
-def _in_kernel() -> bool:
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
-class PoseIGExplorer:
+class PoseIGExplorer(Explorer):
     """Browse PoseIG maps of a model over a batch: ``.widget`` is the box to display.
 
     Args:
@@ -87,14 +81,11 @@ class PoseIGExplorer:
                                 description="joint")  # fmt: skip
         self.path = W.Dropdown(options=list(PATHS), value=next(iter(PATHS)), description="path")
         self.steps = W.Dropdown(options=list(steps), value=steps[0], description="steps")
-        self.output = W.Output()
         self.cache: dict[tuple[int, str, int], Any] = {}
-        self.rendered: dict[str, Any] = {}
-        for w in (self.sample, self.joint, self.path, self.steps):
-            w.observe(lambda _change: self.render(), names="value")
-        self.widget = W.VBox([W.HBox([self.sample, self.joint]), W.HBox([self.path, self.steps]),
-                              self.output])  # fmt: skip
-        self.render()
+        self._start(
+            (self.sample, self.joint, self.path, self.steps),
+            [W.HBox([self.sample, self.joint]), W.HBox([self.path, self.steps])],
+        )
 
     def result(self):
         """The PoseIG result (all joints) of the current sample, path and steps (cached)."""
@@ -124,11 +115,7 @@ class PoseIGExplorer:
             fontsize=8,
         )
         ax.set_axis_off()
-        if _in_kernel():  # outside a kernel (tests, scripts) there is nothing to display into
-            self.output.clear_output(wait=True)
-            with self.output:
-                plt.show()
-        plt.close(fig)
+        show_figure(self.output, fig)
         self.rendered = {
             "sample": i,
             "joint": j,

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+
+from handlab.viz.widgets import Explorer, show_figure
 
 __all__ = ["CHAIN", "MapExplorer", "plot_map_grid"]
 
@@ -71,7 +72,7 @@ def plot_map_grid(
     return fig
 
 
-class MapExplorer:
+class MapExplorer(Explorer):
     """Browse PoseIG maps: a key dropdown (a model or a randomisation step), a joint dropdown
     and a sample slider; ``.widget`` is the box to display.
 
@@ -102,22 +103,12 @@ class MapExplorer:
         self.joint = W.Dropdown(options=[(s, i) for i, s in enumerate(joint_names)], value=0)
         self.joint.description = "joint"
         self.sample = W.IntSlider(value=0, min=0, max=n - 1, description="sample")
-        self.output = W.Output()
-        self.rendered: dict[str, Any] = {}
-        for w in (self.key, self.joint, self.sample):
-            w.observe(lambda _change: self.render(), names="value")
-        self.widget = W.VBox([W.HBox([self.key, self.joint]), self.sample, self.output])
-        self.render()
+        rows = [W.HBox([self.key, self.joint]), self.sample]
+        self._start((self.key, self.joint, self.sample), rows)
 
     def render(self) -> None:
         """Redraw the chosen map (called by every widget change)."""
-        from handlab.viz.widgets import _in_kernel
-
         key, j, i = self.key.value, self.joint.value, self.sample.value
         fig = plot_map_grid(self.images[i], {f"{key}, {self.joint.label}": self.maps[key][i, j]})
-        if _in_kernel():  # outside a kernel (tests, scripts) there is nothing to display into
-            self.output.clear_output(wait=True)
-            with self.output:
-                plt.show()
-        plt.close(fig)
+        show_figure(self.output, fig)
         self.rendered = {"key": key, "joint": j, "sample": i}

@@ -18,7 +18,6 @@ the ground truth (the track named ``"truth"``) in per-finger colours, hollow whe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
@@ -27,6 +26,7 @@ from matplotlib.figure import Figure
 
 from handlab._checks import check_shape, check_tensor
 from handlab.viz.draw import draw_skeleton
+from handlab.viz.widgets import Explorer, show_figure
 
 __all__ = ["ClipExplorer", "draw_frame", "plot_clip"]
 
@@ -104,14 +104,7 @@ def plot_clip(
     return fig
 
 
-def _in_kernel() -> bool:
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
-class ClipExplorer:
+class ClipExplorer(Explorer):
     """A clip viewer: sliders for the clip and the frame, a choice of tracks; ``.widget`` is the
     box to display. Each change redraws the frame; ``rendered`` records what was drawn.
 
@@ -142,12 +135,8 @@ class ClipExplorer:
         self.shown = W.SelectMultiple(
             options=list(self.tracks), value=tuple(self.tracks), description="tracks"
         )
-        self.output = W.Output()
-        self.rendered: dict[str, Any] = {}
-        for w in (self.clip, self.frame, self.shown):
-            w.observe(lambda _change: self.render(), names="value")
-        self.widget = W.VBox([W.HBox([self.clip, self.frame]), self.shown, self.output])
-        self.render()
+        rows = [W.HBox([self.clip, self.frame]), self.shown]
+        self._start((self.clip, self.frame, self.shown), rows)
 
     def render(self) -> None:
         """Redraw the current frame of the current clip (called by every widget change)."""
@@ -162,9 +151,5 @@ class ClipExplorer:
         ax.set_title(title, fontsize=9)
         if names:
             ax.legend(fontsize=7, loc="lower right")
-        if _in_kernel():  # outside a kernel (tests, scripts) there is nothing to display into
-            self.output.clear_output(wait=True)
-            with self.output:
-                plt.show()
-        plt.close(fig)
+        show_figure(self.output, fig)
         self.rendered = {"clip": i, "frame": k, "tracks": names}

@@ -14,11 +14,12 @@ Taught in chapter 00 (sample explorer); later chapters add attribution explorers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["SampleExplorer"]
+__all__ = ["Explorer", "SampleExplorer", "show_figure"]
 
 
 def _in_kernel() -> bool:
@@ -28,7 +29,44 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-class SampleExplorer:
+def show_figure(output: Any, fig: Any) -> None:
+    """Show the matplotlib ``fig`` in the ipywidgets ``output`` (cleared first), then close it.
+
+    Outside a kernel (tests, scripts) there is nothing to display into: it is only closed.
+    """
+    import matplotlib.pyplot as plt
+
+    if _in_kernel():
+        output.clear_output(wait=True)
+        with output:
+            plt.show()
+    plt.close(fig)
+
+
+class Explorer:
+    """What every explorer shares: controls whose changes call :meth:`render`, an ``output`` below
+    them, ``.widget`` (the box to display) and ``rendered`` (what the last draw showed, which the
+    tests read). A subclass makes its controls, calls :meth:`_start`, and draws in ``render``."""
+
+    rendered: dict[str, Any]
+
+    def _start(self, controls: Sequence[Any], rows: Sequence[Any]) -> None:
+        """Redraw on every change of ``controls``; ``.widget``: ``rows`` above the output."""
+        import ipywidgets as W
+
+        self.output = W.Output()
+        self.rendered = {}
+        for w in controls:
+            w.observe(lambda _change: self.render(), names="value")
+        self.widget = W.VBox([*rows, self.output])
+        self.render()
+
+    def render(self) -> None:
+        """Draw the current selection into ``output`` and record it in ``rendered``."""
+        raise NotImplementedError
+
+
+class SampleExplorer(Explorer):
     """Browse a batch of samples (the generator's or a loader's keys): a sample slider and
     toggles for depth, mask and keypoints; ``.widget`` is the box to display.
 
@@ -52,12 +90,8 @@ class SampleExplorer:
             description="panels",
         )
         self.show_keypoints = W.Checkbox(value="keypoints" in data, description="keypoints")
-        self.output = W.Output()
-        self.rendered: dict[str, Any] = {}
-        for w in (self.sample, self.panels, self.show_keypoints):
-            w.observe(lambda _change: self.render(), names="value")
-        self.widget = W.VBox([W.HBox([self.sample, self.show_keypoints]), self.panels, self.output])
-        self.render()
+        controls = (self.sample, self.panels, self.show_keypoints)
+        self._start(controls, [W.HBox([self.sample, self.show_keypoints]), self.panels])
 
     def render(self) -> None:
         """Redraw the current sample (called by every widget change)."""
@@ -79,9 +113,5 @@ class SampleExplorer:
                 vis = self.data.get("visibility", torch.ones(kp.shape[0]))[i].cpu() > 0
                 ax.scatter(kp[vis, 0], kp[vis, 1], s=8, c="yellow")
                 ax.scatter(kp[~vis, 0], kp[~vis, 1], s=8, facecolors="none", edgecolors="red")
-        if _in_kernel():  # outside a kernel (tests, scripts) there is nothing to display into
-            self.output.clear_output(wait=True)
-            with self.output:
-                plt.show()
-        plt.close(fig)
+        show_figure(self.output, fig)
         self.rendered = {"index": i, "panels": panels, "keypoints": self.show_keypoints.value}

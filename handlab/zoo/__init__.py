@@ -22,6 +22,7 @@ from handlab.zoo.cards import curves, results_table, trained_on
 from handlab.zoo.evaluation import reevaluate
 from handlab.zoo.quantize import dequantize, quantize_int8
 from handlab.zoo.store import (
+    RGB_MODELS,
     STORAGES,
     ZOO_DIR,
     folder,
@@ -35,6 +36,7 @@ from handlab.zoo.store import (
 list = list_models  # the short public name: ``zoo.list()``
 
 __all__ = [
+    "RGB_MODELS",
     "STORAGES",
     "ZOO_DIR",
     "curves",

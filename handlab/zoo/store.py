@@ -35,6 +35,7 @@ from handlab.zoo._large import INSTALL_HINT, weights_path
 from handlab.zoo.quantize import dequantize, quantize_int8
 
 __all__ = [
+    "RGB_MODELS",
     "STORAGES",
     "ZOO_DIR",
     "folder",
@@ -47,6 +48,19 @@ __all__ = [
 
 ZOO_DIR = Path(__file__).parent / "weights"
 STORAGES = ("int8", "float16", "float32")
+# The shipped models trained here that read one RGB image and decode 2D keypoints, one or two per
+# family: the set chapter 11 compares and :mod:`handlab.figures` draws from. MediaPipe's imported
+# models (fixed 224 px input, weights from real photos) are compared apart, in chapter 12.
+RGB_MODELS = (
+    "simplebaseline_r18",
+    "simplebaseline_r50",
+    "regression_r34",
+    "integral_r18",
+    "cpm",
+    "hrnet_small",
+    "detnet_r18",
+    "handoccnet_r18",
+)
 
 
 def folder(zoo_dir: str | Path | None = None) -> Path:

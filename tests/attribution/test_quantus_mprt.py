@@ -52,16 +52,16 @@ def tiny_model() -> nn.Module:
     return model.eval()
 
 
-@pytest.mark.parametrize("order", ["top_down", "bottom_up", "independent"])
-def test_quantus_mprt_agrees_with_randomization_test(order):
-    model = tiny_model()
-    x = images(b=2)
-    goals = (model.decode(model(x))["keypoints"] + 2.0).detach()  # (2, 1, 2) px
+def quantus_mprt(
+    model: nn.Module, x: torch.Tensor, goals: torch.Tensor, order: str
+) -> tuple[dict, list[torch.Tensor]]:
+    """quantus.MPRT of PoseIG (``KW``) towards ``goals`` on images ``x``, Spearman of |maps|,
+    seed 3: its scores per layer and every map it asked for, in call order."""
     quantus_maps = []
 
     def explain(model, inputs, targets, **kwargs):  # quantus calls with these names
         t = goals[torch.as_tensor(targets).long()]
-        maps = poseig(model, torch.as_tensor(inputs), t, **KW).maps  # (B, 1, H, W)
+        maps = poseig(model, torch.as_tensor(inputs), t, **KW).maps  # (B, J, H, W)
         quantus_maps.append(maps.clone())
         return maps.numpy()
 
@@ -70,9 +70,18 @@ def test_quantus_mprt_agrees_with_randomization_test(order):
         abs=True, normalise=True, disable_warnings=True,
     )  # fmt: skip
     scores = metric(
-        model=model, x_batch=x.numpy(), y_batch=np.arange(2), a_batch=None, explain_func=explain,
-        explain_func_kwargs={}, device="cpu", batch_size=2,
+        model=model, x_batch=x.numpy(), y_batch=np.arange(len(x)), a_batch=None,
+        explain_func=explain, explain_func_kwargs={}, device="cpu", batch_size=len(x),
     )  # fmt: skip
+    return scores, quantus_maps
+
+
+@pytest.mark.parametrize("order", ["top_down", "bottom_up", "independent"])
+def test_quantus_mprt_agrees_with_randomization_test(order):
+    model = tiny_model()
+    x = images(b=2)
+    goals = (model.decode(model(x))["keypoints"] + 2.0).detach()  # (2, 1, 2) px
+    scores, quantus_maps = quantus_mprt(model, x, goals, order)
     recorder = MapRecorder()
     table = randomization_test(model, x, goals, order=order, unit="module", explain=recorder, **KW)
 
@@ -103,22 +112,7 @@ def test_quantus_mprt_agrees_on_the_shipped_flagship():
     x = hands["image"].double()
     model = JointSubset(zoo.load("simplebaseline_r18"), [8]).double().eval()
     goals = hands["keypoints"][:, [8]].double()
-    quantus_maps = []
-
-    def explain(model, inputs, targets, **kwargs):
-        t = goals[torch.as_tensor(targets).long()]
-        maps = poseig(model, torch.as_tensor(inputs), t, **KW).maps
-        quantus_maps.append(maps.clone())
-        return maps.numpy()
-
-    metric = quantus.MPRT(
-        layer_order="top_down", seed=3, abs=True, normalise=True, disable_warnings=True,
-        similarity_func=quantus.similarity_func.correlation_spearman,
-    )  # fmt: skip
-    scores = metric(
-        model=model, x_batch=x.numpy(), y_batch=np.arange(2), a_batch=None, explain_func=explain,
-        explain_func_kwargs={}, device="cpu", batch_size=2,
-    )  # fmt: skip
+    scores, quantus_maps = quantus_mprt(model, x, goals, "top_down")
     recorder = MapRecorder()
     table = randomization_test(
         model, x, goals, order="top_down", seed=4, same_seed=True, explain=recorder, **KW

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _overfit import loss_curve
 
 from handlab.hand_model import POSE_LIMITS, HandModel
 from handlab.models import create
@@ -40,13 +41,6 @@ def test_trains_from_2d_keypoints_alone_or_with_3d(with_3d):
     batch = {"keypoints": torch.rand(2, 21, 2) * 30 + 17, "visibility": torch.ones(2, 21)}
     if with_3d:
         batch["xyz"] = HandModel()(torch.zeros(2, 16, 3)) + 500.0
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(20):
-        loss, logs = model.loss(model(images), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses, logs = loss_curve(model, [images], batch, steps=20, lr=1e-3)
     assert ("mpjpe_mm" in logs) == with_3d
     assert losses[-1] < 0.8 * losses[0]

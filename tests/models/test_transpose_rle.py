@@ -95,3 +95,14 @@ def test_transpose_fits_a_batch():
         loss.backward()
         opt.step()
     assert float(loss) < 0.7 * first
+
+
+@pytest.mark.parametrize("name", ["rle", "regression"])
+def test_coordinate_decode_inverts_to_image_units(name):
+    # the coordinate heads' target encoding and their decode are one round trip
+    from handlab.models._common import to_image_units
+
+    model = create(name, input_size=64)
+    keypoints = torch.rand(2, 21, 2, generator=torch.Generator().manual_seed(0)) * 70 - 3
+    coords = to_image_units(keypoints, 64).flatten(1)  # (B, 2J)
+    assert torch.allclose(model.decode({"coords": coords})["keypoints"], keypoints, atol=1e-5)
