@@ -12,8 +12,10 @@ path from a blurred baseline):
     input-only VJPs, points batched; no pilot here, so the nodes are captum's).
 
 It checks that the three agree (max difference <= 1e-5 of the largest attribution), prints
-seconds per image and the ratios, then, at equal accuracy, how many points each rule (left
-Riemann, Gauss-Legendre, Gauss-Legendre with a 64-forward pilot placing the nodes) needs for a
+seconds per image, wall-clock and the process's CPU seconds (on a shared CPU the CPU seconds are
+the comparison; on CUDA the wall clock), and the ratios, then, at equal accuracy, how many
+points each rule (left Riemann, Gauss-Legendre, Gauss-Legendre with a 64-forward pilot placing
+the nodes) needs for a
 mean completeness gap (sum |delta| / sum |F(x) - F(x')|) of at most 5 % on the straight path from
 black and on PoseIG's 50-fold blur path, and handlab's speed with the cheapest rule against (a)
 at the reference's 50 left points (whose own gap is printed next to it).
@@ -25,7 +27,9 @@ flat heatmaps make the likelihood along the path much less smooth. Speed does no
 weights; how many points a rule needs does.
 
 Run: ``python benchmarks/attribution.py`` (the full setting: about an hour on 2 CPU cores) or
-``--quick`` (ResNet-18, batch 1, 4 points: about 2 min).
+``--quick`` (ResNet-18, batch 1, 4 points: about 2 min). On a GPU, the issue's setting (ResNet-50,
+21 joints, 50 points, seconds per image): ``python benchmarks/attribution.py --device cuda
+--backbones resnet50 --accuracy-backbones`` (timings wait for the queued CUDA kernels).
 Taught alongside chapter 08 (``notebooks/08_poseig.py``).
 """
 
@@ -33,7 +37,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import platform
+import sys
 import time
+from typing import NamedTuple
 
 import torch
 from captum.attr import IntegratedGradients
@@ -55,7 +62,7 @@ def reference_pattern(model, path, target, steps):
         p.requires_grad_(True)
     nodes, weights = quadrature("riemann_left", steps)
     b = path.images.shape[0]
-    total = torch.zeros(b, target.shape[1], *path.images.shape[1:])
+    total = path.images.new_zeros(b, target.shape[1], *path.images.shape[1:])
     for s, w in zip(nodes, weights, strict=True):
         pts, vel = path.points(s[None])
         x = pts[0].detach().requires_grad_(True)
@@ -86,12 +93,39 @@ def captum_per_joint(model, images, baseline, target, steps, internal_batch_size
     return torch.stack(out, dim=1)
 
 
+def _sync() -> None:
+    # CUDA runs asynchronously: wait for the queued kernels before reading the clock
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+class Seconds(NamedTuple):
+    """Wall-clock and this process's CPU seconds. With one torch thread on a shared machine the
+    CPU seconds are the compute each method cost, whatever share of a core it was given; on CUDA
+    only the wall clock counts."""
+
+    wall: float
+    cpu: float
+
+    def per(self, n: float) -> Seconds:
+        return Seconds(self.wall / n, self.cpu / n)
+
+    def text(self) -> str:
+        return f"{self.wall:8.3f} s/image wall, {self.cpu:8.3f} s/image CPU"
+
+
+def speedup(slow: Seconds, fast: Seconds) -> str:
+    return f"{slow.wall / fast.wall:5.2f}x wall, {slow.cpu / fast.cpu:5.2f}x CPU"
+
+
 def timed(fn, repeats=1):
-    best, result = float("inf"), None
+    best, result = Seconds(float("inf"), float("inf")), None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        _sync()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
-        best = min(best, time.perf_counter() - t0)
+        _sync()
+        best = min(best, Seconds(time.perf_counter() - t0, time.process_time() - c0))
     return best, result
 
 
@@ -124,26 +158,29 @@ ZOO_NAMES = {
 }
 
 
-def setup(backbone, batch, name="simplebaseline", random=False):
+def setup(backbone, batch, name="simplebaseline", random=False, device="cpu"):
     torch.manual_seed(0)
     hands = generate(batch, seed=0, size=128)
-    images = hands["image"]
+    images = hands["image"].to(device)
     if random or (name, backbone) not in ZOO_NAMES:
-        model = handlab.models.create(name, backbone=backbone, input_size=128).eval()
+        model = handlab.models.create(name, backbone=backbone, input_size=128).eval().to(device)
         with torch.no_grad():
             target = model.decode(model(images))["keypoints"] + 3.0  # 3 px off: F varies
         return model, images, target
-    model = zoo.load(ZOO_NAMES[name, backbone])
-    return model, images, hands["keypoints"].float()
+    model = zoo.load(ZOO_NAMES[name, backbone]).to(device)
+    return model, images, hands["keypoints"].float().to(device)
 
 
 def bench_speed(backbone, args):
-    model, images, target = setup(backbone, args.batch, random=args.random)
+    model, images, target = setup(backbone, args.batch, random=args.random, device=args.device)
     baseline = make_baseline(images, "blur")
     path = StraightPath(images, baseline)
     b, steps = images.shape[0], args.steps
     kind = "random init" if args.random else "trained (zoo)"
-    print(f"\n== SimpleBaseline {backbone} ({kind}), 128 px, 21 joints, batch {b}, {steps} points")
+    print(
+        f"\n== SimpleBaseline {backbone} ({kind}), 128 px, 21 joints, batch {b}, {steps} points, "
+        f"{args.device}"
+    )
     # warm-up: one-time oneDNN/autograd set-up costs must not count against the first method
     reference_pattern(model, path, target, 1)
     captum_per_joint(model, images, baseline, target, 2)  # captum needs >= 2 steps
@@ -174,28 +211,30 @@ def bench_speed(backbone, args):
             name = f"{name} (handlab at max_batch={batching[name]})"
         status = "ok" if rel <= 1e-5 else "MISMATCH"
         print(f"  max |{name} - handlab| / max |handlab| = {rel:.2e} ({status})")
-    print(f"  (a) reference pattern  {t_a / b:8.3f} s/image")
-    print(f"  (b) captum per joint   {t_b / b:8.3f} s/image (default)")
-    print(f"  (b) captum per joint   {t_b2 / b:8.3f} s/image (internal_batch_size={ibs})")
-    vec_text = "not timed" if t_v is None else f"{t_v / b:.3f}"
-    print(f"  (c) handlab            {t_c / b:8.3f} s/image   (vectorize=True: {vec_text})")
-    print(f"  ratios: (a)/(c) = {t_a / t_c:5.2f}x (bar 2x), (b)/(c) = {t_b / t_c:5.2f}x default, "
-          f"{t_b2 / t_c:5.2f}x with internal_batch_size (bar 1.5x)")  # fmt: skip
-    return t_a / b / steps  # the reference's seconds per image and point
+    print(f"  (a) reference pattern  {t_a.per(b).text()}")
+    print(f"  (b) captum per joint   {t_b.per(b).text()} (default)")
+    print(f"  (b) captum per joint   {t_b2.per(b).text()} (internal_batch_size={ibs})")
+    print(f"  (c) handlab            {t_c.per(b).text()}")
+    if t_v is not None:
+        print(f"  (c) handlab vectorize  {t_v.per(b).text()}")
+    print(f"  (a)/(c) = {speedup(t_a, t_c)} (bar 2x)")
+    print(f"  (b)/(c) = {speedup(t_b, t_c)} captum default (bar 1.5x)")
+    print(f"  (b)/(c) = {speedup(t_b2, t_c)} captum internal_batch_size={ibs} (bar 1.5x)")
+    return t_a.per(b * steps)  # the reference's seconds per image and point
 
 
 def bench_accuracy(backbone, args, ref_per_point):
     model, images, target = setup(
-        backbone, args.accuracy_batch, args.accuracy_model, random=args.random
+        backbone, args.accuracy_batch, args.accuracy_model, random=args.random, device=args.device
     )
     b = images.shape[0]
     if ref_per_point is None:  # no speed run for this backbone: time (a) here, 10 points
         path = StraightPath(images, make_baseline(images, "blur"))
         reference_pattern(model, path, target, 1)  # warm-up
         t_a, _ = timed(lambda: reference_pattern(model, path, target, 10))
-        ref_per_point = t_a / b / 10
+        ref_per_point = t_a.per(b * 10)
         print(f"\n(a) reference pattern on {args.accuracy_model} {backbone}: "
-              f"{ref_per_point * 50:.3f} s/image at 50 points (timed at 10)")  # fmt: skip
+              f"{ref_per_point.per(1 / 50).text()} at 50 points (timed at 10)")  # fmt: skip
     joints = tuple(args.accuracy_joints)
     print(
         f"\n== {args.accuracy_model} {backbone}, batch {b}, joints {list(joints)}: "
@@ -223,11 +262,19 @@ def bench_accuracy(backbone, args, ref_per_point):
                 model, images, target, method=m, steps=n, pilot=p, **PATHS[kind]
             )
         )
-        ratio = ref_per_point * 50 / (t_g / b)
         print(
-            f"  {kind}: handlab {cheapest} ({n} points, 21 joints) vs (a) at 50 left points: "
-            f"{ratio:5.1f}x (aim 5x)"
+            f"  {kind}: handlab {cheapest} ({n} points, 21 joints) {t_g.per(b).text()}; vs (a) "
+            f"at 50 left points: {speedup(ref_per_point.per(1 / 50), t_g.per(b))} (aim 5x)"
         )
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+    except OSError:
+        return "CPU unknown"
+    return f"{names[0]} x {len(names)} cores" if names else "CPU unknown"
 
 
 def main() -> None:
@@ -258,14 +305,25 @@ def main() -> None:
     parser.add_argument("--skip-vectorized", action="store_true", help="do not time vectorize=True")
     parser.add_argument("--random", action="store_true", help="untrained networks, not the zoo")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--device", default="cpu", help="where the models run, e.g. cuda (default: cpu)"
+    )
     args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device: expected a device this machine has, got {args.device!r} "
+                     "(torch.cuda.is_available() is False)")  # fmt: skip
     if args.quick:
         args.backbones, args.batch, args.steps = ["resnet18"], 1, 4
         args.accuracy_batch, args.candidates = 1, [4, 8]
         args.accuracy_joints = [8]
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    device = args.device
+    if device.startswith("cuda"):
+        device = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
+          f"{_cpu_name()}, {platform.system()}")  # fmt: skip
+    print("command: python " + " ".join(sys.argv))
     per_point = {bb: bench_speed(bb, args) for bb in args.backbones}
     for bb in args.backbones if args.accuracy_backbones is None else args.accuracy_backbones:
         bench_accuracy(bb, args, per_point.get(bb))

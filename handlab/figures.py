@@ -8,8 +8,12 @@ which only draws. A model missing from the zoo raises a ``ValueError`` naming it
 - :func:`synth_gallery`: a grid of synthetic samples (image, keypoints, depth, mask).
 - :func:`attribution_by_family`: one PoseIG map per model family for one joint of one image.
 - :func:`indices_by_group`: FI / LI / DI per joint group for a few models, as bars.
-- :func:`randomization_curve`: a cascading randomisation of a zoo model, similarity and index
-  curves per step.
+- :func:`randomization_curve`: a cascading randomisation of a zoo model (every parameterised
+  layer, norm layers included), similarity and index curves per step.
+
+PoseIG runs with :class:`~handlab.attribution.config.PoseIGConfig`'s defaults (target
+``heatmap_match``, Gauss-Legendre with a 64-forward pilot placing the nodes) on the blur path,
+whose ``folds`` blur levels equal the recipe's ``steps``.
 
 >>> "synth_gallery" in FIGURES and FIGURES["indices_by_group"] is indices_by_group
 True
@@ -134,7 +138,8 @@ def attribution_by_family(
         path: the PNG to write.
         models: zoo names (default one per family) or name -> model.
         joint: the explained joint (default 8, the index fingertip).
-        steps: blur folds = left Riemann points (the reference's 50).
+        steps: PoseIG's points (default rule: Gauss-Legendre, nodes placed by a 64-forward
+            pilot) and the blur path's folds (the reference's 50).
         size: image side (px); sample: index into the fixed synthetic test split.
 
     Returns:
@@ -173,7 +178,8 @@ def indices_by_group(
 
     Args:
         path: the PNG to write; models: zoo names or name -> model; n: test images explained;
-        steps: blur folds = left Riemann points per image; size: image side (px).
+        steps: PoseIG's points per image (default rule: Gauss-Legendre with a 64-forward
+            pilot) and the blur path's folds; size: image side (px).
 
     Returns:
         the path written.
@@ -203,13 +209,16 @@ def randomization_curve(
     """Cascading (top-down) randomisation of a model in ``groups`` conv groups, drawn and saved.
 
     The README figure: seed 000 randomised SimpleBaseline-ResNet-50's 54 conv layers nine at a
-    time (six steps); here the conv layers are cut into ``groups`` equal groups the same way.
+    time (six steps); here the conv layers are cut into ``groups`` equal groups the same way,
+    each with the norm layers that follow its convs (every parameterised layer is reset, as in
+    Adebayo et al. and ``quantus.MPRT``; zero maps are counted, their share drawn dashed).
 
     Args:
         path: where to save the PNG (None: only compute); model: a zoo name or a pose model;
-        n_images: synthetic test images (seed ``seed``, ``size`` px); steps: blur folds and
-            Riemann points of PoseIG; joints: which joints to explain (default the wrist and the
-            index finger, one per group).
+        n_images: synthetic test images (seed ``seed``, ``size`` px); steps: PoseIG's points
+            (default rule: Gauss-Legendre with a 64-forward pilot) and the blur path's folds;
+            joints: which joints to explain (default the wrist and the index finger, one per
+            group).
 
     Returns:
         the :func:`~handlab.attribution.randomization_test` table.
@@ -230,7 +239,9 @@ def randomization_curve(
     )  # fmt: skip
     label = model if isinstance(model, str) else type(model).__name__
     fig = plot_randomization(
-        table, title=f"{label}: top-down randomisation, {per_group} conv layers per step"
+        table,
+        title=f"{label}: top-down randomisation, {per_group} conv layers (+ their norm layers) "
+        f"per step; PoseIG blur, {steps} points",
     )
     if path is not None:
         fig.savefig(path, dpi=110)

@@ -74,3 +74,13 @@ def test_a_stage_copied_in_part_is_refused(tmp_path):
     del model.backbone[5][1]
     with pytest.raises(ValueError, match=r"unexpected \['backbone\.5\.1\."):
         load_backbone(model, tmp_path / "sb")
+
+
+def test_a_trunk_named_trunk_takes_the_source_backbone(tmp_path):
+    # The Deformer's per-frame ResNet (three stages) is called `trunk`.
+    source = _run_folder(tmp_path / "sb", "simplebaseline", head_width=16)
+    model = create("deformer", T=3, width=16, heads=2, input_size=64, temporal_layers=1)
+    load_backbone(model, tmp_path / "sb")
+    src, now = source.state_dict(), model.state_dict()
+    trunk = [k for k in now if k.startswith("trunk.")]
+    assert trunk and all(torch.equal(now[k], src["backbone" + k[len("trunk") :]]) for k in trunk)

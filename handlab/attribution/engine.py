@@ -211,7 +211,7 @@ def integrate(
     total = None
     for start in range(0, steps, per_chunk):
         s = nodes[start : start + per_chunk]
-        w = weights[start : start + per_chunk].to(images.dtype).view(-1, 1, 1, 1, 1)
+        w = weights[start : start + per_chunk].to(images).view(-1, 1, 1, 1, 1)  # dtype, device
         pts, vel = path.points(s)  # (n, B, C, H, W) each
         n = s.numel()
         x = pts.reshape(n * b, *images.shape[1:]).detach().requires_grad_(True)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from handlab.commands._resolve import MODEL_HELP
 
@@ -46,20 +45,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from handlab.report import ReportLocked, run_report
+    from handlab.report import run_report
 
     chapters = [c.strip() for c in args.chapters.split(",")] if args.chapters else None
-    try:
-        results = run_report(
-            args.out,
-            chapters=chapters,
-            fast=args.fast,
-            seed=args.seed,
-            model=args.model,
-            data=args.data,
-            resume=args.resume,
-        )
-    except ReportLocked as err:
-        print(f"handlab report: {err}", file=sys.stderr)
-        return 1
+    # a folder in use raises OutputLockedError, which `handlab` prints as one line (exit 1)
+    results = run_report(
+        args.out,
+        chapters=chapters,
+        fast=args.fast,
+        seed=args.seed,
+        model=args.model,
+        data=args.data,
+        resume=args.resume,
+    )
     return 1 if any(r.status == "failed" for r in results) else 0

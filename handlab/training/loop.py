@@ -116,11 +116,18 @@ def load_init(model: torch.nn.Module, source: str | Path) -> None:
 def load_backbone(model: torch.nn.Module, source: str | Path) -> None:
     """Copy the trunk of ``source`` (``"zoo:NAME"`` or a run folder): its ``backbone.*``
     weights into ``model``'s, which must have the same keys and shapes (e.g. SimpleBaseline's
-    ResNet-18 into HandOccNet's); the other parameters keep their initialisation."""
+    ResNet-18 into HandOccNet's); the other parameters keep their initialisation. A model whose
+    trunk is called ``trunk`` (the Deformer's per-frame ResNet) takes it under that name."""
     from handlab.zoo import load_model  # the zoo imports the models, not the training loop
 
-    src = {k: v for k, v in load_model(source).state_dict().items() if k.startswith("backbone.")}
-    own = {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    state = model.state_dict()
+    name = "backbone" if any(k.startswith("backbone.") for k in state) else "trunk"
+    src = {
+        name + k[len("backbone") :]: v
+        for k, v in load_model(source).state_dict().items()
+        if k.startswith("backbone.")
+    }
+    own = {k: v for k, v in state.items() if k.startswith(name + ".")}
     if not own or not src:
         side = "model" if not own else str(source)
         raise ValueError(f"init_backbone: {side} has no 'backbone.*' weights; expected a trunk")

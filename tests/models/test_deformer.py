@@ -242,3 +242,20 @@ def test_joint_queries_stay_distinct_up_to_the_cross_attention():
     j = cos.shape[-1]
     off_diagonal = (cos.sum(dim=(1, 2)) - j) / (j * (j - 1))
     assert float(off_diagonal.max()) < 0.3
+
+
+def test_weight_2d_scales_only_the_2d_term():
+    # 2D is in image units and 3D in xyz units: the weight is what keeps 2D from vanishing.
+    g = torch.Generator().manual_seed(5)
+    pred, target = torch.rand(2, 3, 21, 5, generator=g), torch.rand(2, 3, 21, 5, generator=g)
+    loss = {
+        w: float(create_deformer(weight_2d=w, loss="mse", **TINY).joint_loss(pred, target))
+        for w in (0.0, 1.0, 100.0)
+    }
+    only_3d = float((pred[..., 2:] - target[..., 2:]).norm(dim=-1).square().mean())
+    only_2d = float((pred[..., :2] - target[..., :2]).norm(dim=-1).square().mean())
+    assert loss[0.0] == pytest.approx(only_3d, rel=1e-6)
+    assert loss[100.0] - loss[0.0] == pytest.approx(100 * only_2d, rel=1e-5)
+    assert loss[1.0] - loss[0.0] == pytest.approx(only_2d, rel=1e-5)
+    with pytest.raises(ValueError, match="weight_2d"):
+        create_deformer(weight_2d=-1.0, **TINY)
