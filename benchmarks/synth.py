@@ -8,7 +8,9 @@ CPU-second per thread (which hardly drops when other jobs share the cores). The 
 samples/s on 2 cores (a naive renderer testing every pixel against every capsule made ~58).
 
 The ``synth-dr`` row adds domain randomisation (:mod:`handlab.synth.randomize`: photo
-backgrounds, skin texture, camera effects) as ``handlab train --data synth-dr`` renders it.
+backgrounds, skin texture, camera effects) as ``handlab train --data synth-dr`` renders it; the
+``props`` rows add every prop of :mod:`handlab.synth.props` (sleeve, held object, truncation,
+creases and nails) to every sample, alone and on top of ``synth-dr``.
 
 A last row times a training-style ``DataLoader`` with two worker processes.
 
@@ -28,6 +30,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from handlab.synth import SyntheticHands, generate
+
+# every prop of handlab.synth.props on every sample: the worst case of their cost
+PROPS = {"sleeves": 1.0, "held": 1.0, "truncation": 1.0, "details": 1.0}
 
 
 def rate(fn, batch: int, repeat: int) -> tuple[float, float]:
@@ -80,6 +85,8 @@ def run(b: int, size: int, repeat: int) -> None:
     ds = SyntheticHands("train", size=size, occluders=0.5)
     starts = iter(range(0, 10**6, b))
     dr = SyntheticHands("train", size=size, occluders=0.5, randomize=0.8, left=0.5)
+    props = SyntheticHands("train", size=size, occluders=0.5, **PROPS)
+    dr_props = SyntheticHands("train", size=size, occluders=0.5, randomize=0.8, left=0.5, **PROPS)
 
     def loader_batch(data: SyntheticHands = ds) -> dict[str, torch.Tensor]:
         start = next(starts)
@@ -93,6 +100,8 @@ def run(b: int, size: int, repeat: int) -> None:
         ),
         "SyntheticHands.batch (occluders 0.5)": loader_batch,
         "SyntheticHands.batch, synth-dr (randomize 0.8)": lambda: loader_batch(dr),
+        "SyntheticHands.batch, props (each at 1.0)": lambda: loader_batch(props),
+        "SyntheticHands.batch, synth-dr + props": lambda: loader_batch(dr_props),
     }
     print(f"handlab.synth: {size}x{size}, batch {b}, {torch.get_num_threads()} torch threads")
     print(f"{'':45s} {'wall':>8s} {'cpu/thr':>8s}  samples/s")

@@ -37,6 +37,7 @@ from PIL import Image
 from handlab.synth.draws import Draws, as_draws
 
 __all__ = [
+    "DR_PARTS",
     "DR_SHAPES",
     "PHOTOS",
     "apply_camera",
@@ -60,6 +61,10 @@ DR_SHAPES: dict[str, tuple[int, ...]] = {
     "dr_skin": (3 + _TEXTURE_GRID * _TEXTURE_GRID,),  # tint (3), texture grid
     "dr_camera": (9,),  # gains (3), gamma, blur sigma px@128, noise sigma, jpeg on, quality, seed
 }
+
+
+# the effects ``SceneOptions.randomize_parts`` can switch on and off (all by default)
+DR_PARTS = ("photo", "skin", "camera")
 
 
 @functools.cache
@@ -90,11 +95,25 @@ def _grey() -> torch.Tensor:
 
 
 def sample_randomization(
-    n: int, generator: torch.Generator | Draws, randomize: float
+    n: int,
+    generator: torch.Generator | Draws,
+    randomize: float,
+    parts: tuple[str, ...] = DR_PARTS,
 ) -> dict[str, torch.Tensor]:
     """Draw the randomisation of ``n`` samples; ``randomize`` is the probability of each effect
     (photo background, skin texture, blur, JPEG); colour gains, gamma and noise are always drawn
-    and scaled by it. Returns tensors keyed as :data:`DR_SHAPES`."""
+    and scaled by it. ``parts`` (some of :data:`DR_PARTS`) keeps those effects; the others are
+    drawn all the same (so the kept ones do not change) and then set to no effect. Returns
+    tensors keyed as :data:`DR_SHAPES`.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> p = sample_randomization(3, g, 1.0, parts=("skin",))
+    >>> float(p["dr_photo"][:, 0].sum()), float(p["dr_camera"][:, 5].sum())
+    (0.0, 0.0)
+    """
+    unknown = sorted(set(parts) - set(DR_PARTS))
+    if unknown or not parts:
+        raise ValueError(f"parts: expected some of {list(DR_PARTS)}, got {list(parts)!r}")
     d = as_draws(n, generator)
     r = float(randomize)
     photo = torch.stack(
@@ -124,6 +143,12 @@ def sample_randomization(
         ],
         -1,
     )
+    if "photo" not in parts:
+        photo[:, 0] = 0.0
+    if "skin" not in parts:
+        skin = torch.cat([torch.ones(n, 3), torch.zeros_like(skin[:, 3:])], -1)
+    if "camera" not in parts:  # gains 1, gamma 1, no blur, noise or JPEG
+        camera = torch.cat([torch.ones(n, 4), torch.zeros(n, 4), camera[:, 8:]], -1)
     return {"dr_photo": photo, "dr_tint": tint, "dr_skin": skin, "dr_camera": camera}
 
 

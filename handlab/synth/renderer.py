@@ -28,6 +28,7 @@ from handlab._checks import check_range
 from handlab.geometry import axis_angle_to_matrix, project
 from handlab.hand_model import HandModel
 from handlab.synth.backgrounds import render_background
+from handlab.synth.props import crease_factor, crease_strength, nail_colors, sleeve_capsule
 from handlab.synth.randomize import apply_camera, photo_backgrounds, skin_texture
 from handlab.synth.raycast import raycast
 from handlab.synth.scene import check_params
@@ -120,16 +121,29 @@ def _normals(scene, sample, pid, point, p: int) -> tuple[torch.Tensor, torch.Ten
 
 
 def _scene(params: dict[str, torch.Tensor], geo: dict[str, torch.Tensor]):
-    """Primitives of the hand and occluders: spheres and cylinders become capsules."""
+    """Primitives of the hand and occluders: spheres and cylinders become capsules; a sleeve
+    (``params["sleeve"]``, :mod:`handlab.synth.props`) is one more capsule after the occluders'."""
     kind, on = params["occ_kind"], params["occ_on"]
     rot = axis_angle_to_matrix(params["occ_rot"])  # (n, M, 3, 3)
     c, size = params["occ_center"], params["occ_size"]
     axis = rot[..., :, 2] * size[..., 1:2] * (kind == 1)[..., None]  # cylinders: half length
+    cap_a, cap_b, cap_r = (
+        [geo["start"], c - axis],
+        [geo["end"], c + axis],
+        [geo["radius"], size[..., 0]],
+    )
+    cap_on = [torch.ones_like(geo["radius"], dtype=torch.bool), on & (kind < 2)]
+    if "sleeve" in params:
+        a, b, r, sleeve_on = sleeve_capsule(
+            params, geo["start"][:, -1], geo["end"][:, -1], geo["radius"][:, -1]
+        )
+        cap_a, cap_b, cap_r = cap_a + [a[:, None]], cap_b + [b[:, None]], cap_r + [r[:, None]]
+        cap_on.append(sleeve_on[:, None])
     return {
-        "cap_a": torch.cat([geo["start"], c - axis], 1),
-        "cap_b": torch.cat([geo["end"], c + axis], 1),
-        "cap_r": torch.cat([geo["radius"], size[..., 0]], 1),
-        "cap_on": torch.cat([torch.ones_like(geo["radius"], dtype=torch.bool), on & (kind < 2)], 1),
+        "cap_a": torch.cat(cap_a, 1),
+        "cap_b": torch.cat(cap_b, 1),
+        "cap_r": torch.cat(cap_r, 1),
+        "cap_on": torch.cat(cap_on, 1),
         "box_c": c,
         "box_rot": rot,
         "box_half": size,
@@ -157,18 +171,35 @@ def _shade(params, geo, scene, sample, pid, point, p: int) -> tuple[torch.Tensor
     albedo = torch.where(
         hand, _take(params["skin"], sample), _take(params["occ_color"], sample * n_occ + occ_id)
     )
+    sleeve = pid == n_hand + n_occ if "sleeve" in params else torch.zeros_like(hand)
+    if bool(sleeve.any()):  # the capsule after the occluders' (``_scene``)
+        albedo[:, sleeve] = params["sleeve"][sample[sleeve], 3:6].T
     palmar = (normal * _take(geo["palm_normal"], sample)).sum(0).clamp(min=0)
     albedo = albedo * torch.where(hand, 1.0 + 0.12 * palmar, torch.ones_like(palmar))
     distal = hand & (pid < 15) & (pid % 3 == 2)
     finger = (pid // 3).clamp(max=4)
     facing = (normal * _take(geo["nail"], sample * 5 + finger)).sum(0)
     nail = (distal & (s > 0.45) & (facing > 0.55)).float()
-    albedo = albedo + 0.5 * nail * (_NAIL_COLOR[:, None] - albedo)
+    nail_rgb = _NAIL_COLOR[:, None]
+    if "details" in params:  # props: drawn nail colours, creases at the finger joints
+        nail_rgb = _take(nail_colors(params, _NAIL_COLOR), sample)
+        bone = hand & (pid < 15)
+        lengths = (geo["end"][:, :15] - geo["start"][:, :15]).norm(dim=-1)  # (n, 15) mm
+        flat = sample * 15 + pid.clamp(0, 14)
+        # no crease at a fingertip (the distal bone's far end) nor on a nail
+        crease = crease_factor(
+            crease_strength(params)[sample] * (bone & (nail == 0)),
+            torch.where(distal, s.clamp(max=0.5), s),
+            lengths.reshape(-1)[flat],
+        )
+        albedo = albedo * crease
+    albedo = albedo + 0.5 * nail * (nail_rgb - albedo)
     light = _take(params["light"], sample)  # (3, m) unit, towards the light
     view = _unit(-point)
     lam = (((normal * light).sum(0) + 0.35) / 1.35).clamp(min=0)  # wrap lighting
     half = _unit(light + view)
     spec = (normal * half).sum(0).clamp(min=0) ** 24 * params["specular"][sample]
+    spec = torch.where(sleeve, 0.2 * spec, spec)  # cloth is matte
     ambient = params["ambient"][sample]
     cos_view = (normal * view).sum(0)
     rim = 0.8 + 0.2 * cos_view.clamp(min=0)  # darker at grazing angles

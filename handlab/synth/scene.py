@@ -36,7 +36,8 @@ from handlab.hand_model import POSE_LIMITS, SHAPE_LIMIT, HandModel
 from handlab.synth.backgrounds import sample_background, sample_colors, sample_skin
 from handlab.synth.draws import Draws, as_draws
 from handlab.synth.poses import sample_pose, sample_shape
-from handlab.synth.randomize import DR_SHAPES, sample_randomization
+from handlab.synth.props import PROP_SHAPES, sample_props
+from handlab.synth.randomize import DR_PARTS, DR_SHAPES, sample_randomization
 
 __all__ = [
     "MAX_OCCLUDERS",
@@ -161,21 +162,37 @@ class SceneOptions:
     # domain randomisation (handlab.synth.randomize): probability of each effect; its params are
     # drawn last and only when > 0, so samples without it are unchanged to the bit
     randomize: float = 0.0
+    randomize_parts: tuple[str, ...] = DR_PARTS  # which randomisation effects (all by default)
+    # props (handlab.synth.props), probabilities drawn after the randomisation, only when > 0:
+    sleeves: float = 0.0  # a sleeve over the forearm
+    held: float = 0.0  # an object in the palm, the fingers in a grasp around it
+    truncation: float = 0.0  # the hand shifted so the image border cuts it
+    details: float = 0.0  # creases at the finger joints, varied nail colours
 
     def __post_init__(self) -> None:
-        for name in ("occluders", "blur", "left", "randomize"):
+        for name in _PROBABILITIES:
             value = getattr(self, name)
             if not isinstance(value, int | float):
                 raise TypeError(f"{name}: expected a probability in [0, 1], got {value!r}")
             check_range(name, float(value), lo=0.0, hi=1.0)
+        parts = self.randomize_parts
+        if not isinstance(parts, tuple) or not parts or not set(parts) <= set(DR_PARTS):
+            raise ValueError(
+                f"randomize_parts: expected a tuple of some of {DR_PARTS}, got {parts!r}"
+            )
+
+
+_PROBABILITIES = (
+    "occluders", "blur", "left", "randomize", "sleeves", "held", "truncation", "details",
+)  # fmt: skip
 
 
 def scene_options(options: SceneOptions | None = None, **overrides: Any) -> SceneOptions:
     """``options`` (default :class:`SceneOptions`) with the fields in ``overrides`` replaced:
     the keyword form ``generate(..., occluders=1.0)`` of the functions that take options.
 
-    >>> scene_options(SceneOptions(blur=0.5), occluders=0.0)
-    SceneOptions(occluders=0.0, blur=0.5, depth_noise=False, left=0.0, extras=False, randomize=0.0)
+    >>> scene_options(SceneOptions(blur=0.5), occluders=0.0).blur
+    0.5
     >>> scene_options(occluder=1.0)
     Traceback (most recent call last):
     ...
@@ -272,7 +289,12 @@ def sample_params(
         **sample_background(n, g),
     }
     if opts.randomize > 0:  # drawn after everything else: the other draws stay as they were
-        params.update(sample_randomization(n, g, float(opts.randomize)))
+        params.update(
+            sample_randomization(n, g, float(opts.randomize), tuple(opts.randomize_parts))
+        )
+    props = {k: float(getattr(opts, k)) for k in ("sleeves", "held", "truncation", "details")}
+    if any(props.values()):  # drawn last, and only when asked for, for the same reason
+        params = sample_props(params, g, **props)
     return params
 
 
@@ -285,7 +307,8 @@ def check_params(params: object) -> None:
     if missing:
         raise ValueError(f"params: expected keys {sorted(PARAM_SHAPES)}, missing {missing}")
     n = None
-    optional = {k: v for k, v in DR_SHAPES.items() if k in params}  # domain randomisation
+    # domain randomisation and props
+    optional = {k: v for k, v in {**DR_SHAPES, **PROP_SHAPES}.items() if k in params}
     for key, tail in {**PARAM_SHAPES, **optional}.items():
         value = params[key]
         check_tensor(f"params[{key!r}]", value)
