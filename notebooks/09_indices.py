@@ -63,6 +63,7 @@ from IPython.display import Markdown, display
 from scipy.stats import spearmanr
 
 from handlab import zoo
+from handlab._memory import release_memory
 from handlab.attribution import aggregate, compare_models, inversion_errors, mcp_shortcut
 from handlab.attribution.explain import explain_batch
 from handlab.attribution.table_c import SEED_TABLE_C, check_claims, kind_table
@@ -85,8 +86,10 @@ n_compare = 2 if fast else 3
 steps = 4 if fast else 16
 pilot = 8 if fast else 64  # gradient-free forwards placing the points (PoseIGConfig.pilot)
 n_inversion = 16 if fast else 200
-# images per forward with a graph: bounds memory (32 x 128 px ResNet-18 graphs exceed 1 GB)
+# images per forward with a graph: bounds memory (32 x 128 px ResNet-18 graphs exceed 1 GB);
+# Table C's deeper models get 4 (one 8-image ResNet-50 graph took the chapter over 1.5 GB)
 max_batch = 8
+compare_max_batch = 4
 compared = {kind: name for kind, name in table_c_models.items() if name is not None}
 print(
     f"{model_name}: {n_images} test images; {len(compared)} models compared on "
@@ -301,6 +304,7 @@ else:
 t0 = time.time()
 compare_batch = {k: v[:n_compare] for k, v in batch.items()}  # the first n_compare images
 tables, cards, depths = {}, {}, {}
+release_memory()  # the pages section 1's graphs freed go back before the next model's graphs
 for kind, name in compared.items():
     other = model if name == model_name else zoo.load(name)  # a missing model stops here
     cards[f"{kind}: {name}"] = other.card
@@ -310,9 +314,10 @@ for kind, name in compared.items():
         tables[name] = table[table["sample"] < n_compare]  # already computed on these images
     else:
         tables[name] = explain_batch(
-            other, compare_batch, steps=steps, pilot=pilot, max_batch=max_batch
+            other, compare_batch, steps=steps, pilot=pilot, max_batch=compare_max_batch
         )[1]
-    del other
+    del other  # one model in memory at a time
+    release_memory()
 display(Markdown("The compared models' cards (their training differs: read the steps):"))
 display(model_cards(cards))
 comparison = compare_models(tables, by="group")

@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "handlab"
 # the shared vocabulary and the small utilities under everything (checks, files, errors, locks)
 VOCABULARY = {"skeleton", "geometry", "codecs", "metrics", "hand_model", "_checks", "_io"}
 VOCABULARY |= {"errors", "_lock"}  # the error classes and the output lock: import no other layer
+VOCABULARY |= {"_memory"}  # gc + malloc_trim between models (chapters 09, 11): imports none
 
 
 def _part(module: str) -> str:
