@@ -209,7 +209,9 @@ print(f"MPJPE {numbers['mpjpe_moved_mm']:.1f} mm, PA-MPJPE {numbers['pa_mpjpe_mo
 # 2. Loop over sigma with `metrics.auc(data["keypoints"] + sigma * torch.randn_like(...), ...)`:
 #    AUC falls roughly linearly while sigma is small against the 30 px range.
 # 3. Every background cell carries some softmax mass; near a border all of it lies on one side
-#    of the peak, so the expectation moves inward.
+#    of the peak, so the expectation moves inward. The cell below measures it along one row:
+#    several px at the border, less a few cells in, none at the centre; the local soft-argmax,
+#    which sums over a window around the peak only, does not drift.
 # </details>
 
 # %% tags=["solutions"]
@@ -221,9 +223,26 @@ kp = data["keypoints"]
 auc_by_sigma = {
     s: metrics.auc(kp + s * torch.randn(kp.shape, generator=noise), kp) for s in (1, 2, 4, 8)
 }
-numbers["solutions"] = {"hidden_by_group": hidden, "auc_by_sigma": auc_by_sigma}
+row = torch.tensor([0.0, 8.0, 63.5, 127.0])  # 3. peaks on the middle row: border to border
+peaks = torch.stack([row, torch.full_like(row, 63.5)], dim=-1)[None]  # (1, 4, 2) px
+peak_maps, _ = codec.encode(peaks)
+inward = (63.5 - row).sign()  # +1 left of the centre, -1 right of it
+drift = {}
+for method in ("soft_argmax", "local_soft_argmax"):
+    found = codec.decode(peak_maps, method=method)[0][0, :, 0]  # decoded x (4,) px
+    moved = (found - row) * inward  # px toward the centre
+    moved[2] = (found[2] - row[2]).abs()  # at the centre any move is an error
+    places = ("border", "8 px in", "centre", "other border")
+    drift[method] = dict(zip(places, moved.tolist(), strict=True))
+numbers["solutions"] = {
+    "hidden_by_group": hidden,
+    "auc_by_sigma": auc_by_sigma,
+    "drift_toward_centre_px": drift,
+}
 print(f"1. hidden most often: {max(hidden, key=hidden.get)} ({max(hidden.values()):.2f})")
 print("2. AUC (0-30 px) by sigma:", {s: round(a, 3) for s, a in auc_by_sigma.items()})
+for method, moved in drift.items():
+    print(f"3. {method}: px moved toward the centre", {k: round(v, 2) for k, v in moved.items()})
 
 # %% [markdown]
 # ## Summary

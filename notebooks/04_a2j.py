@@ -334,6 +334,8 @@ numbers["solutions"] = {
     "surround_epe_px": surround_epe,
     "final_epe_px": final_epe,
     "threshold_mpjpe_mm": thresholded["mpjpe_mm"],
+    "fewest_anchors_joint": str(by_joint.index[0]),
+    "effective_anchors": {"wrist": float(by_joint["wrist"]), "fewest": float(by_joint.iloc[0])},
 }
 print(f"1. anchor average {surround_epe:.2f} px -> with offsets {final_epe:.2f} px")
 print(f"2. fewest effective anchors: {by_joint.index[0]}; wrist: {by_joint['wrist']:.1f}")

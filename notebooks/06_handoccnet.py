@@ -437,6 +437,12 @@ numbers["solutions"] = {
     "m1_primary_error": float((f_p - tokens).abs().max()),
     "m1_secondary_max": float(f_s.abs().max()),
     "largest_gain_px": float(gap.max()),
+    # share of each bucket's joints that the renderer marks visible (2.)
+    "visible_share_by_bucket": {
+        b: float(visible_only.loc["joints", b] / epe.loc["joints", b])
+        for b in visible_only.columns
+        if epe.loc["joints", b] > 0
+    },
 }
 print(f"1. with M = 1: max |F_p - F| = {numbers['solutions']['m1_primary_error']:.1e}, "
       f"max |F_s| = {numbers['solutions']['m1_secondary_max']:.1e}")  # fmt: skip

@@ -74,8 +74,9 @@ numbers = {"n_clips": n}
 # - heads give, per frame `t`: a pose `θ_t`, a forward delta `dθ_t^fw ≈ θ_{t+1} - θ_t`, a
 #   backward delta `dθ_t^bw ≈ θ_{t-1} - θ_t` and a confidence `c_t`;
 # - **dynamic fusion** warps every frame `i` to every frame `j` by the summed deltas in between,
-#   `θ_{i→j} = θ_i + Σ_{k=i}^{j-1} dθ_k^fw` (j > i) or `θ_i + Σ_{k=j}^{i-1} dθ_k^bw` (j < i),
-#   and fuses `θ_j^+ = Σ_i e^{c_i} θ_{i→j} / Σ_i e^{c_i}`;
+#   `θ_{i→j} = θ_i + Σ_{k=i}^{j-1} dθ_k^fw` (j > i) or `θ_i + Σ_{k=j+1}^{i} dθ_k^bw` (j < i),
+#   and fuses `θ_j^+ = Σ_i e^{c_i} θ_{i→j} / Σ_i e^{c_i}` (the seed writes the backward sum over
+#   `k = j ... i-1`, one frame off for its own `dθ_t^bw`: exercise 2's cell checks the indices);
 # - **maxMSE** replaces the MSE, giving badly predicted joints more weight.
 #
 # handlab's version (`handlab.models.deformer`) fuses the joints themselves (2D keypoints and
@@ -390,18 +391,66 @@ else:
 #    input_size=64 width=32 heads=2 --steps 20 --batch-size 4 --out runs/tiny_deformer`, then
 #    `handlab evaluate --model runs/tiny_deformer --data synth-clips:T=3 --size 64 --limit 16`.
 #    A mismatch between `--data synth-clips:T=N` and the model's `T` is refused with the fix.
+#    In Python, `handlab.training.fit(TrainConfig(...), folder)` does the same and returns the
+#    test metrics (the cell below, with fewer steps).
 # </details>
 
 # %% tags=["solutions"]
-# Solution 1, executed (the report and the tests run this cell, so it stays correct; 2 and 3
-# are left to run by hand, 3 trains a model).
-flat = out["frame_poses"].flatten(2)  # (n, T, 21 * 5)
+# The solutions, executed (the report and the tests run this cell, so they stay correct; 3
+# trains a tiny Deformer for a few steps, fewer in fast mode).
+import tempfile
+
+from handlab.training import TrainConfig, fit
+
+flat = out["frame_poses"].flatten(2)  # 1. (n, T, 21 * 5)
 no_delta = torch.zeros_like(flat)
 equal_fused, _ = dynamic_fusion(flat, no_delta, no_delta, torch.zeros_like(out["confidence"]))
 clip_mean = flat.mean(1, keepdim=True).expand_as(flat)
-numbers["solutions"] = {"equal_fusion_minus_mean": float((equal_fused - clip_mean).abs().max())}
-gap = numbers["solutions"]["equal_fusion_minus_mean"]
+target = deformer.joints_to_pose(data["clip_keypoints"], data["clip_xyz"])  # 2. (n, T, 21, 5)
+step = target[:, 1:] - target[:, :-1]
+zero = torch.zeros_like(step[:, :1])
+true_fw, true_bw = torch.cat([step, zero], 1).flatten(2), torch.cat([zero, -step], 1).flatten(2)
+true_fused, _ = dynamic_fusion(flat, true_fw, true_bw, out["confidence"])
+true_fused_xyz = deformer.pose_to_joints(true_fused.view(n, T, 21, 5)[:, c])["xyz"]
+# control: the true poses, moved by the true deltas, must fuse to the truth itself
+truth_fused, _ = dynamic_fusion(target.flatten(2), true_fw, true_bw, out["confidence"])
+tiny_config = TrainConfig(  # 3.
+    model="deformer",
+    model_config={"T": 3, "input_size": 64, "width": 16 if fast else 32, "heads": 2},
+    data="synth-clips:T=3",
+    size=64,
+    steps=2 if fast else 20,
+    batch_size=2 if fast else 4,
+    val_every=1000,
+    ckpt_every=1000,
+    val_limit=2 if fast else 8,
+    test_limit=4 if fast else 16,
+    seed=seed,
+)
+with tempfile.TemporaryDirectory() as tiny_dir:
+    tiny = fit(tiny_config, tiny_dir, progress=False)
+numbers["solutions"] = {
+    "equal_fusion_minus_mean": float((equal_fused - clip_mean).abs().max()),
+    "true_deltas_fused_mm": float(joint_errors(true_fused_xyz, gt_rel).mean()),
+    "model_deltas_fused_mm": float(joint_errors(out["xyz"], gt_rel).mean()),
+    "truth_with_true_deltas_error": float((truth_fused - target.flatten(2)).abs().max()),
+    "tiny_deformer": {
+        "steps": tiny_config.steps,
+        **{k: tiny[k] for k in ("n", "epe_px", "mpjpe_mm")},
+    },
+}
+sol = numbers["solutions"]
+gap = sol["equal_fusion_minus_mean"]
 print(f"1. zero deltas, equal confidences: max |fused - clip mean| = {gap:.1e}")
+print(
+    f"2. fused centre frame with the model's deltas {sol['model_deltas_fused_mm']:.1f} mm, with "
+    f"the true deltas {sol['true_deltas_fused_mm']:.1f} mm (control: the true poses fuse to "
+    f"themselves within {sol['truth_with_true_deltas_error']:.1e})"
+)
+print(
+    f"3. a tiny Deformer after {tiny_config.steps} steps: EPE {tiny['epe_px']:.1f} px, "
+    f"MPJPE {tiny['mpjpe_mm']:.1f} mm on {tiny['n']} test clips"
+)
 
 # %% [markdown]
 # ## Summary

@@ -326,7 +326,7 @@ display(
 # 1. Recompute the group table with every joint weighted 1 (set `table["visibility"] = 1`, LI
 #    left as it is). How much do the group means move, and which group moves most?
 # 2. Is the MCP shortcut a property of the model or of the hand's geometry? Compute RI for a map
-#    that is uniform over the hand mask (`maps = mask.expand(-1, 21, -1, -1)`) and run
+#    that is uniform over the hand mask (`batch["mask"].expand(-1, 21, -1, -1)`) and run
 #    `mcp_shortcut` on it.
 # 3. Which finger has the most diffuse maps (highest DI)? Is it also the least accurate finger
 #    (`handlab.metrics.per_group_table`)?
@@ -336,7 +336,7 @@ display(
 # 1. `aggregate(table.assign(visibility=1.0), "group")` minus `per_group`: hidden joints enter
 #    with maps that explain a target the model cannot see; the groups hidden most often (the
 #    tips) move most. Counting them as zeros, as the reference does, would bias FI further.
-# 2. `relation_index(mask.expand(-1, 21, -1, -1).double(), batch["keypoints"])` then
+# 2. `relation_index(batch["mask"].expand(-1, 21, -1, -1).double(), batch["keypoints"])` then
 #    `mcp_shortcut(...)`: the MCP joints sit at the centre of the hand mask, so even a map
 #    with no preference gives them an RI near or above the others'. Compare the model's ratios
 #    with these before calling a ratio above 1 a shortcut.
@@ -367,6 +367,8 @@ numbers["solutions"] = {
     "group_moving_most": str(moved.FI.idxmax()),
     "uniform_mask_mcp_ratio_mean": float(uniform.ratio.mean()),
     "most_diffuse_finger": str(by_finger.finger.iloc[-1]),
+    "fi_shift_most": float(moved.FI.max()),
+    "most_diffuse_finger_di": float(by_finger.DI.iloc[-1]),
 }
 print(f"1. FI moves most in group {moved.FI.idxmax()} ({moved.FI.max():.3f})")
 print(

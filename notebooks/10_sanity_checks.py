@@ -457,19 +457,36 @@ explorer.widget
 #    flips sign keeps its |map| ranking, and `|.|` discards exactly that.
 # 3. That the maps are dominated by the input (edges, colour blobs, the blur path itself) and not
 #    by the weights: the method would fail the sanity check, as Adebayo et al. found for guided
-#    backpropagation.
+#    backpropagation. The cell below checks it on this run: it compares the trained and the fully
+#    randomised maps with a map of the input alone, the image's edges
+#    (`|images - make_baseline(images, "blur")|`).
 # </details>
 
 # %% tags=["solutions"]
-# Solutions 1 and 2, executed on this chapter's top-down cascade (`per_group` conv layers a step
-# rather than one; the report and the tests run this cell, so they stay correct).
+# The solutions, executed on this chapter's top-down cascade (`per_group` conv layers a step
+# rather than one; the report and the tests run this cell, so they stay correct). 3 compares the
+# maps with a map made from the input alone, the image's edges (|x - blur(x)|, no model at all).
+from handlab.attribution import make_baseline, map_similarity
+
 curves_td = top_down.pivot_table(index="step", columns="metric", values="value")  # 2.
 below = curves_td.index[curves_td["spearman_abs"] < 0.5]  # 1.
 first_below = int(below.min()) if len(below) else None
+edge_map = (images - make_baseline(images, "blur")).abs().sum(1, keepdim=True)  # 3. (B, 1, H, W)
+edge_map = (edge_map / edge_map.amax((2, 3), keepdim=True)).expand_as(top_maps[0])
+to_edges = {
+    name: map_similarity(m, m, edge_map, edge_map)
+    for name, m in (("original", top_maps[0]), ("randomised", top_maps[-1]))
+}
+# the recorder's maps are the ones the cascade scored: their SSIM is the table's last one
+rescored = map_similarity(top_maps[-1], top_maps[-1], top_maps[0], top_maps[0])["ssim"]
 numbers["solutions"] = {
     "first_step_spearman_abs_below_half": first_below,
     "final_spearman_abs": float(curves_td["spearman_abs"].iloc[-1]),
     "final_spearman_signed": float(curves_td["spearman_signed"].iloc[-1]),
+    "final_ssim": float(curves_td["ssim"].iloc[-1]),
+    "final_ssim_rescored_error": abs(rescored - float(curves_td["ssim"].iloc[-1])),
+    "edge_map_ssim": {k: v["ssim"] for k, v in to_edges.items()},
+    "edge_map_spearman_abs": {k: v["spearman_abs"] for k, v in to_edges.items()},
 }
 numbers["solutions"] = {k: v for k, v in numbers["solutions"].items() if v is not None}
 print(
@@ -477,6 +494,15 @@ print(
     first_below if first_below is not None else "none",
 )
 display(curves_td[["spearman_abs", "spearman_signed"]].round(3))  # 2.
+final_ssim = numbers["solutions"]["final_ssim"]
+closer = to_edges["randomised"]["ssim"] > to_edges["original"]["ssim"]
+print(
+    f"3. SSIM at full randomisation {final_ssim:.2f} ("
+    f"{'above' if final_ssim > 0.8 else 'not above'} 0.8). SSIM with the image's edge map: "
+    f"trained {to_edges['original']['ssim']:.2f}, fully randomised "
+    f"{to_edges['randomised']['ssim']:.2f}: the random model's maps are "
+    f"{'closer to' if closer else 'no closer to'} a picture of the input than the trained ones"
+)
 
 # %% [markdown]
 # ## Summary

@@ -271,8 +271,78 @@ else:
 #    move out along the bone by the length ratio; the palm keeps its size.
 # 3. Small `tau` gives nearly rigid parts (creases and gaps open at the knuckles when they
 #    bend); large `tau` blends over long distances (the knuckles shrink, the "candy wrapper"
-#    artefact of linear blend skinning).
+#    artefact of linear blend skinning). The cell below measures both: how far the edges stretch
+#    and how much of the skin's thickness over the PIP knuckles is left in a fist.
 # </details>
+
+# %% tags=["solutions"]
+# The solutions, executed (the report and the tests run this cell, so they stay correct).
+from handlab.hand_model import POSE_LIMITS
+
+by_voxel = {6.0: template}  # 1.
+depth_change = {}
+for voxel in (4.0, 8.0):
+    by_voxel[voxel] = mesh.template_mesh(voxel_mm=voxel)
+    skin = mesh.pose_mesh(by_voxel[voxel], pose)
+    rest = torch.cdist(rest_joints[0, tips], by_voxel[voxel].vertices).min(1).values
+    posed_gaps = torch.stack(
+        [torch.cdist(joints[i, tips], skin[i]).min(1).values for i in range(8)]
+    )
+    depth_change[voxel] = float((posed_gaps - rest).abs().max())
+longer = torch.zeros(1, 10)  # 2.
+longer[:, 3] = 3.0  # finger_length
+at_rest = torch.zeros(1, 16, 3)
+stretched = mesh.pose_mesh(template, at_rest, longer)
+shift = (stretched - mesh.pose_mesh(template, at_rest))[0].norm(dim=-1)  # (V,) mm
+fist = torch.zeros(1, 16, 3)  # 3. every finger joint (not the thumb) at its flexion limit
+fist[0, 1:13, 0] = POSE_LIMITS[1:13, 0, 1]
+fist_joints = HandModel()(fist)[0]
+pips = [6, 10, 14, 18]
+knuckles = {}
+for tau in (0.5, 8.0):
+    soft = mesh.template_mesh(voxel_mm=6.0, tau_mm=tau)
+    bent = mesh.pose_mesh(soft, fist)[0]
+    edge = torch.cat([soft.faces[:, [0, 1]], soft.faces[:, [1, 2]], soft.faces[:, [2, 0]]])
+    before = (soft.vertices[edge[:, 0]] - soft.vertices[edge[:, 1]]).norm(dim=-1)
+    after = (bent[edge[:, 0]] - bent[edge[:, 1]]).norm(dim=-1)
+    kept = before > 0.1  # marching cubes leaves a few degenerate (zero-length) edges
+    skin_rest = torch.cdist(rest_joints[0, pips], soft.vertices).min(1).values
+    skin_fist = torch.cdist(fist_joints[pips], bent).min(1).values
+    knuckles[tau] = {
+        "edge_stretch_q99": float((after[kept] / before[kept]).quantile(0.99)),
+        "pip_skin_ratio": float((skin_fist / skin_rest).mean()),
+    }
+numbers["solutions"] = {
+    "vertices_by_voxel_mm": {k: m.num_vertices for k, m in sorted(by_voxel.items())},
+    "vertex_ratio_to_6mm": {
+        k: by_voxel[k].num_vertices / template.num_vertices for k in (4.0, 8.0)
+    },
+    "fingertip_depth_change_mm": depth_change,
+    "longer_fingers_shift_mm": {
+        "palm": float(shift[part == 0].max()),
+        "fingers": float(shift[part > 0].max()),
+    },
+    "fist": knuckles,
+    "knuckle_shrink_large_over_small_tau": knuckles[8.0]["pip_skin_ratio"]
+    / knuckles[0.5]["pip_skin_ratio"],
+    "stretch_small_over_large_tau": knuckles[0.5]["edge_stretch_q99"]
+    / knuckles[8.0]["edge_stretch_q99"],
+}
+sol = numbers["solutions"]
+print(
+    "1. vertices by grid step:", sol["vertices_by_voxel_mm"], "; fingertip depth change (mm):",
+    {k: round(v, 2) for k, v in depth_change.items()},
+)  # fmt: skip
+moved = sol["longer_fingers_shift_mm"]
+print(
+    f"2. finger_length = 3 moves palm vertices by at most {moved['palm']:.2f} mm and finger "
+    f"vertices by up to {moved['fingers']:.1f} mm"
+)
+for tau, k in knuckles.items():
+    print(
+        f"3. tau {tau} mm, fist: 1 % of the edges stretch more than x{k['edge_stretch_q99']:.2f}; "
+        f"the skin over the PIP knuckles keeps {k['pip_skin_ratio']:.0%} of its rest thickness"
+    )
 
 # %% [markdown]
 # ## Summary

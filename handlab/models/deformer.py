@@ -114,8 +114,12 @@ def dynamic_fusion(
     """Warp every frame's pose to every frame by summed deltas; fuse with softmax weights.
 
     ``theta_{i->j} = theta_i + sum_{k=i}^{j-1} fw_k`` for ``j > i``,
-    ``theta_i + sum_{k=j}^{i-1} bw_k`` for ``j < i``, and
+    ``theta_i + sum_{k=j+1}^{i} bw_k`` for ``j < i``, and
     ``theta_j^+ = sum_i softmax(c)_i theta_{i->j}`` (Deformer, eqs. of the dynamic fusion module).
+    With ``fw_k = theta_{k+1} - theta_k`` and ``bw_k = theta_{k-1} - theta_k`` (the deltas'
+    definitions and training targets) both sums telescope to ``theta_j``. Seed 003 writes the
+    backward sum over ``k = j .. i-1``, which is one frame off for its own ``bw_k`` (and reads the
+    untrained ``bw_0``); handlab sums ``k = j+1 .. i``.
 
     Args:
         poses, forward_deltas, backward_deltas: (B, T, D) per-frame pose vectors and deltas.
@@ -130,9 +134,10 @@ def dynamic_fusion(
     [4.5, 5.5]
     """
     zero = torch.zeros_like(poses[:, :1])  # (B, 1, D)
-    # Exclusive prefix sums: cum[k] = sum_{m < k} delta_m, so sum_{k=i}^{j-1} = cum[j] - cum[i].
+    # Exclusive prefix sums: cum[k] = sum_{m < k} fw_m, so sum_{k=i}^{j-1} fw_k = cum[j] - cum[i];
+    # inclusive ones for bw: cum[k] = sum_{m <= k} bw_m, so sum_{k=j+1}^{i} bw_k = cum[i] - cum[j].
     cum_fw = torch.cat([zero, forward_deltas[:, :-1].cumsum(1)], dim=1)  # (B, T, D)
-    cum_bw = torch.cat([zero, backward_deltas[:, :-1].cumsum(1)], dim=1)  # (B, T, D)
+    cum_bw = backward_deltas.cumsum(1)  # (B, T, D)
     t = poses.shape[1]
     idx = torch.arange(t, device=poses.device)
     later = (idx[None, :] > idx[:, None]).to(poses)[None, :, :, None]  # (1, Ti, Tj, 1): j > i

@@ -30,7 +30,7 @@ def naive_fusion(poses, fw, bw, conf):
                     for k in range(i, j):
                         warped += fw[b, k].double()
                 if j < i:
-                    for k in range(j, i):
+                    for k in range(j + 1, i + 1):
                         warped += bw[b, k].double()
                 fused[b, j] += math.exp(float(conf[b, i])) / z * warped
     return fused
@@ -45,7 +45,21 @@ def test_dynamic_fusion_matches_naive_loop():
     # A frame warped to itself is itself; warping 0 -> 2 adds fw_0 + fw_1.
     torch.testing.assert_close(warped[:, 1, 1], poses[:, 1])
     torch.testing.assert_close(warped[:, 0, 2], poses[:, 0] + fw[:, 0] + fw[:, 1])
-    torch.testing.assert_close(warped[:, 4, 2], poses[:, 4] + bw[:, 2] + bw[:, 3])
+    torch.testing.assert_close(warped[:, 4, 2], poses[:, 4] + bw[:, 3] + bw[:, 4])
+
+
+def test_dynamic_fusion_of_true_poses_and_true_deltas_is_the_truth():
+    """Deltas as the model is trained to predict them (fw_t = theta_{t+1} - theta_t,
+    bw_t = theta_{t-1} - theta_t) warp every frame exactly onto every other: fusion returns the
+    truth whatever the confidences (seed 003's backward sum over k = j .. i-1 did not)."""
+    g = torch.Generator().manual_seed(2)
+    truth = torch.randn(2, 5, 3, generator=g)
+    step = truth[:, 1:] - truth[:, :-1]
+    zero = torch.zeros_like(step[:, :1])
+    fw, bw = torch.cat([step, zero], 1), torch.cat([zero, -step], 1)
+    fused, warped = dynamic_fusion(truth, fw, bw, torch.randn(2, 5, generator=g))
+    torch.testing.assert_close(fused, truth)
+    torch.testing.assert_close(warped, truth[:, None].expand_as(warped))
 
 
 def test_dynamic_fusion_with_zero_deltas_is_a_weighted_average():
