@@ -46,7 +46,8 @@ def claims_table(
 
 def model_cards(models: dict[str, Any]) -> Any:
     """The card of every model a chapter explains, one row each: what the reader needs before a
-    conclusion is drawn from it (family, training steps, test error and on how many samples).
+    conclusion is drawn from it (family, training steps, test error and on how many samples, and
+    PCK@0.2 on the 32 real development hands where the card records it).
 
     ``models`` maps a name to a loaded model with a ``card`` dict (zoo models and run folders
     have one), or to the card itself; a model without a card gets an empty row.
@@ -55,6 +56,9 @@ def model_cards(models: dict[str, Any]) -> Any:
     ...     card = {"model": "toy", "steps": 10, "metrics": {"epe_px": 3.5, "n": 512}}
     >>> model_cards({"toy": M()}).loc["toy", "test EPE (px)"]
     3.5
+    >>> model_cards({"toy": M(), "real": {"real_hands": {"pck@0.2_plain": 0.4}}})[
+    ...     "real-hands PCK@0.2"].tolist()
+    [None, 0.4]
     """
     import pandas as pd
 
@@ -64,11 +68,15 @@ def model_cards(models: dict[str, Any]) -> Any:
         found = card.get("storage_metrics") or card.get("metrics") or {}
         rows[name] = {
             "family": card.get("model"),
-            "training steps": card.get("steps"),
+            # a model started from other weights counts their steps too (the card's chain)
+            "training steps": card.get("total_steps", card.get("steps")),
             "test EPE (px)": found.get("epe_px"),
             "test MPJPE (mm)": found.get("mpjpe_mm"),
             "test samples": found.get("n"),
             "trained on": (card.get("train_config") or {}).get("data"),
+            # measured by handlab evaluate --data coco:real-hands --crop plain, where the card
+            # records it (real_hands)
+            "real-hands PCK@0.2": (card.get("real_hands") or {}).get("pck@0.2_plain"),
         }
     return pd.DataFrame(rows).T.dropna(axis=1, how="all")
 

@@ -222,6 +222,12 @@ CHECKS = {
     },
     "09": {
         "mcp_ratio_mean": (0.0, 1e3),
+        # PoseIG's Table C across the seed's six kinds: every claim testable, each a verdict
+        "table_c_claims_tested": (6, 6),
+        "table_c_claims_agreeing": (0, 6),
+        "table_c.FI.RLE.TIP": (0.0, 1e4),
+        "table_c.FI.TransPose.wrist": (0.0, 1e4),
+        "table_c.DI.ResNet-50.MCP": (0.0, 100.0),
         "li_trend_spearman": (-1.0, 1.0),
         # the exercise solutions, executed
         "solutions.uniform_mask_mcp_ratio_mean": (0.0, 1e3),
@@ -265,6 +271,10 @@ CHECKS = {
         "rank_correlation_with_epe.DI": (-1.0, 1.0),
         "fi_grows_to_tip.models": (1, 100),
         "fi_grows_to_tip.agreeing": (0, 100),
+        "table_c_claims_tested": (6, 6),
+        "table_c_claims_agreeing": (0, 6),
+        "table_c_fi.RLE.TIP": (0.0, 1e4),
+        "table_c_fi.TransPose.wrist": (0.0, 1e4),
         "epe_px.simplebaseline_r18": (0.0, 182.0),
         "mean_indices.DI.simplebaseline_r18": (0.0, 100.0),
         "mean_indices.FI.simplebaseline_r18": (0.0, 1e4),

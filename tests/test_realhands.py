@@ -108,3 +108,30 @@ def test_all_zoo_takes_the_rgb_2d_models_only():
     assert "zoo:simplebaseline_r18" in names and "zoo:hrnet_small" in names
     for other in ("a2j_r18", "v2v_32", "deformer_r18", "lifting", "iknet"):  # depth, clip, 3D in
         assert f"zoo:{other}" not in names
+
+
+def _cards_with_real_scores() -> list:
+    from handlab import zoo
+
+    names = []
+    for name in zoo.list():
+        card = json.loads((zoo.ZOO_DIR / f"{name}.json").read_text())
+        if "handlab evaluate" in card.get("real_hands", {}).get("protocol", ""):
+            names.append(name)
+    return names
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _cards_with_real_scores())
+def test_real_scores_on_a_card_are_reproduced(name, tmp_path):
+    """A card's real-hands PCK@0.2 (recorded from `handlab evaluate --data coco:real-hands`) is
+    what the shipped weights score today."""
+    from handlab import zoo
+
+    out = tmp_path / "real.json"
+    argv = ["evaluate", "--model", f"zoo:{name}", "--data", "coco:real-hands", "--crop", "plain"]
+    assert main([*argv, "--no-progress", "--json", str(out)]) == 0
+    overall = json.loads(out.read_text())[name]["overall"]
+    recorded = zoo.load(name).card["real_hands"]
+    assert overall["hands"] == recorded["n_hands"] == 32
+    assert overall["pck@0.2"] == pytest.approx(recorded["pck@0.2_plain"], abs=1e-6)
