@@ -19,8 +19,8 @@
 #    CPM, small HRNet), direct coordinate regression, integral (soft-argmax) regression;
 # 2. compare them fairly: the same test samples, EPE, PCK, AUC (0-30 px), per joint group,
 #    milliseconds per image and parameters;
-# 3. restate seminar seed 001's ranking (CPM / ResNet34 / Inception) and test whether ours
-#    agrees, and whether a deeper ResNet is better;
+# 3. restate seminar seed 001's ranking (CPM / ResNet34 / Inception-v3 / Inception-ResNet-v2)
+#    and test whether ours agrees at one equal budget, and whether a deeper ResNet is better;
 # 4. answer seed 000's resolution question (does a trunk's 32x downsampling cost accuracy?) with
 #    measurements instead of belief.
 #
@@ -36,12 +36,16 @@ out_dir = "."
 test_limit = None
 
 # %%
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
 from scipy.stats import spearmanr
 
+import handlab
 from handlab import codecs, metrics, zoo
 from handlab.models.summary import inference_ms, layer_table
 from handlab.report import model_cards, save_numbers
@@ -244,6 +248,92 @@ display(Markdown("\n".join(lines)))
 # metric and training budgets in epochs on a GPU; we use synthetic hands, EPE and a CPU budget
 # in steps. What transfers is the method (same data, same metric, one table), not the numbers.
 #
+# ### All four of seed 001's networks, one recipe, one budget
+# The shipped models above had different budgets, and two of seed 001's networks are not shipped.
+# `benchmarks/seed001_ranking.py` trains all four (CPM, and direct regression on ResNet34,
+# torchvision's Inception-v3 and timm's Inception-ResNet-v2, random weights) with *one* recipe:
+# the same steps, batch, AdamW one-cycle schedule, seed and 128 px input (all four accept it;
+# the two Inception trunks then end on 2x2 feature maps instead of their native 299 px's 8x8),
+# one CPU thread each. It scores each on the synthetic test split and on the 32 real development
+# hands (plain crops, PCK@0.2 of the box). This chapter cannot train in CI: it reads the
+# benchmark's JSON. **Equal small budgets test how fast each network learns early on, not its
+# converged accuracy**: seed 001 trained 40-108 epochs on a GPU. The weights are not shipped
+# (the zoo's size budget is nearly full); the table and the recipe are the deliverable.
+
+# %%
+# the checkout's benchmark results (the chapter may run from any folder)
+ranking_path = (
+    Path(handlab.__file__).resolve().parent.parent / "benchmarks/results/seed001_ranking.json"
+)
+ranking = json.loads(ranking_path.read_text()) if ranking_path.exists() else None
+if ranking is None or len(ranking["networks"]) < 4:
+    display(Markdown("**Not measured yet**: run `benchmarks/seed001_ranking.py`; no verdict."))
+    numbers["seed001_ranking"] = "not measured"
+else:
+    nets = ranking["networks"]
+    recipe = ranking["recipe"]
+    table = (
+        pd.DataFrame(nets)
+        .T[["steps", "s_per_step", "test_epe_px", "test_pck@10px", "real_pck@0.2"]]
+        .astype(float)
+    )
+    table.insert(0, "seed 001 private", pd.Series(ranking["seed001_private"]))
+    display(table.sort_values("test_epe_px").round(3))
+    # The verdict is recomputed here from the table, not read from the benchmark's own verdict.
+    order = list(nets)
+    seed_scores = [ranking["seed001_private"][n] for n in order]
+    rho_test, _ = spearmanr(seed_scores, [nets[n]["test_epe_px"] for n in order])
+    rho_real, _ = spearmanr(seed_scores, [-nets[n]["real_pck@0.2"] for n in order])
+    best_test = min(order, key=lambda n: nets[n]["test_epe_px"])
+    best_real = max(order, key=lambda n: nets[n]["real_pck@0.2"])
+    steps_used = {nets[n]["steps"] for n in order}
+    numbers["seed001_ranking"] = {
+        "n_networks": len(order),
+        "equal_steps": float(len(steps_used) == 1),
+        "steps": float(recipe["steps"]),
+        "batch_size": float(recipe["batch_size"]),
+        "test_epe_px": {n: float(nets[n]["test_epe_px"]) for n in order},
+        "real_pck@0.2": {n: float(nets[n]["real_pck@0.2"]) for n in order},
+        "spearman_seed_vs_test_epe": float(rho_test),
+        "spearman_seed_vs_real_pck": float(rho_real),
+        "irv2_best_test_epe": float(best_test == "inception_resnet_v2"),
+        "irv2_best_real_pck": float(best_real == "inception_resnet_v2"),
+        "spearman_matches_benchmark": float(
+            abs(rho_test - ranking["verdict"]["spearman_seed_vs_test_epe"]) < 1e-9
+        ),
+    }
+    seed_order = sorted(order, key=ranking["seed001_private"].get)
+    test_order = sorted(order, key=lambda n: nets[n]["test_epe_px"])
+    agrees = "agrees" if rho_test > 0.5 else "does not agree"
+    rest = [nets[n]["test_epe_px"] for n in order if n != "inception_resnet_v2"]
+    others = max(rest) - min(rest)
+    beat_mean = sum(nets[n]["real_pck@0.2"] > ranking["real_mean_pose_pck@0.2"] for n in order)
+    numbers["seed001_ranking"]["others_spread_px"] = float(others)
+    numbers["seed001_ranking"]["real_beat_mean_pose"] = float(beat_mean)
+    is_best = {n: "" if n == "inception_resnet_v2" else "not " for n in order}
+    display(
+        Markdown(
+            f"- Budget: {recipe['steps']} steps of batch {recipe['batch_size']} per network "
+            f"({recipe['device']}; {recipe['optimiser']}, lr {recipe['lr']}, "
+            f"{recipe['schedule']}, seed {recipe['seed']}, {recipe['size']} px).\n"
+            f"- Seed 001 (private Kaggle, lower better): {' < '.join(seed_order)}.\n"
+            f"- Ours (synthetic test EPE, {nets[order[0]]['n_test']} hands): "
+            + " < ".join(f"{n} ({nets[n]['test_epe_px']:.1f} px)" for n in test_order)
+            + f".\n- Spearman between the two orders: **{rho_test:+.2f}** (+1: the same order); "
+            f"on real-hand PCK@0.2: **{rho_real:+.2f}**. The ranking **{agrees}** with seed "
+            "001's at this budget (the check: Spearman above 0.5).\n"
+            f"- Inception-ResNet-v2, seed 001's winner, is **{is_best[best_test]}the best** on "
+            f"the synthetic test split (best: {best_test}) and "
+            f"**{is_best[best_real]}the best** on the real hands "
+            f"(best: {best_real}; the synthetic mean pose scores "
+            f"{ranking['real_mean_pose_pck@0.2']:.2f}).\n"
+            f"- The spread of the other three on the test split is {others:.2f} px, one seed "
+            "each: their order among themselves is within what a second seed could swap. "
+            f"{beat_mean} of 4 beat the synthetic mean pose on the real hands."
+        )
+    )
+
+# %% [markdown]
 # ## 4. Does 32x downsampling hurt? (seed 000)
 # Seed 000 warns that a ResNet trunk reduces a 256 px image to 8x8 cells, and suggests HRNet,
 # which keeps a high-resolution branch throughout. Two separate questions hide in that remark.
@@ -347,7 +437,10 @@ print(f"3. regression_r34 at 160 px: {fc_error}")
 #   on the same samples with the same metrics; the tables above, not the papers, say which is
 #   better here.
 # - Seed 001's ranking of ResNet34 against CPM and the deeper-is-better question were tested,
-#   with the verdict computed from the numbers.
+#   with the verdict computed from the numbers; all four of its networks (CPM, ResNet34,
+#   Inception-v3, Inception-ResNet-v2) were trained with one recipe at one small CPU budget
+#   (`benchmarks/seed001_ranking.py`) and the two orders compared by Spearman correlation: a
+#   verdict on early learning speed, not on converged accuracy.
 # - On clean maps the output grid is not the limit (sub-pixel decoding is exact at any stride);
 #   what resolution costs a trained model shows in the comparison of the families.
 

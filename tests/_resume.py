@@ -19,10 +19,10 @@ def fit_interrupted(
     starts, as a kill would; ``loop._step_batch`` is restored afterwards."""
     real = loop._step_batch
 
-    def interrupt(config, data, step, info, local):
+    def interrupt(config, data, step, *rest):
         if step == at_step:
             raise KeyboardInterrupt
-        return real(config, data, step, info, local)
+        return real(config, data, step, *rest)
 
     monkeypatch.setattr(loop, "_step_batch", interrupt)
     with pytest.raises(KeyboardInterrupt):

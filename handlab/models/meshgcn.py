@@ -93,8 +93,12 @@ class ChebConv(nn.Module):
 
     def _apply_l(self, x: torch.Tensor) -> torch.Tensor:
         b, v, c = x.shape
-        flat = x.permute(1, 0, 2).reshape(v, b * c)  # (V, B C)
-        return torch.sparse.mm(self.laplacian, flat).reshape(v, b, c).permute(1, 0, 2)
+        # In float32: the Laplacian is float32 and torch's sparse product has no bfloat16
+        # backward: under autocast (handlab train's default on bf16 CPUs and CUDA) it failed.
+        flat = x.float().permute(1, 0, 2).reshape(v, b * c)  # (V, B C)
+        with torch.autocast(x.device.type, enabled=False):
+            out = torch.sparse.mm(self.laplacian, flat).reshape(v, b, c).permute(1, 0, 2)
+        return out.to(x.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         terms = [x]
@@ -148,6 +152,8 @@ class MeshGCN(hc.SoftDecodeMixin, PoseModel):
             "regressor", hand_mesh.joint_regressor(template), persistent=False
         )  # (21, V)
         self.num_vertices = levels[0].num_vertices
+        # The template whose vertices the training loop places in synthetic scenes (not weights).
+        self.vertex_template = template
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_size(images, multiple=32)

@@ -6,7 +6,8 @@ Taught in chapter 02 (``notebooks/02_compare_2d.py``, the families compared).
 Seed 001's report also tried Inception-v3 and Inception-ResNet-v2 (its best network), stock, with
 global average pooling; both are options here (``backbone="inception_v3"`` from torchvision,
 ``"inception_resnet_v2"`` from timm, random weights). The flattened trunk ties the network to one
-input size: other sizes raise a ``ValueError``.
+input size: other sizes raise a ``ValueError``. The seed's four networks at one equal budget:
+``benchmarks/seed001_ranking.py`` (its table, restated in chapter 02).
 
 >>> model = create_regression(backbone="resnet18", input_size=64)
 >>> model(torch.rand(2, 3, 64, 64))["keypoints"].shape

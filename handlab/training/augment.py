@@ -98,8 +98,9 @@ def apply_augment(batch: dict[str, torch.Tensor], params: AugmentParams) -> dict
     if "visibility" in batch:
         inside = (kps >= -0.5).all(-1) & (kps[..., 0] <= w - 0.5) & (kps[..., 1] <= h - 0.5)
         out["visibility"] = batch["visibility"] * inside.to(batch["visibility"].dtype)
-    if "xyz" in batch:
-        out["xyz"] = _roll_xyz(batch["xyz"], params.angle)
+    for key in ("xyz", "vertices"):  # 3D targets (mesh vertices too) turn with the picture
+        if key in batch:
+            out[key] = _roll_xyz(batch[key], params.angle)
     if "K" in batch:
         out["K"] = _move_K(batch["K"], params, (h, w))
     if images.shape[1] == 3:

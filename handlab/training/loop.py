@@ -211,10 +211,11 @@ def _fit(config, out, info, *, resume, progress, command, on_checkpoint) -> dict
     net = distributed.wrap(model, info)
     amp = autocast(config.amp, info.device)
     local = config.batch_size // info.world
+    vertices = vertex_targets(model, train_data)
     bar = tqdm(total=config.steps, initial=start, disable=not (progress and info.is_main))
     t0 = time.perf_counter()
     for step in range(start, config.steps):
-        batch = _step_batch(config, train_data, step, info, local)
+        batch = _step_batch(config, train_data, step, info, local, vertices)
         model.train()
         with amp:
             outputs = net(model_inputs(model, batch))
@@ -250,11 +251,27 @@ def _fit(config, out, info, *, resume, progress, command, on_checkpoint) -> dict
     return _finish(config, out, info, model, elapsed, command)
 
 
-def _step_batch(config, data, step, info, local) -> dict[str, torch.Tensor]:
+def vertex_targets(model: torch.nn.Module, data: Any) -> Callable[[list[int]], torch.Tensor] | None:
+    """For a model that learns a mesh (``vertex_template``, e.g. ``meshgcn``) on data that knows
+    its scenes (the synthetic generator's ``params``): a function from sample indices to their
+    per-vertex ground truth (N, V, 3) mm, placed as the renderer places the joints. ``None``
+    otherwise: such a model then learns from the joints alone (its loss allows batches without
+    vertices, as for real images)."""
+    template = getattr(model, "vertex_template", None)
+    if template is None or not hasattr(data, "params"):
+        return None
+    from handlab.mesh import scene_vertices  # only mesh models need it
+
+    return lambda idx: scene_vertices(data.params([int(i) for i in idx]), template)
+
+
+def _step_batch(config, data, step, info, local, vertices=None) -> dict[str, torch.Tensor]:
     # The global batch and its augmentation are drawn for all ranks; each keeps its slice.
     idx = step_indices(step, len(data), batch_size=config.batch_size, seed=config.seed)
     lo, hi = info.rank * local, (info.rank + 1) * local
     batch = load_batch(data, idx[lo:hi])
+    if vertices is not None:
+        batch["vertices"] = vertices(idx[lo:hi])
     if config.augment.enabled:
         gen = step_generator(config.seed, step, stream=2)
         params = sample_augment(config.batch_size, gen, config.augment, config.size)

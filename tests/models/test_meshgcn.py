@@ -58,3 +58,13 @@ def test_meshgcn_learns_vertices_from_synthetic_meshes():
     batch.pop("vertices")
     loss, logs = model.loss(model(images), batch)
     assert "vertices" not in logs and torch.isfinite(loss)
+
+
+def test_backward_under_bfloat16_autocast():
+    # handlab train autocasts to bfloat16 on CUDA and bf16 CPUs; the sparse Laplacian product
+    # once failed there ("expected scalar type Float but found BFloat16").
+    model = create("meshgcn", **SMALL)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.rand(2, 3, 64, 64))
+    out["vertices"].float().abs().mean().backward()
+    assert all(p.grad is not None for p in model.convs.parameters())
