@@ -23,7 +23,7 @@
 #    training the 3D branch from depth maps where 3D labels are missing (Cai et al. 2018);
 # 4. score meshes with PA-MPVPE and the F-score, and read a measured comparison honestly.
 #
-# **Modules taught:** `handlab.mesh`, `handlab.models.handmodel_regression`,
+# **Modules taught:** `handlab.mesh`, `handlab.mesh_render`, `handlab.models.handmodel_regression`,
 # `handlab.models.meshgcn`, `handlab.models.weak3d`, `handlab.viz.mesh3d`.
 #
 # The seed notes are named in the README ("seed 002": the Chinese seminar note "3D hand pose
@@ -47,7 +47,7 @@ import plotly.graph_objects as go
 import torch
 from IPython.display import Markdown, display
 
-from handlab import geometry, mesh, synth
+from handlab import geometry, mesh, mesh_render, synth
 from handlab.hand_model import HandModel
 from handlab.models import create
 from handlab.report import claims_table, save_numbers
@@ -144,6 +144,36 @@ for i, ax in enumerate(np.atleast_1d(axes)):
 plt.suptitle("the skinned mesh projected onto the rendered images")
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# The mesh can also be *rendered* with the sample's camera (`mesh_render.render_mesh`, a small
+# z-buffer): depth, mask and a shaded image with per-pixel ground truth from the mesh. Its mask
+# should match the generator's own render of the capsule hand, once the capsules' forearm,
+# which the template cuts off at the wrist, is left out (`mesh_render.hand_side`).
+
+# %%
+params = data.params(list(range(n)))
+meshed = mesh_render.render_mesh(verts, template.faces, batch["K"], 128)
+side = mesh_render.hand_side(batch["depth"][:, 0], batch["K"], params["pose"], params["trans"],
+                             float(template.vertices[:, 1].min()))  # fmt: skip
+hand = (batch["mask"][:, 0] > 0) & side
+ious = [mesh_render.mask_iou(meshed["mask"][i], hand[i]) for i in range(n)]
+numbers["mesh_render_iou"] = {"mean": float(np.mean(ious)), "min": float(np.min(ious))}
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+axes[0].imshow(batch["image"][0].permute(1, 2, 0))
+axes[0].set_title("generator: capsules")
+axes[1].imshow(meshed["image"][0, 0], cmap="gray")
+axes[1].set_title("mesh, z-buffer")
+axes[2].imshow(torch.stack([hand[0] & ~meshed["mask"][0], hand[0] & meshed["mask"][0],
+                            meshed["mask"][0] & ~hand[0]], -1).float())  # fmt: skip
+axes[2].set_title(f"masks: both green, IoU {ious[0]:.2f}")
+for ax in axes:
+    ax.set_axis_off()
+plt.tight_layout()
+plt.show()
+iou = numbers["mesh_render_iou"]
+print(f"mask IoU, mesh vs capsule hand (wrist side), {n} samples: mean {iou['mean']:.2f}, "
+      f"min {iou['min']:.2f}")  # fmt: skip
 
 # %% [markdown]
 # ## 3. Joints from the mesh, and a coarse-to-fine graph
