@@ -34,6 +34,12 @@
 fast = False
 seed = 0
 out_dir = "."
+# model: the model set beside MediaPipe (`handlab report --model`: zoo:NAME, a run folder,
+# onnx:PATH, python:module:function); None: the synthetic-trained flagship simplebaseline_r18
+model = None
+# data: labelled hand photographs in COCO keypoint format (`handlab report --data coco:PATH`);
+# None: the repository's 32 real development hands, coco:real-hands
+data = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -45,6 +51,7 @@ from IPython.display import Markdown, display
 from handlab import zoo
 from handlab.attribution import poseig
 from handlab.attribution.indices import aggregate, index_table
+from handlab.commands._resolve import resolve_model
 from handlab.data import open_data
 from handlab.geometry import apply_affine, invert_affine
 from handlab.report import model_cards, save_numbers
@@ -64,10 +71,19 @@ numbers = {}
 # MediaPipe's own detector does before its landmark model. Left hands are mirrored to right ones.
 
 # %%
+real_spec = "coco:real-hands" if data is None else str(data)
+if not real_spec.startswith("coco:"):  # a whole report's --data may be synthetic: said, not used
+    note = f"**data={real_spec!r} is not labelled photographs (coco:PATH)**: this chapter"
+    display(Markdown(note + " reads the repository's real hands, coco:real-hands, instead."))
+    numbers["data_not_used"], real_spec = real_spec, "coco:real-hands"
+subject = "simplebaseline_r18" if model is None else str(model)
+subject_net = zoo.load(subject) if model is None else resolve_model(subject)
+sizes = {subject: getattr(subject_net, "input_size", None) or 128, "mediapipe_hand_full": 224}
+numbers["model"], numbers["data"] = subject, real_spec
 real = {
-    (crop, size): open_data("coco:real-hands", "test", size=size, crop=crop)
+    (crop, size): open_data(real_spec, "test", size=size, crop=crop)
     for crop in ("plain", "upright")
-    for size in (128, 224)
+    for size in sorted({128, *sizes.values()})
 }
 plain, upright = real[("plain", 128)], real[("upright", 128)]
 numbers["real_hands"] = len(plain)
@@ -92,9 +108,7 @@ plt.show()
 # trained on real and rendered hands), which reads 224 px crops.
 
 # %%
-models = {"simplebaseline_r18": zoo.load("simplebaseline_r18"),
-          "mediapipe_hand_full": zoo.load("mediapipe_hand_full")}  # fmt: skip
-sizes = {"simplebaseline_r18": 128, "mediapipe_hand_full": 224}
+models = {subject: subject_net, "mediapipe_hand_full": zoo.load("mediapipe_hand_full")}
 for net in models.values():
     net.eval()
 model_cards(models)
@@ -116,11 +130,11 @@ numbers["pck"] = {f"{m}.{c}": float(pck.loc[(m, c), "overall"]) for m, c in pck.
 pck.round(3)
 
 # %%
-flag_best = max(numbers["pck"][f"simplebaseline_r18.{c}"] for c in ("plain", "upright"))
+flag_best = max(numbers["pck"][f"{subject}.{c}"] for c in ("plain", "upright"))
 mean_best = max(numbers["pck"][f"mean pose.{c}"] for c in ("plain", "upright"))
 mp_up = numbers["pck"]["mediapipe_hand_full.upright"]
 display(Markdown(
-    f"- The synthetic flagship beats the mean pose on real hands (best crop): "
+    f"- `{subject}` beats the mean pose on real hands (best crop): "
     f"{flag_best:.2f} vs {mean_best:.2f} -> "
     f"**{'holds' if flag_best > mean_best else 'does not hold'}**.\n"
     f"- MediaPipe on upright crops clears the 0.55 bar: {mp_up:.2f} -> "
@@ -144,7 +158,8 @@ display(Markdown(
 # says how much of the evidence comes from the hand rather than the background.
 
 # %%
-hands = [0, 16] if fast else [0, 8, 16, 24]
+n_real = len(upright)
+hands = [0, n_real // 2] if fast else [0, n_real // 4, n_real // 2, 3 * n_real // 4]
 joints = [0, 5, 8] if fast else None  # fast: wrist, an MCP, a tip
 # max_batch: images per forward, which bounds MediaPipe's 224 px graph (the chapter's memory
 # peak: full mode measured 1569 MB at 4, 1496 MB at 2; budget 1536)
@@ -208,15 +223,15 @@ pd.Series(share, name="attribution inside the hand box").to_frame().assign(
 ).round(3)
 
 # %%
-mp_in, sb_in = share["mediapipe_hand_full"], share["simplebaseline_r18"]
+mp_in, sb_in = share["mediapipe_hand_full"], share[subject]
 chance = numbers["box_area_share"]
-above = sb_in > chance["simplebaseline_r18"] and mp_in > chance["mediapipe_hand_full"]
+above = sb_in > chance[subject] and mp_in > chance["mediapipe_hand_full"]
 display(Markdown(
     f"- Both models put more attribution inside the hand box than its share of the crop "
-    f"(chance): flagship {sb_in:.2f} vs {chance['simplebaseline_r18']:.2f}, MediaPipe "
+    f"(chance): {subject} {sb_in:.2f} vs {chance[subject]:.2f}, MediaPipe "
     f"{mp_in:.2f} vs {chance['mediapipe_hand_full']:.2f} -> **"
     f"{'holds' if above else 'does not hold'}**.\n"
-    f"- MediaPipe puts more attribution inside the hand box than the flagship: "
+    f"- MediaPipe puts more attribution inside the hand box than {subject}: "
     f"{mp_in:.2f} vs {sb_in:.2f} -> **{'holds' if mp_in > sb_in else 'does not hold'}** "
     f"(on {len(hands)} hands{', a few joints, few folds: fast mode' if fast else ''})."
 ))  # fmt: skip

@@ -379,3 +379,27 @@ def test_report_honours_model_and_data(tmp_path):
     only_data = report.run_report(tmp_path / "data", chapters=["08"], fast=True, data=data)[0]
     assert only_data.numbers["model"] == "simplebaseline_r18"
     assert only_data.numbers["likelihood_mean"] != default[0].numbers["likelihood_mean"]
+
+
+@pytest.mark.notebook
+def test_chapter_12_honours_model_and_data(tmp_path):
+    """Chapter 12 sets --model beside MediaPipe and reads --data's photographs (coco:PATH); a
+    whole report's synthetic --data is named as not used (the chapter reads the real hands)."""
+    subset = f"coco:{report.REPO_ROOT / 'tests' / 'data' / 'real_hands' / 'mmpose_onehand10k'}"
+    default = report.run_report(tmp_path / "synth", chapters=["12"], fast=True, data="synth")[0]
+    other = report.run_report(
+        tmp_path / "other", chapters=["12"], fast=True, model="zoo:rle_r18", data=subset
+    )[0]
+    assert default.status == other.status == "ok", (default.error, other.error)
+    assert default.numbers["model"] == "simplebaseline_r18"
+    assert (default.numbers["data"], default.numbers["data_not_used"]) == (
+        "coco:real-hands",
+        "synth",
+    )
+    assert (other.numbers["model"], other.numbers["data"]) == ("zoo:rle_r18", subset)
+    assert "data_not_used" not in other.numbers
+    assert 0 < other.numbers["real_hands"] < default.numbers["real_hands"]
+    assert "zoo:rle_r18.plain" in other.numbers["pck"]
+    assert "zoo:rle_r18" in other.numbers["attribution_in_box"]
+    mp = "mediapipe_hand_full.plain"
+    assert other.numbers["pck"][mp] != default.numbers["pck"][mp]  # other photographs
