@@ -26,7 +26,7 @@ from handlab.zoo._large import LARGE
 pytestmark = pytest.mark.slow  # about a minute: the wheel compresses ~75 MiB of weights
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_WHEEL_MIB = 80  # a package index allows 100 MiB per file; keep a margin
+MAX_WHEEL_MIB = 92  # an index allows 100 MiB per file; 89.2 MiB with rle_r18 + transpose_r18
 SKIP = shutil.ignore_patterns(
     ".git", ".venv", "build", "reports", "runs", "*.egg-info", "__pycache__", ".*_cache"
 )
