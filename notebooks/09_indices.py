@@ -37,17 +37,10 @@ seed = 0
 out_dir = "."
 # the model studied in sections 1-5 (a zoo name)
 model_name = "simplebaseline_r18"
-# PoseIG's Table C (section 5): the seed's six kinds of model -> zoo names (each must be
-# shipped; None leaves a kind out and the claims needing it untested). No ResNet-101 ships: a
-# second ResNet depth, the ResNet-18 flagship, stands in for it; hrnet_small for HRNet-W32.
-table_c_models = {
-    "ResNet-50": "simplebaseline_r50",
-    "ResNet-101": "simplebaseline_r18",
-    "HRNet-W32": "hrnet_small",
-    "TransPose": "transpose_r18",
-    "Integral": "integral_r18",
-    "RLE": "rle_r18",
-}
+# PoseIG's Table C (section 5): the seed's six kinds of model -> zoo names (None: the zoo's
+# `TABLE_C_ZOO_MODELS`; a kind mapped to None is left out and the claims needing it untested).
+# No ResNet-101 ships: the ResNet-18 flagship stands in for it; hrnet_small for HRNet-W32.
+table_c_models = None
 # a run folder or zoo:NAME studied instead of model_name (handlab report --model)
 model = None
 # the images: "synth" (the synthetic test split) or another spec (handlab report --data)
@@ -66,7 +59,12 @@ from handlab import zoo
 from handlab._memory import release_memory
 from handlab.attribution import aggregate, compare_models, inversion_errors, mcp_shortcut
 from handlab.attribution.explain import explain_batch
-from handlab.attribution.table_c import SEED_TABLE_C, check_claims, kind_table
+from handlab.attribution.table_c import (
+    SEED_TABLE_C,
+    TABLE_C_ZOO_MODELS,
+    check_claims,
+    kind_table,
+)
 from handlab.report import model_cards, save_numbers
 from handlab.report_data import eval_split
 from handlab.skeleton import JOINT_NAMES
@@ -90,6 +88,7 @@ n_inversion = 16 if fast else 200
 # Table C's deeper models get 4 (one 8-image ResNet-50 graph took the chapter over 1.5 GB)
 max_batch = 8
 compare_max_batch = 4
+table_c_models = TABLE_C_ZOO_MODELS if table_c_models is None else table_c_models
 compared = {kind: name for kind, name in table_c_models.items() if name is not None}
 print(
     f"{model_name}: {n_images} test images; {len(compared)} models compared on "

@@ -33,29 +33,13 @@
 fast = False
 seed = 0
 out_dir = "."
-# the zoo's RGB image models compared; a missing one stops the chapter with its name
-models = [
-    "simplebaseline_r18",
-    "simplebaseline_r50",
-    "regression_r34",
-    "integral_r18",
-    "cpm",
-    "hrnet_small",
-    "detnet_r18",
-    "handoccnet_r18",
-    "transpose_r18",
-    "rle_r18",
-]
-# PoseIG's Table C (section 5): the seed's six kinds -> names among `models` (None leaves a kind
-# out). No ResNet-101 ships: a second ResNet depth (ResNet-18) stands in; hrnet_small for W32.
-table_c_models = {
-    "ResNet-50": "simplebaseline_r50",
-    "ResNet-101": "simplebaseline_r18",
-    "HRNet-W32": "hrnet_small",
-    "TransPose": "transpose_r18",
-    "Integral": "integral_r18",
-    "RLE": "rle_r18",
-}
+# the zoo's RGB image models compared (None: every one in `zoo.RGB_MODELS`); a missing one stops
+# the chapter with its name
+models = None
+# PoseIG's Table C (section 5): the seed's six kinds -> names among `models` (None: the zoo's
+# `TABLE_C_ZOO_MODELS`, where ResNet-18 stands in for ResNet-101 and hrnet_small for HRNet-W32; a
+# kind mapped to None is left out)
+table_c_models = None
 # optional extra model (a run folder, zoo:NAME, onnx:PATH or python:module:function) added
 # to the comparison
 model = None
@@ -80,7 +64,12 @@ from handlab._memory import release_memory
 from handlab.attribution.analysis import compare_models
 from handlab.attribution.comparison import explain_models
 from handlab.attribution.indices import aggregate
-from handlab.attribution.table_c import SEED_TABLE_C, check_claims, kind_table
+from handlab.attribution.table_c import (
+    SEED_TABLE_C,
+    TABLE_C_ZOO_MODELS,
+    check_claims,
+    kind_table,
+)
 from handlab.commands._resolve import resolve_model
 from handlab.report import model_cards, save_numbers
 from handlab.report_data import eval_split
@@ -113,6 +102,7 @@ numbers = {"settings": {"data": data, "n_images": n_images, "steps": steps, "n_e
 #   of the path, the completeness gap `delta` and the model's own error on that joint.
 
 # %%
+models = list(zoo.RGB_MODELS) if models is None else list(models)
 shipped = zoo.list()
 missing = [name for name in models if name not in shipped]
 if missing:
@@ -257,6 +247,7 @@ display(
 # Read the cards in section 1 first: the six were trained for different numbers of steps.
 
 # %%
+table_c_models = TABLE_C_ZOO_MODELS if table_c_models is None else table_c_models
 kinds = {kind: name for kind, name in table_c_models.items() if name is not None}
 absent = sorted(set(kinds.values()) - set(cards.index))
 if absent:

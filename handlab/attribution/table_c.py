@@ -34,6 +34,7 @@ __all__ = [
     "KINDS",
     "SEED_DEPTHS",
     "SEED_TABLE_C",
+    "TABLE_C_ZOO_MODELS",
     "Claim",
     "Outcome",
     "check_claims",
@@ -47,6 +48,16 @@ HEATMAP_KINDS = ("ResNet-50", "ResNet-101", "HRNet-W32", "TransPose")
 COORDINATE_KINDS = ("Integral", "RLE")
 # the ResNet depth behind each ResNet kind in the seed (a measured table passes its own)
 SEED_DEPTHS: dict[str, int] = {"ResNet-50": 50, "ResNet-101": 101}
+# The zoo's model for each kind, as chapters 09 and 11 compare them: no ResNet-101 ships, so the
+# ResNet-18 flagship stands in for it (a second ResNet depth), and hrnet_small for HRNet-W32.
+TABLE_C_ZOO_MODELS: dict[str, str] = {
+    "ResNet-50": "simplebaseline_r50",
+    "ResNet-101": "simplebaseline_r18",
+    "HRNet-W32": "hrnet_small",
+    "TransPose": "transpose_r18",
+    "Integral": "integral_r18",
+    "RLE": "rle_r18",
+}
 
 # seed 000, Table C (from the PoseIG supplement): FI of body joints, rows trunk -> leaf
 SEED_TABLE_C = pd.DataFrame(

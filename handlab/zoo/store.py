@@ -60,6 +60,8 @@ RGB_MODELS = (
     "hrnet_small",
     "detnet_r18",
     "handoccnet_r18",
+    "transpose_r18",
+    "rle_r18",
 )
 
 

@@ -84,3 +84,13 @@ def test_kind_table_from_a_tidy_comparison():
         kind_table(pd.DataFrame(rows), {"rle": "m2"})
     with pytest.raises(ValueError, match="comparison"):
         kind_table(pd.DataFrame(rows), {"RLE": "m3"})
+
+
+def test_zoo_models_for_table_c_are_shipped_rgb_models():
+    # chapters 09 and 11 compare these by default: one shipped RGB model per kind of the seed's
+    from handlab import zoo
+    from handlab.attribution.table_c import KINDS, TABLE_C_ZOO_MODELS
+
+    assert tuple(TABLE_C_ZOO_MODELS) == KINDS
+    assert set(TABLE_C_ZOO_MODELS.values()) <= set(zoo.RGB_MODELS)
+    assert set(TABLE_C_ZOO_MODELS.values()) <= set(zoo.list())
