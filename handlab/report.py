@@ -178,7 +178,9 @@ def _one_chapter(
     (out_dir / f"{cid}.json").unlink(missing_ok=True)
     print(f"[handlab report] {progress} chapter {cid}: {source.name}{why} ...", flush=True)
     result = run_chapter(source, out_dir, parameters=parameters, timeout=timeout)
-    mem = f", peak {result.peak_memory_mb:.0f} MB" if result.peak_memory_mb else ""
+    mem = f", peak {result.peak_memory_mb:.0f} MB resident" if result.peak_memory_mb else ""
+    if result.peak_anonymous_mb is not None:
+        mem += f" ({result.peak_anonymous_mb:.0f} MB anonymous)"
     if result.cpu_seconds is not None:
         mem += f", {result.cpu_seconds:.0f} CPU s"
     print(

@@ -22,10 +22,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlab._io import atomic_write_text
 from handlab.report_numbers import load_numbers
+
+if TYPE_CHECKING:  # jupyter_client is imported only when a chapter runs
+    from handlab._kernel import KernelMemory
 
 __all__ = [
     "CHAPTER_MEMORY_BUDGET_MB",
@@ -50,13 +53,15 @@ class ChapterResult:
     title: str
     status: str  # "ok" | "failed" | "skipped"
     seconds: float
-    peak_memory_mb: float | None
+    peak_memory_mb: float | None  # resident (VmHWM), see handlab._kernel
     html: str | None
     numbers: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # see chapter_settings
     cpu_seconds: float | None = None  # the kernel's CPU time (wall time grows with the load)
+    # the kernel's sampled peak of anonymous memory: the memory budget is checked on it
+    peak_anonymous_mb: float | None = None
 
 
 def chapter_id(path: Path) -> str:
@@ -106,10 +111,11 @@ def _execute(
     params: dict[str, Any],
     cwd: Path,
     timeout: int | None,
-    peaks: list[float | None],
+    peaks: list[KernelMemory],
 ) -> Any:
-    """Run ``nb`` with papermill into ``executed``; the kernel's own peak memory (MB, ``None`` if
-    unknown) is appended to ``peaks`` as the kernel shuts down, also after a failure."""
+    """Run ``nb`` with papermill into ``executed``; the kernel's own peak memory
+    (:class:`handlab._kernel.KernelMemory`) is appended to ``peaks`` as the kernel shuts down,
+    also after a failure."""
     import papermill
 
     from handlab._kernel import recording_peaks  # a client that cannot miss a reply (see there)
@@ -179,9 +185,11 @@ def run_chapter(
     kernel client is :class:`handlab._kernel.KernelManager`'s (nbclient's own missed replies,
     see there). The chapter budgets (:data:`CHAPTER_SECONDS_BUDGET`,
     :data:`CHAPTER_MEMORY_BUDGET_MB`) are checked in every mode and reported as warnings, never
-    as failures. ``peak_memory_mb`` is the kernel's own peak resident memory
-    (:func:`handlab._kernel.peak_rss_mb`, read as the kernel shuts down, so a failed chapter has
-    one too). A failure names the cell and the error, in the result and in a banner on the page.
+    as failures, the memory budget on ``peak_anonymous_mb``. ``peak_memory_mb`` is the kernel's
+    own peak resident memory (``VmHWM``) and ``peak_anonymous_mb`` its sampled peak of anonymous
+    memory (:mod:`handlab._kernel` says why both), read as the kernel shuts down, so a failed
+    chapter has them too. A failure names the cell and the error, in the result and in a banner
+    on the page.
     """
     import jupytext
     import nbformat
@@ -205,7 +213,7 @@ def run_chapter(
     for attempt in range(retries + 1):
         start = time.perf_counter()
         error = None
-        peaks: list[float | None] = []  # this attempt's kernel
+        peaks: list[KernelMemory] = []  # this attempt's kernel
         try:
             with environment(MPLBACKEND=INLINE_BACKEND):
                 out_nb = _execute(nb, executed, params, out_dir, timeout, peaks)
@@ -219,7 +227,8 @@ def run_chapter(
                 continue
         break
     seconds = time.perf_counter() - start
-    peak = max((p for p in peaks if p is not None), default=None)
+    peak = max((p.resident_mb for p in peaks if p.resident_mb is not None), default=None)
+    anonymous = max((p.anonymous_mb for p in peaks if p.anonymous_mb is not None), default=None)
     saved = load_numbers(out_dir, cid)
     if error is None and saved is None:
         error = f"chapter {cid} ran but wrote no {cid}.json (did it call save_numbers?)"
@@ -236,20 +245,31 @@ def run_chapter(
         html=page.name,
         numbers=saved["numbers"] if saved else {},
         error=error,
-        warnings=notes + _over_budget(seconds, peak),
+        warnings=notes + _over_budget(seconds, anonymous),
         settings=chapter_settings(source, parameters),
         cpu_seconds=round(saved["cpu_seconds"], 1) if saved and "cpu_seconds" in saved else None,
+        peak_anonymous_mb=round(anonymous, 1) if anonymous is not None else None,
     )
     return result
 
 
-def _over_budget(seconds: float, peak: float | None) -> list[str]:
+def _over_budget(seconds: float, anonymous_mb: float | None) -> list[str]:
+    """Warnings for a chapter over :data:`CHAPTER_SECONDS_BUDGET` (wall seconds) or
+    :data:`CHAPTER_MEMORY_BUDGET_MB` (its peak of anonymous memory, see :mod:`handlab._kernel`).
+
+    >>> _over_budget(10.0, 2000.0)
+    ['over budget: peak anonymous memory 2000 MB (budget 1536 MB)']
+    >>> _over_budget(10.0, None)
+    []
+    """
     out = []
     if seconds > CHAPTER_SECONDS_BUDGET:
         out.append(f"over budget: took {seconds:.0f} s (budget {CHAPTER_SECONDS_BUDGET:.0f} s)")
-    if peak is not None and peak > CHAPTER_MEMORY_BUDGET_MB:
+    if anonymous_mb is not None and anonymous_mb > CHAPTER_MEMORY_BUDGET_MB:
         budget = CHAPTER_MEMORY_BUDGET_MB
-        out.append(f"over budget: peak memory {peak:.0f} MB (budget {budget:.0f} MB)")
+        out.append(
+            f"over budget: peak anonymous memory {anonymous_mb:.0f} MB (budget {budget:.0f} MB)"
+        )
     return out
 
 

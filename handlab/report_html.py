@@ -196,13 +196,16 @@ def format_numbers(numbers: dict[str, Any], limit: int = 10) -> str:
 
 def index_page(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
     """The index: one row per chapter (``chapter``, ``title``, ``html``, ``status``, ``error``,
-    ``seconds``, ``cpu_seconds``, ``peak_memory_mb``, ``numbers``, ``warnings``, ``json``)."""
+    ``seconds``, ``cpu_seconds``, ``peak_memory_mb``, ``peak_anonymous_mb``, ``numbers``,
+    ``warnings``, ``json``)."""
     body = []
     for r in rows:
         title = html.escape(r["title"])
         link = f'<a href="{html.escape(r["html"])}">{title}</a>' if r["html"] else title
         status = r["status"] if not r["error"] else f"{r['status']}: {html.escape(r['error'])}"
-        mem = f"{r['peak_memory_mb']:.0f}" if r["peak_memory_mb"] is not None else "–"
+        anon = r.get("peak_anonymous_mb")
+        mem = f"{anon:.0f}" if anon is not None else "–"
+        mem += f" / {r['peak_memory_mb']:.0f}" if r["peak_memory_mb"] is not None else " / –"
         cpu = f"{r['cpu_seconds']:.0f}" if r.get("cpu_seconds") is not None else "–"
         numbers = format_numbers(r["numbers"])
         if r.get("json"):
@@ -221,7 +224,8 @@ td:nth-child(7){{font-size:0.9em;white-space:nowrap}}td:nth-child(3){{max-width:
 tr.ok td:nth-child(3){{color:#060}}</style></head><body>
 <h1>handlab report</h1>
 <p>Settings: <code>{html.escape(json.dumps(settings))}</code></p>
-<table><tr><th>#</th><th>chapter</th><th>status</th><th>seconds</th><th>CPU s</th><th>peak MB</th>
+<table><tr><th>#</th><th>chapter</th><th>status</th><th>seconds</th><th>CPU s</th>
+<th title="anonymous (the budget) / resident incl. library pages">peak MB<br>anon / resident</th>
 <th>key numbers</th><th>notes</th></tr>
 {"".join(body)}
 </table></body></html>

@@ -331,10 +331,12 @@ CHECKS = {
 def test_chapter_runs_in_fast_mode(source, tmp_path):
     result = report.run_chapter(source, tmp_path, parameters={"fast": True})
     assert result.status == "ok", result.error
-    # The kernel's own peak is measured in fast mode too; the 1.5 GB budget is reported by the
-    # report, not asserted here: `import torch` alone is 0.53 GB resident in one venv and 0.72 GB
-    # in a fresh one of the same wheels on this machine, so the margin depends on the install.
+    # The kernel's own peaks are measured in fast mode too; the 1.5 GB budget (on the anonymous
+    # peak, see handlab._kernel) is reported by the report, not asserted here: memory targets live
+    # in reports and benchmarks, not in unit tests.
     assert result.peak_memory_mb is not None and result.peak_memory_mb > 100
+    assert result.peak_anonymous_mb is not None and 50 < result.peak_anonymous_mb
+    assert result.peak_anonymous_mb <= result.peak_memory_mb
     flat = dict(_finite_numbers(result.numbers))
     assert flat, "the chapter saved no numbers"
     assert all(math.isfinite(v) for v in flat.values())
