@@ -5,6 +5,10 @@ Each command module exposes ``register(subparsers)``, which adds its parser and 
 The command modules import torch and the rest inside their functions, so ``handlab --help``
 stays fast.
 
+Before any command imports torch, ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` unless the user set
+it: OpenMP threads that wait sleep instead of spinning, which on a machine shared with other jobs
+made the same torch work 5x faster (``benchmarks/omp_wait.py``; :data:`WAIT_POLICY`).
+
 Errors in what the user gave (a :class:`~handlab.errors.HandlabError`, or a ``ValueError`` /
 ``TypeError`` raised by handlab's own argument checks) print as one line, ``handlab: error:
 ...``, with exit status 1; ``--debug`` anywhere on the line shows the traceback instead.
@@ -16,6 +20,7 @@ Errors in what the user gave (a :class:`~handlab.errors.HandlabError`, or a ``Va
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +29,21 @@ from handlab import __version__
 from handlab.commands import attribute, datasets, figures, report, train, zoo
 from handlab.errors import HandlabError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["WAIT_POLICY", "build_parser", "main", "set_wait_policy"]
 
 COMMANDS = (report, figures, zoo, train, datasets, attribute)
 PACKAGE = Path(__file__).resolve().parent
+# OpenMP's wait policy for handlab's processes (commands, report kernels) unless the user set one
+WAIT_POLICY = "PASSIVE"
+
+
+def set_wait_policy() -> str:
+    """Set ``OMP_WAIT_POLICY`` to :data:`WAIT_POLICY` unless it is set; returns the value in force.
+
+    It acts only in a process that has not loaded OpenMP yet (torch not imported), and is
+    inherited by the processes started after it.
+    """
+    return os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
 
 
 class _HelpWithDefaults(argparse.HelpFormatter):
@@ -87,6 +103,7 @@ def _users_error(err: BaseException) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    set_wait_policy()  # before any command imports torch
     words = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in words
     words = [w for w in words if w != "--debug"]

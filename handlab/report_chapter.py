@@ -215,7 +215,7 @@ def run_chapter(
         error = None
         peaks: list[KernelMemory] = []  # this attempt's kernel
         try:
-            with environment(MPLBACKEND=INLINE_BACKEND):
+            with environment(MPLBACKEND=INLINE_BACKEND, OMP_WAIT_POLICY=_wait_policy()):
                 out_nb = _execute(nb, executed, params, out_dir, timeout, peaks)
         except Exception as exc:  # papermill raises after saving the failed notebook
             out_nb = nbformat.read(executed, as_version=4) if executed.exists() else nb
@@ -271,6 +271,15 @@ def _over_budget(seconds: float, anonymous_mb: float | None) -> list[str]:
             f"over budget: peak anonymous memory {anonymous_mb:.0f} MB (budget {budget:.0f} MB)"
         )
     return out
+
+
+def _wait_policy() -> str:
+    """The kernels' ``OMP_WAIT_POLICY``: the user's, else :data:`handlab.cli.WAIT_POLICY` (waiting
+    threads sleep; ``benchmarks/omp_wait.py``: 5x less time for the same torch work on a shared
+    machine)."""
+    from handlab.cli import WAIT_POLICY
+
+    return os.environ.get("OMP_WAIT_POLICY", WAIT_POLICY)
 
 
 def chapter_settings(source: Path, parameters: dict[str, Any]) -> dict[str, Any]:
