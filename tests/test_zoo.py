@@ -58,10 +58,7 @@ def _reevaluated(name: str) -> tuple[Any, dict]:
 
 # Shipped models the guard fails today, each with its measured reason. Strict: the day one passes
 # (retrained), this test fails until its entry is removed. Issue 19 stays open while any is here.
-KNOWN_GUARD_FAILURES: dict[str, str] = {
-    "deformer_r18": "collapsed (200 steps): 2D EPE 1.16x and root-relative MPJPE 1.21x the "
-    "mean-pose baseline of its 128 test clips, 3D spread 0.029 of the labels'; to be retrained",
-}
+KNOWN_GUARD_FAILURES: dict[str, str] = {}
 
 
 def _zoo_params() -> list[Any]:
