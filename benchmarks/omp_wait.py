@@ -1,4 +1,4 @@
-"""Benchmark: torch on a shared CPU, OpenMP threads spinning (libgomp's default) or sleeping.
+"""Benchmark: torch on a shared CPU, OpenMP threads spinning long (the default), briefly, or not.
 
 Why. torch's CPU kernels run in OpenMP parallel regions (libgomp in the pinned pip wheels). At the
 end of each region a thread that finished first spins, by default, for a while before it sleeps,
@@ -6,13 +6,15 @@ waiting for the others. On an idle machine that saves a wake-up; on a loaded one
 waits for is often descheduled, so the spinning thread burns its time slice for nothing, and a
 ResNet's hundreds of small regions per step add up. A report run beside trainings showed it: the
 PoseIG chapter (08) took 680 CPU s under load against 169 CPU s idle, for the same work.
-``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep at once. handlab sets it, unless the user
-set it, for the ``handlab`` command (before torch is imported) and for the report's kernels.
+``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep at once, which costs wake-ups on an idle
+machine; ``GOMP_SPINCOUNT=3000`` (libgomp's default is 300000) spins briefly, then sleeps. handlab
+sets the latter (:func:`handlab.cli.openmp_env`), unless the user set either, for the ``handlab``
+command (before torch is imported) and for the report's kernels.
 
 What it measures: one fixed workload (ResNet-18, batch 8, 128 px, 15 forward + backward steps
 after 2 warm-ups, 2 torch threads) in a fresh process per setting, each setting ``--repeat``
 times, alternating, with ``--load N`` busy-looping processes started beside it (0: as the
-machine is). Prints wall and CPU seconds per setting (median) and the ratio default / PASSIVE.
+machine is). Prints wall and CPU seconds per setting (median) and the wall ratio default / setting.
 
 Usage: ``python benchmarks/omp_wait.py --load 0 2``.
 """
@@ -50,11 +52,17 @@ def _spin() -> None:  # a busy process, the load
         pass
 
 
-def run_once(policy: str | None, threads: int, steps: int) -> dict[str, float]:
-    """One fresh process running the workload; ``policy`` None leaves OMP_WAIT_POLICY unset."""
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if policy is not None:
-        env["OMP_WAIT_POLICY"] = policy
+SETTINGS = {  # name -> environment added (OMP_WAIT_POLICY and GOMP_SPINCOUNT removed first)
+    "default": {},
+    "GOMP_SPINCOUNT=3000": {"GOMP_SPINCOUNT": "3000"},
+    "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+}
+
+
+def run_once(setting: dict[str, str], threads: int, steps: int) -> dict[str, float]:
+    """One fresh process running the workload with ``setting`` added to the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(setting)
     code = WORKLOAD.format(threads=threads, steps=steps)
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -70,17 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per setting (median)")
     args = p.parse_args(argv)
     print(f"os.cpu_count() = {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at start")
-    print("| busy processes | OMP_WAIT_POLICY | wall s | CPU s | wall ratio default / PASSIVE |")
+    print("| busy processes | OpenMP setting | wall s | CPU s | wall ratio default / setting |")
     print("|---:|---|---:|---:|---:|")
     for load in args.load:
         spinners = [mp.Process(target=_spin, daemon=True) for _ in range(load)]
         for s in spinners:
             s.start()
         try:
-            runs: dict[str, list[dict[str, float]]] = {"default": [], "PASSIVE": []}
-            for _ in range(args.repeat):  # alternating, so drifting load hits both alike
-                runs["default"].append(run_once(None, args.threads, args.steps))
-                runs["PASSIVE"].append(run_once("PASSIVE", args.threads, args.steps))
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in SETTINGS}
+            for _ in range(args.repeat):  # alternating, so drifting load hits all alike
+                for name, setting in SETTINGS.items():
+                    runs[name].append(run_once(setting, args.threads, args.steps))
         finally:
             for s in spinners:
                 s.terminate()
@@ -88,10 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             k: {m: statistics.median(r[m] for r in v) for m in ("wall", "cpu")}
             for k, v in runs.items()
         }
-        ratio = med["default"]["wall"] / med["PASSIVE"]["wall"]
-        for k in ("default", "PASSIVE"):
-            shown = f"{ratio:.2f}x" if k == "PASSIVE" else ""
-            print(f"| {load} | {k} | {med[k]['wall']:.1f} | {med[k]['cpu']:.1f} | {shown} |")
+        for k in SETTINGS:
+            ratio = med["default"]["wall"] / med[k]["wall"]
+            print(f"| {load} | {k} | {med[k]['wall']:.1f} | {med[k]['cpu']:.1f} | {ratio:.2f}x |")
     return 0
 
 

@@ -215,7 +215,7 @@ def run_chapter(
         error = None
         peaks: list[KernelMemory] = []  # this attempt's kernel
         try:
-            with environment(MPLBACKEND=INLINE_BACKEND, OMP_WAIT_POLICY=_wait_policy()):
+            with environment(MPLBACKEND=INLINE_BACKEND, **_openmp_env()):
                 out_nb = _execute(nb, executed, params, out_dir, timeout, peaks)
         except Exception as exc:  # papermill raises after saving the failed notebook
             out_nb = nbformat.read(executed, as_version=4) if executed.exists() else nb
@@ -273,13 +273,12 @@ def _over_budget(seconds: float, anonymous_mb: float | None) -> list[str]:
     return out
 
 
-def _wait_policy() -> str:
-    """The kernels' ``OMP_WAIT_POLICY``: the user's, else :data:`handlab.cli.WAIT_POLICY` (waiting
-    threads sleep; ``benchmarks/omp_wait.py``: 5x less time for the same torch work on a shared
-    machine)."""
-    from handlab.cli import WAIT_POLICY
+def _openmp_env() -> dict[str, str]:
+    """The kernels' OpenMP setting (:func:`handlab.cli.openmp_env`: brief spinning, unless the
+    user chose; ``benchmarks/omp_wait.py``)."""
+    from handlab.cli import openmp_env
 
-    return os.environ.get("OMP_WAIT_POLICY", WAIT_POLICY)
+    return openmp_env()
 
 
 def chapter_settings(source: Path, parameters: dict[str, Any]) -> dict[str, Any]:

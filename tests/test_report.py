@@ -1,7 +1,6 @@
 """The papermill report runner on tiny throwaway chapters: an ok one, a failing one, resume."""
 
 import json
-import os
 import re
 
 import pytest
@@ -347,35 +346,42 @@ def test_anonymous_peak_sees_a_short_allocation_and_not_library_pages(tmp_path):
     assert resident >= 300 + 200  # VmHWM counts the mapped file's pages and the block
 
 
-READS_WAIT_POLICY = """# %% tags=["parameters"]
+READS_OPENMP = """# %% tags=["parameters"]
 fast = False
 out_dir = "."
 # %%
 import os
 from handlab.report import save_numbers
-save_numbers({"policy": os.environ.get("OMP_WAIT_POLICY", "unset")}, out_dir, "06")
+keys = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+save_numbers({k: os.environ.get(k, "unset") for k in keys}, out_dir, "06")
 """
 
 
 @pytest.mark.parametrize("user", [None, "ACTIVE"])
-def test_kernels_sleep_while_waiting_unless_the_user_chose(tmp_path, monkeypatch, user):
-    """The report's kernels get OMP_WAIT_POLICY=PASSIVE (benchmarks/omp_wait.py says why); a
-    policy the user set is passed on unchanged."""
+def test_kernels_spin_briefly_unless_the_user_chose(tmp_path, monkeypatch, user):
+    """The report's kernels get GOMP_SPINCOUNT (benchmarks/omp_wait.py says why); a wait policy
+    the user set is passed on unchanged, and then no spin count is added."""
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     if user is None:
         monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     else:
         monkeypatch.setenv("OMP_WAIT_POLICY", user)
-    source = tmp_path / "06_policy.py"
-    source.write_text(READS_WAIT_POLICY)
+    source = tmp_path / "06_openmp.py"
+    source.write_text(READS_OPENMP)
     result = report.run_chapter(source, tmp_path / "out", parameters={"fast": True})
     assert result.status == "ok", result.error
-    assert result.numbers["policy"] == (user or "PASSIVE")
+    expected = {"OMP_WAIT_POLICY": user or "unset", "GOMP_SPINCOUNT": "unset" if user else "3000"}
+    assert result.numbers == expected
 
 
-def test_the_command_line_sets_the_wait_policy_unless_set(monkeypatch):
+def test_the_command_line_sets_openmp_spinning_unless_set(monkeypatch):
     from handlab import cli
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert cli.set_wait_policy() == "PASSIVE" == os.environ["OMP_WAIT_POLICY"]
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert cli.set_wait_policy() == "ACTIVE"
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert cli.openmp_env() == {"GOMP_SPINCOUNT": "3000"}
+    monkeypatch.setenv("GOMP_SPINCOUNT", "100")
+    assert cli.openmp_env() == {}
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert cli.openmp_env() == {}
