@@ -7,9 +7,9 @@ waits for is often descheduled, so the spinning thread burns its time slice for 
 ResNet's hundreds of small regions per step add up. A report run beside trainings showed it: the
 PoseIG chapter (08) took 680 CPU s under load against 169 CPU s idle, for the same work.
 ``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep at once, which costs wake-ups on an idle
-machine; ``GOMP_SPINCOUNT=3000`` (libgomp's default is 300000) spins briefly, then sleeps. handlab
-sets the latter (:func:`handlab.cli.openmp_env`), unless the user set either, for the ``handlab``
-command (before torch is imported) and for the report's kernels.
+machine; ``GOMP_SPINCOUNT=3000`` (libgomp's default is 300000) spins briefly, then sleeps.
+handlab sets the latter (:func:`handlab._openmp.openmp_env`), unless the user set either, for the
+``handlab`` command (before torch is imported) and for the report's kernels.
 
 What it measures: one fixed workload (ResNet-18, batch 8, 128 px, 15 forward + backward steps
 after 2 warm-ups, 2 torch threads) in a fresh process per setting, each setting ``--repeat``

@@ -6,10 +6,10 @@ The command modules import torch and the rest inside their functions, so ``handl
 stays fast.
 
 Before any command imports torch, OpenMP threads are told to spin only briefly before they sleep
-while waiting (:func:`openmp_env`, unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``):
-as fast as the default on an idle machine, 2-5x faster on one shared with other jobs, where
-libgomp's default spinning burns the time slices of the threads it waits for
-(``benchmarks/omp_wait.py``).
+while waiting (:func:`handlab._openmp.openmp_env`, unless the user set ``OMP_WAIT_POLICY`` or
+``GOMP_SPINCOUNT``): about as fast as the default on an idle machine, 1.7x faster on one shared
+with other jobs, where libgomp's default spinning burns the time slices of the threads it waits
+for (``benchmarks/omp_wait.py``).
 
 Errors in what the user gave (a :class:`~handlab.errors.HandlabError`, or a ``ValueError`` /
 ``TypeError`` raised by handlab's own argument checks) print as one line, ``handlab: error:
@@ -28,28 +28,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from handlab import __version__
+from handlab._openmp import openmp_env
 from handlab.commands import attribute, datasets, figures, report, train, zoo
 from handlab.errors import HandlabError
 
-__all__ = ["SPIN_COUNT", "build_parser", "main", "openmp_env"]
+__all__ = ["build_parser", "main"]
 
 COMMANDS = (report, figures, zoo, train, datasets, attribute)
 PACKAGE = Path(__file__).resolve().parent
-# libgomp's spins before a waiting thread sleeps (its default 300000; see openmp_env)
-SPIN_COUNT = 3000
-
-
-def openmp_env() -> dict[str, str]:
-    """Environment for handlab's processes (commands, report kernels): ``GOMP_SPINCOUNT`` =
-    :data:`SPIN_COUNT`, or nothing where the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``.
-
-    It acts in a process that has not loaded OpenMP yet (torch not imported) and in those it
-    starts. ``benchmarks/omp_wait.py``: ResNet-18 steps with 2 threads took as long as with
-    libgomp's default on an idle machine and half as long with two busy processes beside.
-    """
-    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
-        return {}
-    return {"GOMP_SPINCOUNT": str(SPIN_COUNT)}
 
 
 class _HelpWithDefaults(argparse.HelpFormatter):

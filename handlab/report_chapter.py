@@ -274,9 +274,9 @@ def _over_budget(seconds: float, anonymous_mb: float | None) -> list[str]:
 
 
 def _openmp_env() -> dict[str, str]:
-    """The kernels' OpenMP setting (:func:`handlab.cli.openmp_env`: brief spinning, unless the
-    user chose; ``benchmarks/omp_wait.py``)."""
-    from handlab.cli import openmp_env
+    """The kernels' OpenMP setting (:func:`handlab._openmp.openmp_env`: brief spinning, unless
+    the user chose; ``benchmarks/omp_wait.py``)."""
+    from handlab._openmp import openmp_env
 
     return openmp_env()
 

@@ -374,14 +374,14 @@ def test_kernels_spin_briefly_unless_the_user_chose(tmp_path, monkeypatch, user)
     assert result.numbers == expected
 
 
-def test_the_command_line_sets_openmp_spinning_unless_set(monkeypatch):
-    from handlab import cli
+def test_openmp_spinning_is_set_unless_the_user_chose(monkeypatch):
+    from handlab._openmp import openmp_env
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    assert cli.openmp_env() == {"GOMP_SPINCOUNT": "3000"}
+    assert openmp_env() == {"GOMP_SPINCOUNT": "3000"}
     monkeypatch.setenv("GOMP_SPINCOUNT", "100")
-    assert cli.openmp_env() == {}
+    assert openmp_env() == {}
     monkeypatch.delenv("GOMP_SPINCOUNT")
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    assert cli.openmp_env() == {}
+    assert openmp_env() == {}
