@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from handlab._io import atomic_write_text
+from handlab._openmp import openmp_env
 from handlab.report_numbers import load_numbers
 
 if TYPE_CHECKING:  # jupyter_client is imported only when a chapter runs
@@ -215,7 +216,7 @@ def run_chapter(
         error = None
         peaks: list[KernelMemory] = []  # this attempt's kernel
         try:
-            with environment(MPLBACKEND=INLINE_BACKEND, **_openmp_env()):
+            with environment(MPLBACKEND=INLINE_BACKEND, **openmp_env()):  # handlab._openmp
                 out_nb = _execute(nb, executed, params, out_dir, timeout, peaks)
         except Exception as exc:  # papermill raises after saving the failed notebook
             out_nb = nbformat.read(executed, as_version=4) if executed.exists() else nb
@@ -271,14 +272,6 @@ def _over_budget(seconds: float, anonymous_mb: float | None) -> list[str]:
             f"over budget: peak anonymous memory {anonymous_mb:.0f} MB (budget {budget:.0f} MB)"
         )
     return out
-
-
-def _openmp_env() -> dict[str, str]:
-    """The kernels' OpenMP setting (:func:`handlab._openmp.openmp_env`: brief spinning, unless
-    the user chose; ``benchmarks/omp_wait.py``)."""
-    from handlab._openmp import openmp_env
-
-    return openmp_env()
 
 
 def chapter_settings(source: Path, parameters: dict[str, Any]) -> dict[str, Any]:
