@@ -128,20 +128,9 @@ def parse_synth(spec: str) -> dict[str, Any]:
     ...
     ValueError: data: expected 'synth' or 'synth:KEY=VALUE,...', got 'synth:left'
     """
-    _, _, rest = spec.partition(":")
-    options: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"data: expected 'synth' or 'synth:KEY=VALUE,...', got {spec!r}")
-        low = value.strip().lower()
-        try:
-            options[key.strip()] = low == "true" if low in ("true", "false") else float(low)
-        except ValueError:
-            raise ValueError(
-                f"data: {key}: expected a number or true/false, got {value!r}"
-            ) from None
-    return options
+    from handlab.data import generator_options
+
+    return generator_options(spec)
 
 
 def _open(spec: str, split: str, size: int, options: dict[str, Any]) -> Any:

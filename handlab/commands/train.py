@@ -48,7 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a model (resumes if --out has a checkpoint)")
     p.add_argument("--model", required=True, help="registered model name")
     p.add_argument(
-        "--data", default="synth", help="synth, synth-clips[:T=N] or NAME:ROOT (default synth)"
+        "--data",
+        default="synth",
+        help="synth, synth-dr[:props,KEY=P,...] (domain randomisation on the training split), "
+        "synth-clips[:T=N] or NAME:ROOT (default synth)",
     )
     p.add_argument("--out", required=True, help="output folder (one run at a time: locked)")
     p.add_argument("--steps", type=int, default=1000, help="optimiser steps")

@@ -106,7 +106,8 @@ DR_STRENGTH = 0.8  # ``synth-dr``: probability of each randomisation effect per 
 
 def open_data(spec: str, split: str, *, size: int = 128, **options: Any) -> Dataset:
     """Open ``"synth"`` (the embedded generator), ``"synth-dr"`` (its training split with domain
-    randomisation, :mod:`handlab.synth.randomize`, and half left hands), ``"synth-clips"`` (its
+    randomisation, :mod:`handlab.synth.randomize`, and half left hands; ``"synth-dr:props"`` or
+    ``"synth-dr:held=0.3,..."`` add generator options to it), ``"synth-clips"`` (its
     7-frame clips for clip models; ``"synth-clips:T=N"`` for N frames:
     :class:`handlab.synth.clips.SyntheticClips`) or
     a real dataset given as ``"NAME:ROOT"`` (``options`` go to its loader, e.g. ``crop=`` for
@@ -126,13 +127,13 @@ def open_data(spec: str, split: str, *, size: int = 128, **options: Any) -> Data
         from handlab.synth import SyntheticHands  # lazy: the generator is a separate layer
 
         return SyntheticHands(split, size=size)
-    if spec == "synth-dr":
+    if spec == "synth-dr" or spec.startswith("synth-dr:"):
         from handlab.synth import SyntheticHands
 
         # domain randomisation and half left hands on the training split only: val and test
         # stay the frozen plain splits, so their numbers compare with every synthetic model
-        dr = {"randomize": DR_STRENGTH, "left": 0.5} if split == "train" else {}
-        return SyntheticHands(split, size=size, **dr)
+        dr = {"randomize": DR_STRENGTH, "left": 0.5, **generator_options(spec)}
+        return SyntheticHands(split, size=size, **(dr if split == "train" else {}))
     if spec == "synth-clips" or spec.startswith("synth-clips:"):
         return _open_clips(spec, split, size)
     name, sep, root = spec.partition(":")
@@ -143,6 +144,45 @@ def open_data(spec: str, split: str, *, size: int = 128, **options: Any) -> Data
     if name == "coco":  # COCO files carry no split: any split name reads the whole file
         return open_dataset(name, _coco_root(root), "all", size=size, **options)
     return open_dataset(name, root, split, size=size, **options)
+
+
+DR_PROPS = {"sleeves": 0.5, "held": 0.3, "truncation": 0.3, "details": 0.8}
+"""``props`` in a generator spec: the props of :mod:`handlab.synth.props` at the realism
+table's mix (docs/real_hands.md)."""
+
+
+def generator_options(spec: str) -> dict[str, Any]:
+    """Generator options written after the colon of ``"synth:..."`` or ``"synth-dr:..."``:
+    ``KEY=VALUE`` pairs joined by commas (numbers or ``true``/``false``; the keys are
+    :class:`~handlab.synth.scene.SceneOptions` fields, checked there) and ``props`` for
+    :data:`DR_PROPS`; later ones win. ``{}`` without a colon.
+
+    >>> generator_options("synth:left=1.0,depth_noise=true")
+    {'left': 1.0, 'depth_noise': True}
+    >>> generator_options("synth-dr:props,held=0.6")["held"]
+    0.6
+    >>> generator_options("synth:left")
+    Traceback (most recent call last):
+    ...
+    ValueError: data: expected 'synth' or 'synth:KEY=VALUE,...', got 'synth:left'
+    """
+    name, _, rest = spec.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        if item.strip() == "props":
+            options.update(DR_PROPS)
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"data: expected {name!r} or '{name}:KEY=VALUE,...', got {spec!r}")
+        low = value.strip().lower()
+        try:
+            options[key.strip()] = low == "true" if low in ("true", "false") else float(low)
+        except ValueError:
+            raise ValueError(
+                f"data: {key}: expected a number or true/false, got {value!r}"
+            ) from None
+    return options
 
 
 def _coco_root(root: str) -> str | Path:

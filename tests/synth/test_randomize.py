@@ -1,5 +1,6 @@
 """Domain randomisation: opt-in (nothing else changes), replayable, and it does change images."""
 
+import pytest
 import torch
 
 from handlab.data import open_data
@@ -42,3 +43,15 @@ def test_synth_dr_spec_randomises_training_only():
     assert train.options.randomize > 0 and train.options.left == 0.5
     frozen = SyntheticHands("test", size=64).batch([0])
     torch.testing.assert_close(test.batch([0])["image"], frozen["image"])
+
+
+def test_synth_dr_spec_takes_generator_options_on_training_only():
+    train = open_data("synth-dr:props,held=0.6", "train", size=64)
+    assert train.options.held == 0.6 and train.options.sleeves == 0.5  # props, then held
+    assert train.options.randomize > 0 and train.options.left == 0.5
+    val = open_data("synth-dr:props", "val", size=64)
+    assert val.options.held == 0.0 and val.options.randomize == 0.0
+    with pytest.raises(ValueError, match="synth-dr:KEY=VALUE"):
+        open_data("synth-dr:held", "train", size=64)
+    with pytest.raises(ValueError, match="held"):  # SceneOptions checks the probability
+        open_data("synth-dr:held=2", "train", size=64)
