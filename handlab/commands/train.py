@@ -28,14 +28,14 @@ from handlab.commands._resolve import MODEL_HELP
 __all__ = ["parse_model_config", "register"]
 
 
-def parse_model_config(items: list[str]) -> dict[str, Any]:
+def parse_model_config(items: list[str], option: str = "--model-config") -> dict[str, Any]:
     """Turn ``key=value`` strings into a dict; values are read as JSON when they parse
     (numbers, ``true``/``false``, lists), else kept as strings."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--model-config: expected key=value, got {item!r}")
+            raise ValueError(f"{option}: expected key=value, got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -68,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-limit", type=int, default=512, help="test samples in the card")
     p.add_argument("--splits", default="train,val,test", help="train,val,test split names")
     p.add_argument("--no-augment", action="store_true", help="no random affine/colour jitter")
+    p.add_argument(
+        "--augment", nargs="*", default=[], metavar="KEY=VALUE",
+        help="fields of the augmentation (AugmentConfig), e.g. rotate_deg=180 'scale=[1.0,1.5]' "
+        "(default: none changed: rotate_deg=30, scale=[0.85,1.15], translate=0.08, jitter 0.3)",
+    )  # fmt: skip
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
     p.add_argument(
         "--no-amp", action="store_true", help="float32 only (default: bfloat16 where native)"
@@ -128,8 +133,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_evaluate)
 
 
+def _augment_config(args: argparse.Namespace) -> Any:
+    """``--no-augment`` and ``--augment KEY=VALUE ...`` as an ``AugmentConfig``.
+
+    >>> ns = argparse.Namespace(no_augment=False, augment=["rotate_deg=180", "scale=[1, 1.5]"])
+    >>> c = _augment_config(ns)
+    >>> c.rotate_deg, c.scale, c.enabled
+    (180, (1, 1.5), True)
+    >>> _augment_config(argparse.Namespace(no_augment=True, augment=["rotate_deg=10"]))
+    Traceback (most recent call last):
+    ...
+    ValueError: --augment: cannot be combined with --no-augment
+    >>> _augment_config(argparse.Namespace(no_augment=False, augment=["rotate=10"]))
+    Traceback (most recent call last):
+    ...
+    ValueError: --augment: expected fields of ['brightness', ...], got unknown ['rotate']
+    """
+    import dataclasses
+
+    from handlab.training import AugmentConfig
+
+    fields = parse_model_config(args.augment, "--augment")
+    if fields and args.no_augment:
+        raise ValueError("--augment: cannot be combined with --no-augment")
+    names = sorted(f.name for f in dataclasses.fields(AugmentConfig) if f.name != "enabled")
+    unknown = sorted(set(fields) - set(names))
+    if unknown:
+        raise ValueError(f"--augment: expected fields of {names}, got unknown {unknown}")
+    if isinstance(fields.get("scale"), list):
+        fields["scale"] = tuple(fields["scale"])
+    return AugmentConfig(enabled=not args.no_augment, **fields)
+
+
 def _train(args: argparse.Namespace) -> int:
-    from handlab.training import AugmentConfig, TrainConfig, fit, format_table
+    from handlab.training import TrainConfig, fit, format_table
 
     config = TrainConfig(
         model=args.model,
@@ -141,7 +178,7 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         schedule=args.schedule,
-        augment=AugmentConfig(enabled=not args.no_augment),
+        augment=_augment_config(args),
         val_every=args.val_every,
         ckpt_every=args.ckpt_every,
         test_limit=args.test_limit,

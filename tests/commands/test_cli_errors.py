@@ -65,6 +65,15 @@ def test_an_unknown_model_config_key_is_named(tmp_path, capsys):
     assert "--model-config) of 'simplebaseline': unknown keys ['widht']" in capsys.readouterr().err
 
 
+def test_augment_fields_are_checked_before_training(tmp_path, capsys):
+    words = ["train", "--model", "simplebaseline", "--out", str(tmp_path), "--augment"]
+    assert cli.main([*words, "rotate=90"]) == 1
+    assert "--augment: expected fields of ['brightness'" in capsys.readouterr().err
+    assert cli.main([*words, "rotate_deg=270"]) == 1  # AugmentConfig's own range check
+    assert "rotate_deg" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 def test_a_bug_keeps_its_traceback(monkeypatch):
     def broken(args):
         return {}["missing"]  # a KeyError: not the user's fault
