@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -34,59 +33,9 @@ import torch
 
 from handlab.data.coco import REAL_HANDS, COCOHands
 from handlab.models.base import contract
-from handlab.skeleton import GROUPS
 from handlab.synth import SyntheticHands
-from handlab.training.realhands import THRESHOLD, mean_pose, predict_real
+from handlab.training.realhands import diagnose, mean_pose, orientation, predict_real
 from handlab.zoo import load_model
-
-MIDDLE_MCP = 9
-
-
-def orientation(kps: torch.Tensor) -> torch.Tensor:
-    """Angle (degrees) of the MCP-to-wrist vector of (N, 21, 2) keypoints; 0 = wrist straight
-    below the middle MCP (image y grows downwards).
-
-    >>> k = torch.zeros(1, 21, 2); k[0, 0] = torch.tensor([0.0, 5.0])
-    >>> float(orientation(k)[0])
-    0.0
-    """
-    v = kps[:, 0] - kps[:, MIDDLE_MCP]
-    return torch.rad2deg(torch.atan2(v[:, 0], v[:, 1]))
-
-
-def angle_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Absolute difference of two angles in degrees, wrapped to [0, 180].
-
-    >>> angle_error(torch.tensor([170.0]), torch.tensor([-170.0])).tolist()
-    [20.0]
-    """
-    return ((a - b + 180.0) % 360.0 - 180.0).abs()
-
-
-def diagnose(pred: dict[str, Any]) -> dict[str, float]:
-    """The failure numbers of :func:`~handlab.training.realhands.predict_real`'s output."""
-    p, g, vis, side = pred["pred"], pred["gt"], pred["visibility"] > 0, pred["box_side"]
-    err = (p - g).norm(dim=-1) / side[:, None]  # (N, J), fraction of the box
-    out: dict[str, float] = {}
-    for group, joints in GROUPS.items():
-        idx = list(joints)
-        e, v = err[:, idx], vis[:, idx]
-        out[f"pck {group}"] = float((e[v] < THRESHOLD).float().mean()) if v.any() else math.nan
-    both = vis[:, 0] & vis[:, MIDDLE_MCP]
-    out["wrist error / box"] = float(err[vis[:, 0], 0].median())
-    centre = ((p - g) * vis[..., None]).sum(1) / vis.sum(1, keepdim=True).clamp(min=1)
-    out["centre error / box"] = float((centre.norm(dim=-1) / side).median())
-    turn = angle_error(orientation(p), orientation(g))[both]
-    out["orientation error deg"] = float(turn.median())
-    out["turned > 90 deg"] = float((turn > 90).float().mean())
-
-    # spread of the pose's shape (each hand around its own centroid, in box units), predicted
-    # over true: a constant pose in the crop scores 0
-    def shape(k: torch.Tensor) -> torch.Tensor:
-        return (k - k.mean(1, keepdim=True)) / side[:, None, None]
-
-    out["spread ratio"] = float(shape(p).std(0).mean() / shape(g).std(0).mean())
-    return out
 
 
 def framing(kps: torch.Tensor, vis: torch.Tensor, size: int) -> dict[str, Any]:

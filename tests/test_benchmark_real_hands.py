@@ -1,6 +1,6 @@
-"""benchmarks/real_hands_diagnosis.py: its failure numbers on constructed predictions (a perfect
-one, a constant pose, every hand turned by 180 degrees) and one run on the real development
-hands."""
+"""handlab.training.realhands.diagnose on constructed predictions (a perfect one, a constant
+pose, every hand turned by 180 degrees) and benchmarks/real_hands_diagnosis.py on the real
+development hands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from handlab.training.realhands import diagnose
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,17 +32,17 @@ def _hands(n: int = 6) -> dict:
 
 
 def test_diagnosis_of_perfect_constant_and_turned_predictions():
-    bench, data = _bench(), _hands()
-    perfect = bench.diagnose({**data, "pred": data["gt"].clone()})
+    data = _hands()
+    perfect = diagnose({**data, "pred": data["gt"].clone()})
     assert all(perfect[f"pck {g}"] == 1.0 for g in ("wrist", "MCP", "PIP", "DIP", "TIP"))
     assert perfect["orientation error deg"] == pytest.approx(0.0, abs=1e-3)
     assert perfect["turned > 90 deg"] == 0.0 and perfect["spread ratio"] == pytest.approx(1.0)
     # one pose placed at every hand's centre: its shape never varies
     centre = data["gt"].mean(1, keepdim=True)
-    constant = bench.diagnose({**data, "pred": centre + data["gt"][:1] - centre[:1]})
+    constant = diagnose({**data, "pred": centre + data["gt"][:1] - centre[:1]})
     assert constant["spread ratio"] == pytest.approx(0.0, abs=1e-6)
     # every hand rotated by 180 degrees about its centroid: all turned, centres still right
-    turned = bench.diagnose({**data, "pred": 2 * centre - data["gt"]})
+    turned = diagnose({**data, "pred": 2 * centre - data["gt"]})
     assert turned["turned > 90 deg"] == 1.0
     assert turned["orientation error deg"] == pytest.approx(180.0, abs=1e-3)
     assert turned["centre error / box"] == pytest.approx(0.0, abs=1e-5)

@@ -299,6 +299,11 @@ CHECKS = {
         # the hand box mapped into the crops (a wrong affine direction leaves it near 0 or 1)
         "box_area_share.simplebaseline_r18": (0.2, 0.95),
         "box_area_share.mediapipe_hand_full": (0.2, 0.95),
+        # the failure breakdown: MediaPipe finds real hands (centre within 0.2 of the box;
+        # measured 0.08); shares and spreads are fractions
+        "diagnosis.mediapipe_hand_full.centre error / box": (0.0, 0.2),
+        "diagnosis.simplebaseline_r18.turned > 90 deg": (0.0, 1.0),
+        "diagnosis.simplebaseline_r18.spread ratio": (0.0, 3.0),
     },
     "13": {
         "template.euler": (2, 2),

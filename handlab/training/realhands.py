@@ -1,6 +1,7 @@
 """Evaluation on real hand photographs (COCO-style files): PCK of the box, per source.
 
-No chapter teaches this module yet (chapter 12, "from synthetic to real hands", will).
+Taught in chapter 12 ("from synthetic to real hands"). :func:`diagnose` breaks a score down into
+how the model fails (per joint group, wrist and centre errors, in-plane orientation).
 
 A model reads each hand's crop (:class:`handlab.data.coco.COCOHands`, ``plain`` or
 ``upright``); its keypoints are mapped back to the photograph through the inverse of the crop's
@@ -23,6 +24,7 @@ only: it holds an ``EVALUATION_ONLY`` marker, and training refuses it.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,13 +34,17 @@ from tqdm import tqdm
 
 from handlab.data.coco import REAL_HANDS
 from handlab.geometry import apply_affine, crop_affine, hand_box, invert_affine, upright_box
+from handlab.skeleton import GROUPS
 
 __all__ = [
     "REAL_HANDS",
     "THRESHOLD",
+    "angle_error",
+    "diagnose",
     "evaluate_real",
     "format_real",
     "mean_pose",
+    "orientation",
     "predict_real",
     "real_scores",
 ]
@@ -177,3 +183,64 @@ def format_real(results: dict[str, dict[str, dict[str, float]]], *, markdown: bo
     return "\n".join(
         "  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *body]
     )
+
+
+MIDDLE_MCP = 9
+
+
+def orientation(kps: torch.Tensor) -> torch.Tensor:
+    """Angle (degrees) of the MCP-to-wrist vector of (N, 21, 2) keypoints; 0 = wrist straight
+    below the middle MCP (image y grows downwards).
+
+    >>> k = torch.zeros(1, 21, 2); k[0, 0] = torch.tensor([0.0, 5.0])
+    >>> float(orientation(k)[0])
+    0.0
+    """
+    v = kps[:, 0] - kps[:, MIDDLE_MCP]
+    return torch.rad2deg(torch.atan2(v[:, 0], v[:, 1]))
+
+
+def angle_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Absolute difference of two angles in degrees, wrapped to [0, 180].
+
+    >>> angle_error(torch.tensor([170.0]), torch.tensor([-170.0])).tolist()
+    [20.0]
+    """
+    return ((a - b + 180.0) % 360.0 - 180.0).abs()
+
+
+def diagnose(pred: dict[str, Any]) -> dict[str, float]:
+    """How a model fails on real hands, from :func:`predict_real`'s output: PCK@0.2 per joint
+    group (``pck wrist`` ... ``pck TIP``), the median wrist and hand-centre errors over the box
+    side, the median in-plane orientation error (:func:`orientation`, degrees) and the share of
+    hands turned by more than 90 degrees (wrist and fingers swapped), and the spread of the
+    predicted poses' shapes over the true ones' (0: one pose in every crop).
+
+    >>> g = torch.rand(4, 21, 2) * 50 + torch.rand(4, 1, 2) * 200
+    >>> base = {"gt": g, "visibility": torch.ones(4, 21), "box_side": torch.full((4,), 60.0)}
+    >>> d = diagnose({**base, "pred": 2 * g.mean(1, keepdim=True) - g})  # turned by 180 deg
+    >>> d["turned > 90 deg"], round(d["orientation error deg"]), round(d["spread ratio"], 3)
+    (1.0, 180, 1.0)
+    """
+    p, g, vis, side = pred["pred"], pred["gt"], pred["visibility"] > 0, pred["box_side"]
+    err = (p - g).norm(dim=-1) / side[:, None]  # (N, J), fraction of the box
+    out: dict[str, float] = {}
+    for group, joints in GROUPS.items():
+        idx = list(joints)
+        e, v = err[:, idx], vis[:, idx]
+        out[f"pck {group}"] = float((e[v] < THRESHOLD).float().mean()) if v.any() else math.nan
+    both = vis[:, 0] & vis[:, MIDDLE_MCP]
+    out["wrist error / box"] = float(err[vis[:, 0], 0].median())
+    centre = ((p - g) * vis[..., None]).sum(1) / vis.sum(1, keepdim=True).clamp(min=1)
+    out["centre error / box"] = float((centre.norm(dim=-1) / side).median())
+    turn = angle_error(orientation(p), orientation(g))[both]
+    out["orientation error deg"] = float(turn.median())
+    out["turned > 90 deg"] = float((turn > 90).float().mean())
+
+    # spread of the pose's shape (each hand around its own centroid, in box units), predicted
+    # over true: a constant pose in the crop scores 0
+    def shape(k: torch.Tensor) -> torch.Tensor:
+        return (k - k.mean(1, keepdim=True)) / side[:, None, None]
+
+    out["spread ratio"] = float(shape(p).std(0).mean() / shape(g).std(0).mean())
+    return out
