@@ -3,25 +3,19 @@ with and without ``internal_batch_size``; ``--device`` names a device this machi
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from _benchmark import load_benchmark
 from _tiny_model import TinyPose
 
 from handlab.attribution import poseig
 from handlab.attribution.paths import StraightPath, make_baseline
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_attr", ROOT / "benchmarks/attribution.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("attribution")
 
 
 def test_timed_methods_agree_on_a_tiny_model():

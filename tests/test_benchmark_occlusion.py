@@ -3,20 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from _benchmark import load_benchmark
 
 
 def _bench():
-    path = ROOT / "benchmarks/occlusion_tables.py"
-    spec = importlib.util.spec_from_file_location("bench_occlusion", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("occlusion_tables")
 
 
 def test_zoo_mode_reads_the_shipped_models_at_their_size(capsys):

@@ -4,25 +4,18 @@ development hands."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from _benchmark import load_benchmark
 
 from handlab.training.realhands import diagnose
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _bench():
-    path = ROOT / "benchmarks/real_hands_diagnosis.py"
-    spec = importlib.util.spec_from_file_location("bench_real_hands", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("real_hands_diagnosis")
 
 
 def _hands(n: int = 6) -> dict:

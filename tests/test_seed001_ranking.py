@@ -3,22 +3,19 @@ recipe at one budget for all four networks."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 from pathlib import Path
 
 import pytest
+from _benchmark import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results/seed001_ranking.json"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("seed001", ROOT / "benchmarks/seed001_ranking.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("seed001_ranking")
 
 
 def _row(epe: float, pck: float) -> dict[str, float]:

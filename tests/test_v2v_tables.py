@@ -1,18 +1,11 @@
 """benchmarks/v2v_tables.py: ``--train-only`` trains the named variants and writes no tables."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from _benchmark import load_benchmark
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("v2v_tables", ROOT / "benchmarks/v2v_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("v2v_tables")
 
 
 def test_unknown_variant_is_named(capsys):
