@@ -272,6 +272,29 @@ def test_init_starts_from_a_run_and_refuses_other_shapes(tiny, tmp_path):
         tiny_config(init="")
 
 
+def test_init_partial_starts_only_the_new_parameters_fresh(tiny, tmp_path):
+    loop.fit(tiny_config(steps=3), tmp_path / "a", progress=False)
+    saved = load_file(tmp_path / "a" / "model.safetensors")
+    model = build_tiny(size=SIZE)
+    model.extra = torch.nn.Parameter(torch.full((3,), 7.0))  # a head the source lacks
+    with pytest.raises(ValueError, match=r"missing \['extra'\].*--init-partial"):
+        loop.load_init(model, str(tmp_path / "a"))
+    loop.load_init(model, str(tmp_path / "a"), partial=True)
+    own = model.state_dict()
+    assert all(torch.equal(own[k], saved[k]) for k in saved)
+    assert torch.equal(model.extra.detach(), torch.full((3,), 7.0))
+    with pytest.raises(ValueError, match="other shapes"):  # partial is not a shape waiver
+        loop.load_init(build_tiny(size=SIZE, width=4), str(tmp_path / "a"), partial=True)
+    with pytest.raises(ValueError, match="init_partial: expected it only with init"):
+        tiny_config(init_partial=True)
+    # a checkpoint made before the field existed resumes (the field counts as its default)
+    saved_config = tiny_config().to_dict()
+    del saved_config["init_partial"]
+    loop._check_same_config(tiny_config(), saved_config, tmp_path)
+    with pytest.raises(ValueError, match="init_partial"):
+        loop._check_same_config(tiny_config(init="x", init_partial=True), saved_config, tmp_path)
+
+
 def test_fit_rejects_bad_arguments(tiny, tmp_path):
     with pytest.raises(TypeError, match="config"):
         loop.fit({"model": TINY}, tmp_path)

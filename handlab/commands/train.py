@@ -83,6 +83,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start from these weights, same parameters as --model (default: random weights)",
     )  # fmt: skip
     p.add_argument(
+        "--init-partial", action="store_true",
+        help="with --init: parameters the source lacks (a head a --model-config option adds) "
+        "start fresh (default: every parameter must match)",
+    )  # fmt: skip
+    p.add_argument(
         "--model-config", nargs="*", default=[], metavar="KEY=VALUE",
         help="fields of the model's config dataclass (default: none, the family's defaults)",
     )  # fmt: skip
@@ -186,6 +191,7 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         amp=not args.no_amp,
         init=args.init,
+        init_partial=args.init_partial,
         init_backbone=args.init_backbone,
     )
     # The words this command was given (cli.main records them; sys.argv when called otherwise).

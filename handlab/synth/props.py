@@ -20,7 +20,10 @@ effects asked for, so samples without them are unchanged to the bit.
 - truncation: the principal point is shifted 0.25-0.5 image widths in a random direction, so part
   of the hand leaves the image (those joints get ``visibility`` 0);
 - details: dark lines across every finger joint (creases, 2 mm wide, 10-35 % darker) and a nail
-  colour from pale pink to white, sometimes polished.
+  colour from pale pink to white, sometimes polished;
+- forearm: the forearm capsule 2.5-4x as long as the hand model's 120 mm stub and 1.0-1.25x as
+  thick, so it runs out of the image as a real arm does instead of ending in a rounded stub
+  just behind the wrist (a cue of the plain generator that no photograph shows).
 
 >>> from handlab.synth.scene import sample_params
 >>> p = sample_params(2, torch.Generator().manual_seed(0), sleeves=1.0, details=1.0)
@@ -44,6 +47,7 @@ __all__ = [
     "PROP_SHAPES",
     "crease_factor",
     "crease_strength",
+    "long_forearm",
     "nail_colors",
     "sample_props",
     "sleeve_capsule",
@@ -53,6 +57,7 @@ __all__ = [
 PROP_SHAPES: dict[str, tuple[int, ...]] = {
     "sleeve": (6,),  # on, start mm behind the wrist, radius factor, colour (3)
     "details": (5,),  # on, crease darkening, nail colour (3)
+    "forearm": (3,),  # on, length factor, radius factor
 }
 _MODEL = HandModel()
 _GRASP = template_pose("grasp")
@@ -69,10 +74,12 @@ def sample_props(
     held: float = 0.0,
     truncation: float = 0.0,
     details: float = 0.0,
+    forearm: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Draw the props asked for (each a probability) and return ``params`` updated: new keys
-    ``sleeve`` / ``details`` (:data:`PROP_SHAPES`), and for held objects and truncation changed
-    ``pose``, ``trans``, ``occ_*`` and ``camera`` rows. Draws nothing for an effect at 0."""
+    ``sleeve`` / ``details`` / ``forearm`` (:data:`PROP_SHAPES`), and for held objects and
+    truncation changed ``pose``, ``trans``, ``occ_*`` and ``camera`` rows. Draws nothing for an
+    effect at 0."""
     out = dict(params)
     n = d.n
     if sleeves > 0:
@@ -104,6 +111,10 @@ def sample_props(
         nail = torch.where((d.rand() < _NAIL_POLISH)[:, None], polish, natural)
         out["details"] = torch.cat(
             [(d.rand() < details).float()[:, None], d.uniform(0.1, 0.35)[:, None], nail], -1
+        )
+    if forearm > 0:
+        out["forearm"] = torch.stack(
+            [(d.rand() < forearm).float(), d.uniform(2.5, 4.0), d.uniform(1.0, 1.25)], -1
         )
     return out
 
@@ -191,6 +202,29 @@ def sleeve_capsule(
     a = start + unit * s[:, 1:2]
     b = end + unit * 80.0  # past the forearm stub's end: the sleeve leaves the image
     return a, b, radius * s[:, 2], s[:, 0] > 0
+
+
+def long_forearm(
+    params: dict[str, torch.Tensor], geo: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``geo`` (:func:`handlab.synth.renderer.hand_geometry`) with the forearm capsule (the last)
+    of the samples whose ``params["forearm"]`` is on lengthened and thickened; unchanged without.
+
+    >>> geo = {"start": torch.zeros(2, 1, 3), "end": torch.tensor([[[0.0, -120, 0]]] * 2),
+    ...        "radius": torch.full((2, 1), 24.0)}
+    >>> out = long_forearm({"forearm": torch.tensor([[1.0, 3.0, 1.25], [0.0, 3.0, 1.25]])}, geo)
+    >>> out["end"][:, 0, 1].tolist(), out["radius"][:, 0].tolist()
+    ([-360.0, -120.0], [30.0, 24.0])
+    """
+    if "forearm" not in params:
+        return geo
+    f = params["forearm"]
+    on = f[:, 0] > 0
+    a, b, r = geo["start"][:, -1], geo["end"][:, -1], geo["radius"][:, -1]
+    end, radius = geo["end"].clone(), geo["radius"].clone()
+    end[:, -1] = torch.where(on[:, None], a + (b - a) * f[:, 1:2], b)
+    radius[:, -1] = torch.where(on, r * f[:, 2], r)
+    return {**geo, "end": end, "radius": radius}
 
 
 def crease_factor(strength: torch.Tensor, s: torch.Tensor, length: torch.Tensor) -> torch.Tensor:

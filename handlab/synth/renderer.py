@@ -28,7 +28,13 @@ from handlab._checks import check_range
 from handlab.geometry import axis_angle_to_matrix, project
 from handlab.hand_model import HandModel
 from handlab.synth.backgrounds import render_background
-from handlab.synth.props import crease_factor, crease_strength, nail_colors, sleeve_capsule
+from handlab.synth.props import (
+    crease_factor,
+    crease_strength,
+    long_forearm,
+    nail_colors,
+    sleeve_capsule,
+)
 from handlab.synth.randomize import apply_camera, photo_backgrounds, skin_texture
 from handlab.synth.raycast import raycast
 from handlab.synth.scene import check_params
@@ -56,7 +62,8 @@ def hand_geometry(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     the global rotation; the joint order stays canonical.
 
     Returns ``xyz`` (N, 21, 3), ``start``/``end`` (N, 22, 3), ``radius`` (N, 22), ``nail``
-    (N, 5, 3) and ``palm_normal`` (N, 3) unit vectors.
+    (N, 5, 3) and ``palm_normal`` (N, 3) unit vectors. A ``params["forearm"]`` prop
+    (:func:`handlab.synth.props.long_forearm`) lengthens the last capsule, the forearm.
     """
     pose = params["pose"]
     local = pose.clone()
@@ -73,7 +80,7 @@ def hand_geometry(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
     palm = torch.tensor([0.0, 0.0, 1.0]).expand(len(pose), 1, 3)
     scale = 1 + 0.05 * params["shape"][:, 0, None, None]
-    return {
+    geo = {
         "palm_center": place(_PALM_CENTER.expand(len(pose), 1, 3) * scale)[:, 0],
         # (N, 3, 3) R diag(1 / axes^2) R^T: the palm ellipsoid's quadratic form, camera frame
         "palm_metric": (rot / (_PALM_AXES * scale[:, 0])[:, None] ** 2) @ rot.transpose(1, 2),
@@ -84,6 +91,7 @@ def hand_geometry(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         "nail": (nail * mirror) @ rot.transpose(1, 2),
         "palm_normal": ((palm * mirror) @ rot.transpose(1, 2))[:, 0],
     }
+    return long_forearm(params, geo)  # a long forearm where the props ask for one
 
 
 def _take(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -168,6 +168,7 @@ class SceneOptions:
     held: float = 0.0  # an object in the palm, the fingers in a grasp around it
     truncation: float = 0.0  # the hand shifted so the image border cuts it
     details: float = 0.0  # creases at the finger joints, varied nail colours
+    forearm: float = 0.0  # a forearm that runs out of the image instead of the 120 mm stub
 
     def __post_init__(self) -> None:
         for name in _PROBABILITIES:
@@ -184,7 +185,11 @@ class SceneOptions:
 
 _PROBABILITIES = (
     "occluders", "blur", "left", "randomize", "sleeves", "held", "truncation", "details",
+    "forearm",
 )  # fmt: skip
+
+
+_PROPS = ("sleeves", "held", "truncation", "details", "forearm")
 
 
 def scene_options(options: SceneOptions | None = None, **overrides: Any) -> SceneOptions:
@@ -292,7 +297,7 @@ def sample_params(
         params.update(
             sample_randomization(n, g, float(opts.randomize), tuple(opts.randomize_parts))
         )
-    props = {k: float(getattr(opts, k)) for k in ("sleeves", "held", "truncation", "details")}
+    props = {k: float(getattr(opts, k)) for k in _PROPS}
     if any(props.values()):  # drawn last, and only when asked for, for the same reason
         params = sample_props(params, g, **props)
     return params

@@ -80,6 +80,9 @@ class TrainConfig:
     # Starting weights (fine-tuning): "zoo:NAME" or a run folder whose weights fit ``model``
     # key for key (e.g. integral regression from a SimpleBaseline); None: random initialisation.
     init: str | None = None
+    # With ``init``: the model may have parameters the source lacks (a new head); they start
+    # fresh. False: every parameter must match.
+    init_partial: bool = False
     # Starting trunk only: the ``backbone.*`` weights of "zoo:NAME" or a run folder (e.g. the
     # flagship SimpleBaseline's ResNet-18 for HandOccNet); the rest starts random. None: random.
     init_backbone: str | None = None
@@ -107,6 +110,8 @@ class TrainConfig:
         check_range("size", self.size, lo=32)
         if self.init is not None and (not isinstance(self.init, str) or not self.init):
             raise TypeError(f"init: expected 'zoo:NAME', a run folder or None, got {self.init!r}")
+        if self.init_partial and self.init is None:
+            raise ValueError("init_partial: expected it only with init (weights to start from)")
         ib = self.init_backbone
         if ib is not None and (not isinstance(ib, str) or not ib):
             raise TypeError(f"init_backbone: expected 'zoo:NAME', a run folder or None, got {ib!r}")

@@ -12,6 +12,7 @@ the end: ``model.safetensors``, the test-split metrics and ``card.json``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import math
@@ -91,12 +92,15 @@ def fit(
         distributed.shutdown(info)
 
 
-def load_init(model: torch.nn.Module, source: str | Path) -> None:
+def load_init(model: torch.nn.Module, source: str | Path, *, partial: bool = False) -> None:
     """Copy the weights of ``source`` (``"zoo:NAME"`` or a run folder) into ``model``.
 
     The two must match key for key and shape for shape (the family may differ: integral
     regression starts from a SimpleBaseline with the same backbone and head); anything else is a
-    ValueError naming the keys, never a partial copy.
+    ValueError naming the keys, never a silent partial copy. With ``partial`` the model may have
+    parameters the source lacks (a head added by a config option, e.g. the Deformer's
+    ``global_xyz``): they keep their initialisation and are listed on stderr; keys the model lacks
+    and other shapes are still refused.
     """
     from handlab.zoo import load_model  # the zoo imports the models, not the training loop
 
@@ -104,13 +108,18 @@ def load_init(model: torch.nn.Module, source: str | Path) -> None:
     own = model.state_dict()
     missing, extra = sorted(set(own) - set(src)), sorted(set(src) - set(own))
     shapes = [k for k in own if k in src and src[k].shape != own[k].shape]
-    if missing or extra or shapes:
+    if (missing and not partial) or extra or shapes:
         raise ValueError(
             f"init: the weights of {source} do not fit {type(model).__name__} (missing "
             f"{missing[:5]}, unexpected {extra[:5]}, other shapes {shapes[:5]}); expected a "
-            "model with the same parameters"
+            "model with the same parameters" + ("" if partial else " (or --init-partial)")
         )
-    model.load_state_dict(src)
+    if missing:
+        print(
+            f"init: {len(missing)} parameters not in {source} start fresh: {missing}",
+            file=sys.stderr,
+        )
+    model.load_state_dict(src, strict=not missing)
 
 
 def load_backbone(model: torch.nn.Module, source: str | Path) -> None:
@@ -194,7 +203,7 @@ def _fit(config, out, info, *, resume, progress, command, on_checkpoint) -> dict
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     model = create(config.model, **config.model_config)
     if config.init is not None:
-        load_init(model, config.init)
+        load_init(model, config.init, partial=config.init_partial)
     if config.init_backbone is not None:
         load_backbone(model, config.init_backbone)
     model = model.to(info.device)
@@ -329,7 +338,11 @@ def _restore(config, out, info, model, optimizer, scheduler, resume) -> tuple[in
 
 def _check_same_config(config: TrainConfig, saved: dict[str, Any], where: Path) -> None:
     now = config.to_dict()
-    diff = sorted(k for k in now if k not in _RESUME_MAY_DIFFER and now[k] != saved.get(k))
+    # A field added since the checkpoint was made counts as its default (old runs resume).
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    diff = sorted(
+        k for k in now if k not in _RESUME_MAY_DIFFER and now[k] != saved.get(k, defaults.get(k))
+    )
     if diff:
         raise ValueError(
             f"{where}: checkpoint was made with a different config (fields {diff}); "

@@ -1,11 +1,18 @@
-"""Props (sleeves, held objects, truncation, creases and nails) and per-effect randomisation:
-opt-in, drawn last, and each one changes what it claims to and nothing else."""
+"""Props (sleeves, held objects, truncation, creases and nails, long forearms) and per-effect
+randomisation: opt-in, drawn last, and each one changes what it claims to and nothing else."""
 
 import pytest
 import torch
 
 from handlab.synth import SceneOptions, generate, render, sample_params
-from handlab.synth.props import PROP_SHAPES, crease_factor, crease_strength, nail_colors
+from handlab.synth.props import (
+    PROP_SHAPES,
+    crease_factor,
+    crease_strength,
+    long_forearm,
+    nail_colors,
+)
+from handlab.synth.renderer import hand_geometry
 
 N, SIZE, SEED = 12, 96, 5
 
@@ -47,6 +54,31 @@ def test_sleeve_covers_the_forearm_behind_the_wrist(plain):
     # the hand itself keeps its pixels and its joints: the sleeve starts behind the wrist
     assert bool(((out["mask"] > 0) <= (plain["mask"] > 0)).all())
     assert float((out["visibility"] == plain["visibility"]).float().mean()) > 0.97
+
+
+def test_long_forearm_extends_the_stub_and_changes_only_arm_pixels(plain):
+    out = _render(forearm=1.0)
+    f = out["params"]["forearm"]
+    assert bool((f[:, 0] == 1).all()) and bool(((f[:, 1] >= 2.5) & (f[:, 1] <= 4.0)).all())
+    # labels are the plain scene's; visibility (a depth test at each joint) changes for a few
+    # joints: the longer arm hides some, the thicker one moves the skin around the wrist
+    for key in ("keypoints", "xyz"):
+        assert torch.equal(out[key], plain[key]), key
+    assert float((out["visibility"] == plain["visibility"]).float().mean()) > 0.95
+    # the mask only gains pixels (the longer, thicker arm)
+    gained = (out["mask"] > 0) & (plain["mask"] == 0)
+    assert bool(((plain["mask"] > 0) <= (out["mask"] > 0)).all())
+    assert int((gained.flatten(1).sum(1) > 0).sum()) >= N // 2  # most stubs ended in view
+    # the forearm capsule is the plain one scaled about the wrist end; the rest is unchanged
+    params = {k: v for k, v in out["params"].items() if k != "forearm"}
+    short, long = hand_geometry(params), hand_geometry(out["params"])
+    torch.testing.assert_close(long["start"], short["start"])
+    torch.testing.assert_close(long["end"][:, :-1], short["end"][:, :-1])
+    axis = lambda g: g["end"][:, -1] - g["start"][:, -1]  # noqa: E731
+    torch.testing.assert_close(axis(long), axis(short) * f[:, 1:2])
+    torch.testing.assert_close(long["radius"][:, -1], short["radius"][:, -1] * f[:, 2])
+    off = {**out["params"], "forearm": f * torch.tensor([0.0, 1.0, 1.0])}  # drawn, switched off
+    assert torch.equal(long_forearm(off, short)["end"], short["end"])
 
 
 def test_held_object_is_in_the_palm_and_occludes_joints(plain):
