@@ -27,6 +27,12 @@ from handlab.commands._resolve import MODEL_HELP
 
 __all__ = ["parse_model_config", "register"]
 
+# AugmentConfig's defaults as --augment words, for the help (the CLI does not import torch to
+# build its parser); a test checks them against AugmentConfig.
+AUGMENT_DEFAULTS = (
+    "rotate_deg=30 scale=[0.85,1.15] translate=0.08 brightness=0.3 contrast=0.3 saturation=0.3"
+)
+
 
 def parse_model_config(items: list[str], option: str = "--model-config") -> dict[str, Any]:
     """Turn ``key=value`` strings into a dict; values are read as JSON when they parse
@@ -71,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--augment", nargs="*", default=[], metavar="KEY=VALUE",
         help="fields of the augmentation (AugmentConfig), e.g. rotate_deg=180 'scale=[1.0,1.5]' "
-        "(default: none changed: rotate_deg=30, scale=[0.85,1.15], translate=0.08, jitter 0.3)",
+        f"(default: none changed: {AUGMENT_DEFAULTS})",
     )  # fmt: skip
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
     p.add_argument(

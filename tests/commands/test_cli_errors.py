@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import pytest
@@ -72,6 +73,16 @@ def test_augment_fields_are_checked_before_training(tmp_path, capsys):
     assert cli.main([*words, "rotate_deg=270"]) == 1  # AugmentConfig's own range check
     assert "rotate_deg" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_augment_help_states_augment_configs_defaults():
+    from handlab.commands.train import AUGMENT_DEFAULTS, parse_model_config
+    from handlab.training import AugmentConfig
+
+    stated = parse_model_config(AUGMENT_DEFAULTS.split(), "--augment")
+    actual = dataclasses.asdict(AugmentConfig())
+    del actual["enabled"]
+    assert {k: tuple(v) if isinstance(v, list) else v for k, v in stated.items()} == actual
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
