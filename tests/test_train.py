@@ -283,6 +283,13 @@ def test_init_partial_starts_only_the_new_parameters_fresh(tiny, tmp_path):
     own = model.state_dict()
     assert all(torch.equal(own[k], saved[k]) for k in saved)
     assert torch.equal(model.extra.detach(), torch.full((3,), 7.0))
+    # the other way round: the source's extra parameters are dropped, the rest copied
+    smaller = build_tiny(size=SIZE)
+    smaller.head = None  # a module the source has and this model lacks
+    with pytest.raises(ValueError, match=r"unexpected \['head\.bias', 'head\.weight'\]"):
+        loop.load_init(smaller, str(tmp_path / "a"))
+    loop.load_init(smaller, str(tmp_path / "a"), partial=True)
+    assert all(torch.equal(v, saved[k]) for k, v in smaller.state_dict().items())
     with pytest.raises(ValueError, match="other shapes"):  # partial is not a shape waiver
         loop.load_init(build_tiny(size=SIZE, width=4), str(tmp_path / "a"), partial=True)
     with pytest.raises(ValueError, match="init_partial: expected it only with init"):

@@ -90,8 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "--init-partial", action="store_true",
-        help="with --init: parameters the source lacks (a head a --model-config option adds) "
-        "start fresh (default: every parameter must match)",
+        help="with --init: parameters only one side has (a head a --model-config option adds or "
+        "leaves out) start fresh or are dropped (default: every parameter must match)",
     )  # fmt: skip
     p.add_argument(
         "--model-config", nargs="*", default=[], metavar="KEY=VALUE",

@@ -80,8 +80,8 @@ class TrainConfig:
     # Starting weights (fine-tuning): "zoo:NAME" or a run folder whose weights fit ``model``
     # key for key (e.g. integral regression from a SimpleBaseline); None: random initialisation.
     init: str | None = None
-    # With ``init``: the model may have parameters the source lacks (a new head); they start
-    # fresh. False: every parameter must match.
+    # With ``init``: parameters only one side has start fresh (the model's) or are dropped (the
+    # source's), e.g. a new head or a left-out module. False: every parameter must match.
     init_partial: bool = False
     # Starting trunk only: the ``backbone.*`` weights of "zoo:NAME" or a run folder (e.g. the
     # flagship SimpleBaseline's ResNet-18 for HandOccNet); the rest starts random. None: random.

@@ -97,10 +97,11 @@ def load_init(model: torch.nn.Module, source: str | Path, *, partial: bool = Fal
 
     The two must match key for key and shape for shape (the family may differ: integral
     regression starts from a SimpleBaseline with the same backbone and head); anything else is a
-    ValueError naming the keys, never a silent partial copy. With ``partial`` the model may have
-    parameters the source lacks (a head added by a config option, e.g. the Deformer's
-    ``global_xyz``): they keep their initialisation and are listed on stderr; keys the model lacks
-    and other shapes are still refused.
+    ValueError naming the keys, never a silent partial copy. With ``partial`` the two may differ
+    in which parameters they have (a head a config option adds, e.g. the Deformer's
+    ``global_xyz``, or modules it leaves out, e.g. its per-frame baseline's missing temporal
+    layers): the model's own keep their initialisation, the source's extra ones are dropped, and
+    both lists go to stderr; other shapes are still refused.
     """
     from handlab.zoo import load_model  # the zoo imports the models, not the training loop
 
@@ -108,7 +109,7 @@ def load_init(model: torch.nn.Module, source: str | Path, *, partial: bool = Fal
     own = model.state_dict()
     missing, extra = sorted(set(own) - set(src)), sorted(set(src) - set(own))
     shapes = [k for k in own if k in src and src[k].shape != own[k].shape]
-    if (missing and not partial) or extra or shapes:
+    if ((missing or extra) and not partial) or shapes:
         raise ValueError(
             f"init: the weights of {source} do not fit {type(model).__name__} (missing "
             f"{missing[:5]}, unexpected {extra[:5]}, other shapes {shapes[:5]}); expected a "
@@ -119,7 +120,11 @@ def load_init(model: torch.nn.Module, source: str | Path, *, partial: bool = Fal
             f"init: {len(missing)} parameters not in {source} start fresh: {missing}",
             file=sys.stderr,
         )
-    model.load_state_dict(src, strict=not missing)
+    if extra:
+        print(
+            f"init: {len(extra)} parameters of {source} not in the model: {extra}", file=sys.stderr
+        )
+    model.load_state_dict({k: v for k, v in src.items() if k in own}, strict=not missing)
 
 
 def load_backbone(model: torch.nn.Module, source: str | Path) -> None:
