@@ -53,6 +53,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "held objects": {"held": 1.0},
     "truncation": {"truncation": 1.0},
     "creases + nails": {"details": 1.0},
+    "long forearm": {"forearm": 1.0},
     "synth-dr + props": {**_DR, **_PROPS},
 }
 

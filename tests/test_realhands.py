@@ -85,6 +85,14 @@ def test_evaluate_cli_per_source_with_a_run_folder(tmp_path, capsys):
     }  # fmt: skip
     assert 0 <= result["run"]["overall"]["pck@0.2"] <= 1
     assert format_real(result).splitlines()[0].split()[0] == "model"
+    # an inference-time config field (the flip test) reads the same weights another way
+    flip = tmp_path / "flip.json"
+    assert main([*argv, "--json", str(flip), "--model-config", "flip_test=true"]) == 0
+    flipped = json.loads(flip.read_text())["run"]["overall"]
+    assert flipped["epe/box"] != result["run"]["overall"]["epe/box"]
+    capsys.readouterr()
+    assert main([*argv, "--model-config", "head_width=8"]) == 1  # not an inference-time field
+    assert "weights do not fit simplebaseline" in capsys.readouterr().err
 
 
 def test_training_refuses_evaluation_only_data(tmp_path):

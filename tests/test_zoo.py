@@ -325,3 +325,17 @@ def test_rgb_models_are_shipped_single_image_rgb_models():
         card = json.loads((zoo.folder() / f"{name}.json").read_text())
         declared = contract(create(card["model"], **card["model_config"]))
         assert (declared.input_kind, declared.clip_length) == ("rgb", None), name
+
+
+def test_an_inference_config_override_changes_the_reading_not_the_weights():
+    plain = zoo.load_model("zoo:simplebaseline_r18")
+    flipped = zoo.load_model("zoo:simplebaseline_r18", config={"flip_test": True})
+    assert flipped.card["config_override"] == {"flip_test": True}
+    assert "config_override" not in plain.card
+    images = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = flipped(images)["heatmaps"]
+        want = 0.5 * (plain(images)["heatmaps"] + plain(images.flip(-1))["heatmaps"].flip(-1))
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="weights do not fit simplebaseline"):
+        zoo.load_model("zoo:simplebaseline_r18", config={"head_width": 32})

@@ -30,15 +30,21 @@ __all__ = ["MODEL_HELP", "resolve_data", "resolve_model", "zoo_rgb_models"]
 MODEL_HELP = "zoo:NAME, a handlab train run folder, onnx:PATH or python:MODULE:FUNCTION"
 
 
-def resolve_model(spec: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
+def resolve_model(
+    spec: str | Path, *, device: str | torch.device = "cpu", config: dict | None = None
+) -> nn.Module:
     """``"zoo:NAME"``, a run folder, ``"onnx:PATH"`` or ``"python:module:function"`` -> the model
-    in eval mode on ``device`` (zoo models and runs carry their card as ``model.card``)."""
+    in eval mode on ``device`` (zoo models and runs carry their card as ``model.card``).
+    ``config``: inference-time model config fields (zoo models and runs only)."""
     if not isinstance(spec, str | Path):
         raise TypeError(
             "spec: expected 'zoo:NAME', a run folder, 'onnx:PATH' or 'python:module:function', "
             f"got {type(spec).__name__}"
         )
     # lazy imports: the parser builds without torch
+    foreign = isinstance(spec, str) and spec.startswith(("onnx:", "python:"))
+    if config and foreign:
+        raise ValueError(f"--model-config: {spec} has no handlab config to change")
     if isinstance(spec, str) and spec.startswith("onnx:"):
         from handlab.models import from_onnx
 
@@ -49,7 +55,7 @@ def resolve_model(spec: str | Path, *, device: str | torch.device = "cpu") -> nn
         return _with_card(from_factory(spec.removeprefix("python:")), spec).to(device).eval()
     from handlab.zoo import load_model
 
-    return load_model(spec, device=device)
+    return load_model(spec, device=device, config=config)
 
 
 def _with_card(model: nn.Module, spec: str) -> nn.Module:

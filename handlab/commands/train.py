@@ -140,6 +140,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--skip-bad", action="store_true",
         help="leave out samples that cannot be read (counted and listed) instead of stopping",
     )  # fmt: skip
+    e.add_argument(
+        "--model-config", nargs="*", default=[], metavar="KEY=VALUE",
+        help="inference-time fields of the model's config, e.g. flip_test=true (SimpleBaseline's "
+        "flip test); the weights must still fit (default: the card's config)",
+    )  # fmt: skip
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=_evaluate)
 
@@ -214,6 +219,11 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_config(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``handlab evaluate --model-config KEY=VALUE ...`` as a dict (None when not given)."""
+    return parse_model_config(args.model_config) or None
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from handlab.training import evaluate, format_table
 
@@ -221,7 +231,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return _evaluate_real(args)
     if args.model is None:
         raise SystemExit("handlab evaluate: expected --model (a run folder or zoo:NAME)")
-    model = _resolve.resolve_model(args.model, device=args.device)
+    model = _resolve.resolve_model(args.model, device=args.device, config=_model_config(args))
     data = _resolve.resolve_data(args.data, args.split, size=args.size or 128)
     metrics = evaluate(
         model, data, batch_size=args.batch_size, limit=args.limit,
@@ -246,7 +256,9 @@ def _evaluate_real(args: argparse.Namespace) -> int:
     options = {"crop": args.crop, "scale": args.scale, "mirror_left": args.mirror_left}
     results: dict[str, Any] = {}
     for spec in [*specs, None]:  # None: the synthetic mean pose, last
-        model = None if spec is None else _resolve.resolve_model(spec, device=args.device)
+        model = None
+        if spec is not None:
+            model = _resolve.resolve_model(spec, device=args.device, config=_model_config(args))
         if model is not None and getattr(model, "input_kind", "rgb") != "rgb":
             raise SystemExit(f"handlab evaluate: {spec} reads {model.input_kind}, not RGB photos")
         card_size = 128

@@ -89,30 +89,51 @@ def list_models(zoo_dir: Path | None = None) -> list[str]:
 
 
 def load(
-    name: str, *, device: str | torch.device = "cpu", zoo_dir: Path | None = None
+    name: str,
+    *,
+    device: str | torch.device = "cpu",
+    zoo_dir: Path | None = None,
+    config: dict[str, Any] | None = None,
 ) -> nn.Module:
-    """The shipped model ``name`` in eval mode (float32), its card dict as ``model.card``."""
+    """The shipped model ``name`` in eval mode (float32), its card dict as ``model.card``.
+
+    ``config`` replaces fields of the card's model config that change how the model reads, not
+    what it learnt (SimpleBaseline's ``flip_test``, a decoder); the weights must still fit
+    exactly, so a field that changes the parameters is refused. The card records it as
+    ``config_override``."""
     d = folder(zoo_dir)
     names = list_models(d)
     if name not in names and (d / f"{name}.json").is_file():
         raise InputError(f"zoo:{name}: {INSTALL_HINT}")
     if name not in names:
         raise ValueError(f"name: expected one of the shipped models {names}, got {name!r}")
-    return _build(weights_path(d, name), d / f"{name}.json", device)
+    return _build(weights_path(d, name), d / f"{name}.json", device, config)
 
 
-def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
-    """The final model of a ``handlab train`` output folder, in eval mode with ``model.card``."""
+def load_run(
+    run_dir: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    config: dict[str, Any] | None = None,
+) -> nn.Module:
+    """The final model of a ``handlab train`` output folder, in eval mode with ``model.card``
+    (``config``: as for :func:`load`)."""
     d = Path(run_dir)
     weights, card = d / "model.safetensors", d / "card.json"
     for p, what in ((weights, "trained weights"), (card, "its card")):
         if not p.is_file():
             raise ValueError(f"{p}: missing file ({what}); is {d} a finished handlab train run?")
-    return _build(weights, card, device)
+    return _build(weights, card, device, config)
 
 
-def load_model(spec: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
-    """``"zoo:NAME"`` (a shipped model) or a run folder, in eval mode with ``model.card``.
+def load_model(
+    spec: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    config: dict[str, Any] | None = None,
+) -> nn.Module:
+    """``"zoo:NAME"`` (a shipped model) or a run folder, in eval mode with ``model.card``
+    (``config``: inference-time fields of the model config, as for :func:`load`).
 
     >>> load_model("zoo:no_such_model")
     Traceback (most recent call last):
@@ -122,16 +143,20 @@ def load_model(spec: str | Path, *, device: str | torch.device = "cpu") -> nn.Mo
     if not isinstance(spec, str | Path):
         raise TypeError(f"spec: expected 'zoo:NAME' or a run folder, got {type(spec).__name__}")
     if isinstance(spec, str) and spec.startswith("zoo:"):
-        return load(spec[4:], device=device)
-    return load_run(spec, device=device)
+        return load(spec[4:], device=device, config=config)
+    return load_run(spec, device=device, config=config)
 
 
-def _build(weights: Path, card_path: Path, device: str | torch.device) -> nn.Module:
+def _build(
+    weights: Path, card_path: Path, device: str | torch.device, config: dict | None = None
+) -> nn.Module:
     card = json.loads(card_path.read_text())
     for key in ("model", "model_config"):
         if key not in card:
             raise ValueError(f"{card_path}: card lacks {key!r}; expected a handlab train card")
-    model = create(card["model"], **card["model_config"])
+    if config is not None and not isinstance(config, dict):
+        raise TypeError(f"config: expected a dict of model config fields, got {config!r}")
+    model = create(card["model"], **{**card["model_config"], **(config or {})})
     state = dequantize(load_safetensors(weights))
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -145,7 +170,7 @@ def _build(weights: Path, card_path: Path, device: str | torch.device) -> nn.Mod
             f"{weights}: weights do not fit {card['model']} (missing {bad}, "
             f"unexpected {unexpected})"
         )
-    model.card = card
+    model.card = {**card, "config_override": dict(config)} if config else card
     return model.to(resolve_device(device)).eval()
 
 
