@@ -22,6 +22,12 @@ Run: ``python benchmarks/occlusion_tables.py --steps 300`` (64 px; CPU minutes p
 printed) or ``python benchmarks/occlusion_tables.py`` to re-evaluate. ``--zoo`` tabulates the
 shipped models instead (:data:`ZOO_MODELS`, 128 px, trained far longer than any equal-budget run
 here; the per-frame and MSE Deformers are not shipped) into ``occlusion_tables_zoo.json``.
+``--run NAME=FOLDER`` reads one variant from any finished run, e.g. twins fine-tuned from the
+shipped Deformer with the same recipe (docs/results.md)::
+
+    python benchmarks/occlusion_tables.py --size 128 --out runs/seed003_converged \
+        --run deformer=runs/deformer_r18d deformer_mse=runs/deformer_mse_ft \
+        --results benchmarks/results/occlusion_tables_converged.json
 """
 
 from __future__ import annotations
@@ -84,7 +90,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="tabulate the shipped, longer-trained models instead of runs in --out "
         f"({', '.join(ZOO_MODELS.values())}; at their 128 px; no training)",
     )  # fmt: skip
+    p.add_argument(
+        "--run", nargs="*", default=[], metavar="NAME=FOLDER",
+        help="read variant NAME from this finished run instead (e.g. deformer_mse=runs/x: twins "
+        "fine-tuned from the shipped Deformer); it wins over --out and --zoo (default: none)",
+    )  # fmt: skip
     args = p.parse_args(argv)
+    args.runs = {}
+    for item in args.run:
+        name, sep, where = item.partition("=")
+        if not sep or name not in {**FRAME_MODELS, **CLIP_MODELS}:
+            p.error(f"--run: expected NAME=FOLDER with NAME one of "
+                    f"{[*FRAME_MODELS, *CLIP_MODELS]}, got {item!r}")  # fmt: skip
+        if not (Path(where) / "card.json").is_file():
+            p.error(f"--run: {where} is not a finished handlab train run (no card.json)")
+        args.runs[name] = Path(where)
     if args.zoo and args.steps:
         p.error("--zoo tabulates shipped models: it trains nothing, so --steps does not apply")
     if args.zoo:
@@ -141,7 +161,9 @@ def _command(args: argparse.Namespace) -> str:
 
 def load(name: str, args: argparse.Namespace) -> torch.nn.Module | None:
     """With ``--zoo`` the shipped model of :data:`ZOO_MODELS`; else a finished run in ``--out``,
-    else a zoo model of that name (table 1), else ``None``."""
+    else a zoo model of that name (table 1), else ``None``; a ``--run NAME=FOLDER`` first."""
+    if name in args.runs:
+        return zoo.load_run(args.runs[name])
     if args.zoo:
         if name in ZOO_MODELS:
             return zoo.load(ZOO_MODELS[name])

@@ -23,3 +23,27 @@ def test_zoo_mode_reads_the_shipped_models_at_their_size(capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(["--zoo", "--steps", "10"])
     assert "--steps does not apply" in capsys.readouterr().err
+
+
+def test_a_named_run_stands_in_for_its_variant(tmp_path, capsys):
+    bench = _bench()
+    run = tmp_path / "mse"
+    with pytest.raises(SystemExit):  # not a finished run
+        bench.parse_args(["--run", f"deformer_mse={run}"])
+    assert "not a finished handlab train run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--run", "deformer_l1=x"])
+    assert "expected NAME=FOLDER with NAME one of" in capsys.readouterr().err
+    # a finished run (here the shipped Deformer's card and weights copied into a folder)
+    from handlab import zoo
+    from handlab.zoo._large import weights_path
+
+    run.mkdir()
+    name = "deformer_r18"
+    (run / "card.json").write_bytes((zoo.folder() / f"{name}.json").read_bytes())
+    (run / "model.safetensors").write_bytes(weights_path(zoo.folder(), name).read_bytes())
+    args = bench.parse_args(["--zoo", "--run", f"deformer_mse={run}"])
+    assert (
+        bench.load("deformer_mse", args).card["model"] == "deformer"
+    )  # the run, not "not shipped"
+    assert bench.load("deformer_perframe", args) is None
