@@ -82,11 +82,6 @@ class DeformerConfig:
     # weighs 1/40 of 1 mm and the 3D term was 99.8 % of the loss; 100 makes 1 px about 1.6 mm,
     # about what a pixel spans on a 128 px crop of a hand.
     weight_2d: float = 100.0
-    # Add to each joint's xyz a correction read from all 21 joint tokens of the frame at once (an
-    # MLP, as HandOccNet's and the paper's MANO regressors read one vector per frame). Per joint
-    # alone, every token must infer the hand's global rotation by itself: deformer_r18's
-    # skeletons came out 0.67x the true size, an average over rotations (issue 19).
-    global_xyz: bool = False
     num_joints: int = 21
 
     def __post_init__(self) -> None:
@@ -197,15 +192,6 @@ class Deformer(PoseModel):
         )
         self.joint_decoder = nn.TransformerDecoder(decoder, 1)
         self.pose_head = nn.Linear(d, 5)
-        if config.global_xyz:
-            j = config.num_joints
-            self.xyz_mlp = nn.Sequential(
-                nn.Flatten(-2), nn.Linear(j * d, 256), nn.ReLU(), nn.Linear(256, j * 3)
-            )
-            # Near zero at the start, so a model fine-tuned from per-joint weights starts where
-            # they left it (small, not zero, so the gradient reaches the hidden layer at once).
-            nn.init.normal_(self.xyz_mlp[-1].weight, std=1e-3)
-            nn.init.zeros_(self.xyz_mlp[-1].bias)
         if config.temporal:
             self.time_embedding = nn.Parameter(torch.randn(config.T, d) * 0.02)
             self.temporal = nn.TransformerEncoder(
@@ -261,12 +247,12 @@ class Deformer(PoseModel):
         j, d = self.num_joints, self.config.width
         tokens = self.joint_tokens(clip.flatten(0, 1)).view(b, t, j, d)  # (B, T, J, C)
         if not self.config.temporal:
-            poses = self.poses(tokens)  # (B, T, J, 5)
+            poses = self.pose_head(tokens)  # (B, T, J, 5)
             raw = {"frame_poses": poses, "fused_poses": poses}
             return raw | self.decode(raw)
         seq = tokens.transpose(1, 2).reshape(b * j, t, d) + self.time_embedding  # (B*J, T, C)
         seq = self.temporal(seq).view(b, j, t, d).transpose(1, 2)  # (B, T, J, C)
-        poses = self.poses(seq)  # (B, T, J, 5)
+        poses = self.pose_head(seq)  # (B, T, J, 5)
         fw, bw = self.delta_head(seq).chunk(2, dim=-1)  # (B, T, J, 5) each
         confidence = self.confidence_head(seq.mean(dim=2))[..., 0]  # (B, T)
         fused, _ = dynamic_fusion(poses.flatten(2), fw.flatten(2), bw.flatten(2), confidence)
@@ -278,15 +264,6 @@ class Deformer(PoseModel):
             "confidence": confidence,
         }
         return raw | self.decode(raw)
-
-    def poses(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Pose rows (B, T, J, 5) from joint tokens (B, T, J, C): per joint, plus with
-        ``global_xyz`` an xyz correction from all of a frame's tokens together."""
-        poses = self.pose_head(tokens)
-        if not self.config.global_xyz:
-            return poses
-        xyz = self.xyz_mlp(tokens).unflatten(-1, (self.num_joints, 3))  # (B, T, J, 3)
-        return torch.cat([poses[..., :2], poses[..., 2:] + xyz], dim=-1)
 
     def decode(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Differentiable: the centre frame of ``fused_poses`` (B, T, J, 5) -> ``keypoints``

@@ -98,8 +98,8 @@ def load_init(model: torch.nn.Module, source: str | Path, *, partial: bool = Fal
     The two must match key for key and shape for shape (the family may differ: integral
     regression starts from a SimpleBaseline with the same backbone and head); anything else is a
     ValueError naming the keys, never a silent partial copy. With ``partial`` the two may differ
-    in which parameters they have (a head a config option adds, e.g. the Deformer's
-    ``global_xyz``, or modules it leaves out, e.g. its per-frame baseline's missing temporal
+    in which parameters they have (a head a config option adds, or modules it leaves out, e.g.
+    the Deformer's per-frame baseline started from the temporal model, without its temporal
     layers): the model's own keep their initialisation, the source's extra ones are dropped, and
     both lists go to stderr; other shapes are still refused.
     """
