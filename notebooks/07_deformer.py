@@ -179,9 +179,11 @@ pd.DataFrame(
 # %% [markdown]
 # ## 4. The model and the clips
 # `deformer_r18` is the shipped Deformer (ResNet-18 trunk to stride 16, 64-channel transformers,
-# `T = 7`, maxMSE), trained with
+# `T = 7`), trained with
 # `handlab train --model deformer --data synth-clips --batch-size 16 --steps N --out DIR` and
-# added with `handlab zoo add DIR deformer_r18`. `zoo.load` raises, naming the model, if it is
+# added with `handlab zoo add DIR deformer_r18`: 1400 steps with maxMSE, then 1000 with plain MSE
+# (`--model-config loss=mse`), which ended the skeleton shrinkage maxMSE had left (its card's
+# `recipe`; docs/training.md). `zoo.load` raises, naming the model, if it is
 # not shipped. The test clips come from `SyntheticClips`, the same generator as training, with
 # occluders drifting across every clip (`occluders=1.0`) and motion blur on half the frames.
 
