@@ -343,33 +343,36 @@ def seed003_gains(tables: dict) -> tuple[float, float]:
     return temporal, float(loss.loc["deformer_mse", "all"] - loss.loc["deformer", "all"])
 
 
-def show_tables(tables: dict) -> None:
+def show_verdicts(tables: dict, prefix: str, note: str = "") -> None:
+    """Show a benchmark JSON's tables, record seed 003's two gains as ``PREFIX_..._mm`` and say
+    whether each agrees with the seed."""
     for name, table in tables.items():
         display(Markdown(f"**{name}**"))
         display(pd.DataFrame(table).round(2))
+    temporal, maxmse = seed003_gains(tables)
+    numbers[f"{prefix}_temporal_gain_mm"] = temporal
+    numbers[f"{prefix}_maxmse_gain_mm"] = maxmse
+    say = {True: "agrees with", False: "differs from"}
+    display(
+        Markdown(
+            f"- Deformer vs the better of per-frame and per-frame + averaging: "
+            f"**{temporal:+.2f} mm** in its favour, which **{say[temporal > 0]}** seed 003.\n"
+            f"- maxMSE vs plain MSE: **{maxmse:+.2f} mm** in maxMSE's favour, which "
+            f"**{say[maxmse > 0]}** seed 003's ablation.\n\n{note}"
+        )
+    )
 
 
-say = {True: "agrees with", False: "differs from"}
 results = (
     Path(handlab.__file__).resolve().parent.parent / "benchmarks/results/occlusion_tables.json"
 )
 numbers["benchmark_table_available"] = results.is_file()
 if results.is_file():
-    shipped = json.loads(results.read_text())
-    show_tables(shipped)
-    temporal_gain, maxmse_gain = seed003_gains(shipped)
-    numbers["benchmark_temporal_gain_mm"] = temporal_gain
-    numbers["benchmark_maxmse_gain_mm"] = maxmse_gain
-    display(
-        Markdown(
-            f"- Deformer vs the better of per-frame and per-frame + averaging: "
-            f"**{temporal_gain:+.2f} mm** in its favour, which **{say[temporal_gain > 0]}** "
-            "seed 003.\n"
-            f"- maxMSE vs plain MSE: **{maxmse_gain:+.2f} mm** in maxMSE's favour, which "
-            f"**{say[maxmse_gain > 0]}** seed 003's ablation.\n\n"
-            "Equal, short budgets (600 steps at 64 px): a loss or a module that pays off late "
-            "can lose here and win with the paper's training."
-        )
+    show_verdicts(
+        json.loads(results.read_text()),
+        "benchmark",
+        "Equal, short budgets (600 steps at 64 px): a loss or a module that pays off late can "
+        "lose here and win with the paper's training.",
     )
 else:
     display(
@@ -392,19 +395,7 @@ else:
 converged = results.with_name("occlusion_tables_converged.json")
 numbers["converged_table_available"] = converged.is_file()
 if converged.is_file():
-    long_run = json.loads(converged.read_text())
-    show_tables(long_run)
-    temporal_long, maxmse_long = seed003_gains(long_run)
-    numbers["converged_temporal_gain_mm"] = temporal_long
-    numbers["converged_maxmse_gain_mm"] = maxmse_long
-    display(
-        Markdown(
-            f"- Deformer vs the better of per-frame and per-frame + averaging: "
-            f"**{temporal_long:+.2f} mm** in its favour: **{say[temporal_long > 0]}** seed 003.\n"
-            f"- maxMSE vs plain MSE: **{maxmse_long:+.2f} mm** in maxMSE's favour: "
-            f"**{say[maxmse_long > 0]}** seed 003's ablation."
-        )
-    )
+    show_verdicts(json.loads(converged.read_text()), "converged")
 else:
     display(Markdown("`occlusion_tables_converged.json` was not shipped: see docs/results.md."))
 
