@@ -183,13 +183,9 @@ class SceneOptions:
             )
 
 
-_PROBABILITIES = (
-    "occluders", "blur", "left", "randomize", "sleeves", "held", "truncation", "details",
-    "forearm",
-)  # fmt: skip
-
-
+# the props' probabilities, drawn by handlab.synth.props.sample_props (its keyword names)
 _PROPS = ("sleeves", "held", "truncation", "details", "forearm")
+_PROBABILITIES = ("occluders", "blur", "left", "randomize", *_PROPS)
 
 
 def scene_options(options: SceneOptions | None = None, **overrides: Any) -> SceneOptions:
