@@ -119,6 +119,24 @@ def train_variant(name: str, args: argparse.Namespace) -> tuple[dict, dict[int, 
     return model_config, dict(sorted(files.items()))
 
 
+def curves(out: Path) -> dict[str, list[dict[str, float]]]:
+    """Each variant's validation curve from its ``metrics.jsonl``: step, root-relative MPJPE
+    (mm) and 2D EPE (px) on the first ``--eval`` (at most 64) validation hands; shows whether a
+    budget has converged."""
+    rows: dict[str, list[dict[str, float]]] = {}
+    for name in VARIANTS:
+        path = out / name / "metrics.jsonl"
+        lines = path.read_text().splitlines() if path.is_file() else []
+        for record in map(json.loads, filter(None, lines)):
+            if "val" in record:
+                val = record["val"]
+                rows.setdefault(name, []).append(
+                    {"step": record["step"], "rr_mpjpe_mm": val["rr_mpjpe_mm"],
+                     "epe_px": val["epe_px"]}
+                )  # fmt: skip
+    return rows
+
+
 def load(model_config: dict, path: Path, device: torch.device) -> torch.nn.Module:
     model = create("v2v", **model_config)
     load_model(model, str(path))
@@ -271,6 +289,13 @@ def markdown(result: dict) -> str:
     lines += [f"| {row} | {err:.2f} |" for row, err in b["ensembles"].items()]
     lines += ["", "| sequences (5 best snapshots, N-best) | error (mm) |", "|---|---:|"]
     lines += [f"| {row} | {err:.2f} |" for row, err in b["sequence"].items()]
+    if result.get("curves"):  # files written before the curves were recorded have none
+        steps = sorted({r["step"] for rows in result["curves"].values() for r in rows})
+        lines += ["", "| validation, root-relative mm | " + " | ".join(map(str, steps)) + " |",
+                  "|---|" + "---:|" * len(steps)]  # fmt: skip
+        for name, rows in result["curves"].items():
+            mm = {r["step"]: f"{r['rr_mpjpe_mm']:.1f}" for r in rows}
+            lines.append(f"| {name} | " + " | ".join(mm.get(t, "-") for t in steps) + " |")
     return "\n".join(lines)
 
 
@@ -290,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     a = table_a(runs, test, device)
     b = table_b(runs, test, val, args, device)
     print_tables(a, b, args)
-    result = {"args": vars(args), "table_a": a, "table_b": b}
+    result = {"args": vars(args), "table_a": a, "table_b": b, "curves": curves(Path(args.out))}
     for path in (Path(args.out) / "tables.json", Path(args.results)):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(result, indent=1))

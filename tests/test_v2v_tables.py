@@ -52,3 +52,36 @@ def test_markdown_puts_each_number_in_its_cell(tmp_path, capsys):
     assert lines[3] == "| 3D voxels | 30.12 (1.50 M) | 40.12 (2.00 M) | 16.78 / 10.37 |"
     assert "| RoM step 900 | 3.00 | 2.00 | 1.00 |" in lines
     assert "| step 900 / - | 7.50 |" in lines and "| ensemble | 6.25 |" in lines
+
+
+def test_curves_read_each_variants_validation_and_markdown_shows_them(tmp_path, capsys):
+    import json
+
+    tables = _load()
+    run = tmp_path / "voxels-heatmap"
+    run.mkdir()
+    records = [
+        {"step": 5, "train_loss": 1.0},  # a training-only line has no "val" and is not a point
+        {"step": 10, "val": {"rr_mpjpe_mm": 40.5, "epe_px": 9.0}},
+        {"step": 20, "val": {"rr_mpjpe_mm": 20.25, "epe_px": 4.5}},
+    ]
+    (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, records)) + "\n")
+    got = tables.curves(tmp_path)
+    assert got == {
+        "voxels-heatmap": [
+            {"step": 10, "rr_mpjpe_mm": 40.5, "epe_px": 9.0},
+            {"step": 20, "rr_mpjpe_mm": 20.25, "epe_px": 4.5},
+        ]
+    }
+    a = {
+        f"{i}-{o}": {"mm": 1.0, "params_m": 1.0}
+        for i in ("depthmap", "voxels")
+        for o in ("coords", "heatmap")
+    }
+    b = {"decoders": {}, "ensembles": {}, "sequence": {}}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"table_a": a, "table_b": b, "curves": got}))
+    assert tables.main(["--markdown", "--results", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| validation, root-relative mm | 10 | 20 |" in lines
+    assert "| voxels-heatmap | 40.5 | 20.2 |" in lines
