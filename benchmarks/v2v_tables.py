@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_model
 
+from handlab import zoo
 from handlab._checks import resolve_device
 from handlab.models import create
 from handlab.models.voxels import voxel_to_xyz
@@ -69,6 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--reference", default="zoo:v2v_32",
+        help="a trained voxels -> heatmap V2V (zoo:NAME or a run folder) scored beside table (a) "
+             "as a longer-trained twin of that cell; '' for none (default zoo:v2v_32)",
+    )  # fmt: skip
     p.add_argument(
         "--markdown", action="store_true",
         help="print the tables of docs/results.md from --results and stop (nothing is trained)",
@@ -185,6 +191,19 @@ def table_a(runs: dict, test: dict, device: torch.device) -> dict[str, dict[str,
     return rows
 
 
+def reference_row(spec: str, test: dict, device: torch.device) -> dict[str, object]:
+    """Score a longer-trained twin of table (a)'s voxels -> heatmap cell the same way, so a
+    reader sees how much that cell still gains with more training."""
+    model = zoo.load_model(spec, device=device)
+    cfg = model.config  # the built model's full config, defaults included
+    if model.card["model"] != "v2v" or (cfg.input, cfg.output) != ("voxels", "heatmap"):
+        raise ValueError(f"--reference: expected a voxels -> heatmap V2V model, got {spec!r}")
+    err = error(joints(model, run(model, test, device)), test["xyz"])
+    steps = model.card.get("total_steps", model.card.get("steps"))
+    batch = model.card.get("train_config", {}).get("batch_size")
+    return {"model": spec, "mm": err, "steps": steps, "batch_size": batch}
+
+
 def table_b(runs: dict, test: dict, val: dict, args: argparse.Namespace, device) -> dict:
     out: dict[str, object] = {"decoders": {}, "ensembles": {}, "sequence": {}}
     for ref, name in (("RoM", "voxels-heatmap"), ("CoM", "voxels-heatmap-com")):
@@ -289,6 +308,13 @@ def markdown(result: dict) -> str:
     lines += [f"| {row} | {err:.2f} |" for row, err in b["ensembles"].items()]
     lines += ["", "| sequences (5 best snapshots, N-best) | error (mm) |", "|---|---:|"]
     lines += [f"| {row} | {err:.2f} |" for row, err in b["sequence"].items()]
+    if result.get("reference"):
+        ref = result["reference"]
+        lines += [
+            "",
+            f"Longer-trained twin of the voxels -> heatmap cell: `{ref['model']}` "
+            f"({ref['steps']} steps of batch {ref['batch_size']}), {ref['mm']:.2f} mm.",
+        ]
     if result.get("curves"):  # files written before the curves were recorded have none
         steps = sorted({r["step"] for rows in result["curves"].values() for r in rows})
         lines += ["", "| validation, root-relative mm | " + " | ".join(map(str, steps)) + " |",
@@ -316,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     b = table_b(runs, test, val, args, device)
     print_tables(a, b, args)
     result = {"args": vars(args), "table_a": a, "table_b": b, "curves": curves(Path(args.out))}
+    if args.reference:
+        result["reference"] = reference_row(args.reference, test, device)
+        print(f"reference {args.reference}: {result['reference']['mm']:.2f} mm")
     for path in (Path(args.out) / "tables.json", Path(args.results)):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(result, indent=1))

@@ -1,6 +1,7 @@
 """benchmarks/v2v_tables.py: ``--train-only`` trains the named variants and writes no tables."""
 
 import pytest
+import torch
 from _benchmark import load_benchmark
 
 
@@ -80,8 +81,28 @@ def test_curves_read_each_variants_validation_and_markdown_shows_them(tmp_path, 
     }
     b = {"decoders": {}, "ensembles": {}, "sequence": {}}
     path = tmp_path / "t.json"
-    path.write_text(json.dumps({"table_a": a, "table_b": b, "curves": got}))
+    ref = {"model": "zoo:v2v_32", "mm": 17.125, "steps": 2700, "batch_size": 32}
+    path.write_text(json.dumps({"table_a": a, "table_b": b, "curves": got, "reference": ref}))
     assert tables.main(["--markdown", "--results", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "| validation, root-relative mm | 10 | 20 |" in lines
     assert "| voxels-heatmap | 40.5 | 20.2 |" in lines
+    assert any("`zoo:v2v_32` (2700 steps of batch 32), 17.12 mm" in line for line in lines)
+
+
+def test_reference_row_scores_the_zoo_twin_and_refuses_another_cell():
+    import math
+
+    tables = _load()
+    args = tables.parse_args(["--eval", "4", "--size", "128"])
+    test = tables.split_data("test", args)
+    row = tables.reference_row("zoo:v2v_32", test, torch.device("cpu"))
+    assert row["model"] == "zoo:v2v_32" and row["batch_size"] == 32 and row["steps"] >= 1000
+    # the same score as the benchmark's own path on the same model
+    model = tables.zoo.load_model("zoo:v2v_32")
+    direct = tables.error(
+        tables.joints(model, tables.run(model, test, torch.device("cpu"))), test["xyz"]
+    )
+    assert math.isclose(row["mm"], direct, rel_tol=1e-6) and 0 < row["mm"] < 100
+    with pytest.raises(ValueError, match="--reference: expected a voxels -> heatmap"):
+        tables.reference_row("zoo:a2j_r18", test, torch.device("cpu"))
