@@ -191,13 +191,20 @@ def table_a(runs: dict, test: dict, device: torch.device) -> dict[str, dict[str,
     return rows
 
 
-def reference_row(spec: str, test: dict, device: torch.device) -> dict[str, object]:
-    """Score a longer-trained twin of table (a)'s voxels -> heatmap cell the same way, so a
-    reader sees how much that cell still gains with more training."""
+def reference_model(spec: str, device: torch.device) -> torch.nn.Module:
+    """Load ``--reference`` and check it is a voxels -> heatmap V2V (main calls this before
+    training, so a wrong spec fails in seconds, not after hours)."""
     model = zoo.load_model(spec, device=device)
     cfg = model.config  # the built model's full config, defaults included
     if model.card["model"] != "v2v" or (cfg.input, cfg.output) != ("voxels", "heatmap"):
         raise ValueError(f"--reference: expected a voxels -> heatmap V2V model, got {spec!r}")
+    return model
+
+
+def reference_row(spec: str, test: dict, device: torch.device) -> dict[str, object]:
+    """Score a longer-trained twin of table (a)'s voxels -> heatmap cell the same way, so a
+    reader sees how much that cell still gains with more training."""
+    model = reference_model(spec, device)
     err = error(joints(model, run(model, test, device)), test["xyz"])
     steps = model.card.get("total_steps", model.card.get("steps"))
     batch = model.card.get("train_config", {}).get("batch_size")
@@ -330,8 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(json.loads(Path(args.results).read_text())))
         return 0
-    torch.manual_seed(args.seed)
     device = resolve_device(args.device)
+    if args.reference and not args.train_only:
+        reference_model(args.reference, device)
+    torch.manual_seed(args.seed)
     if args.train_only:
         for name in args.train_only.split(","):
             train_variant(name, args)

@@ -106,3 +106,12 @@ def test_reference_row_scores_the_zoo_twin_and_refuses_another_cell():
     assert math.isclose(row["mm"], direct, rel_tol=1e-6) and 0 < row["mm"] < 100
     with pytest.raises(ValueError, match="--reference: expected a voxels -> heatmap"):
         tables.reference_row("zoo:a2j_r18", test, torch.device("cpu"))
+
+
+def test_a_wrong_reference_fails_before_any_training(tmp_path):
+    tables = _load()
+    argv = ["--steps", "2", "--eval", "4", "--grid", "16", "--width", "2", "--size", "64"]
+    argv += ["--device", "cpu", "--out", str(tmp_path / "runs"), "--reference", "zoo:a2j_r18"]
+    with pytest.raises(ValueError, match="--reference: expected a voxels -> heatmap"):
+        tables.main(argv)
+    assert not (tmp_path / "runs").exists()
